@@ -1,0 +1,266 @@
+"""A self-describing model folder: run config, labels, adapter or weights, metrics, model card.
+
+Layout::
+
+    lepton_artifact.json   what this is: task, base model, PEFT method, labels (written last)
+    config.yaml            the run config that produced it
+    labels.json            label names in id order
+    metrics.json           validation/test metrics and training figures
+    adapter/ or model/     peft adapter (with the task head) or full weights
+    tokenizer/             the tokenizer used in training
+    logs/                  TensorBoard event files
+    README.md              model card
+
+An artifact is staged in a sibling temporary folder and renamed into place, so a crash
+never leaves a half-written folder that loads.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lepton_nlp import __version__
+from lepton_nlp.tasks.base import TaskSpec
+
+__all__ = [
+    "ARTIFACT_FILE",
+    "ArtifactError",
+    "ArtifactInfo",
+    "check_output_dir",
+    "is_artifact",
+    "read_artifact",
+    "write_artifact",
+]
+
+ARTIFACT_FILE = "lepton_artifact.json"
+FORMAT = "lepton-nlp-artifact"
+FORMAT_VERSION = 1
+
+
+class ArtifactError(ValueError):
+    """A folder that is not a complete artifact, or one that would be overwritten."""
+
+
+@dataclass
+class ArtifactInfo:
+    """What ``lepton_artifact.json`` says about an artifact folder."""
+
+    path: Path
+    task: str
+    task_version: str
+    base_model: str
+    peft_method: str
+    spec: TaskSpec
+    created: str
+    lepton_nlp_version: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
+
+    @property
+    def weights_dir(self) -> Path:
+        return self.path / ("model" if self.peft_method == "full" else "adapter")
+
+
+def is_artifact(path: str | Path) -> bool:
+    return (Path(path) / ARTIFACT_FILE).is_file()
+
+
+def check_output_dir(path: str | Path, overwrite: bool) -> None:
+    """Refuse to train into a folder holding an artifact (or anything else) unless told to overwrite."""
+    path = Path(path)
+    if not path.exists():
+        return
+    if is_artifact(path):
+        if overwrite:
+            return
+        info = read_artifact(path)
+        raise ArtifactError(
+            f"{path} already holds an artifact ({info.task}, {info.peft_method} on {info.base_model}, "
+            f"created {info.created}). Choose another training.output_dir, or pass "
+            "training.overwrite=true to replace it once the new run has finished."
+        )
+    if path.is_file() or any(path.iterdir()):
+        raise ArtifactError(
+            f"{path} exists and is not an artifact folder; choose another training.output_dir "
+            "(nothing there was touched)."
+        )
+
+
+def read_artifact(path: str | Path) -> ArtifactInfo:
+    """Read an artifact's description.
+
+    Raises:
+        ArtifactError: the folder is missing, incomplete or not an artifact.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise ArtifactError(f"Artifact folder {path} does not exist.")
+    marker = path / ARTIFACT_FILE
+    if not marker.is_file():
+        raise ArtifactError(
+            f"{path} is not a lepton-nlp artifact (no {ARTIFACT_FILE}); point to a folder written "
+            "by `lepton-nlp train`."
+        )
+    meta = json.loads(marker.read_text(encoding="utf-8"))
+    if meta.get("format") != FORMAT or meta.get("format_version", 0) > FORMAT_VERSION:
+        raise ArtifactError(
+            f"{marker} is format {meta.get('format')}/{meta.get('format_version')}; this lepton-nlp "
+            f"({__version__}) reads {FORMAT}/{FORMAT_VERSION}. Upgrade lepton-nlp."
+        )
+    info = ArtifactInfo(
+        path=path,
+        task=meta["task"],
+        task_version=meta["task_version"],
+        base_model=meta["base_model"],
+        peft_method=meta["peft_method"],
+        spec=TaskSpec(**meta["spec"]),
+        created=meta["created"],
+        lepton_nlp_version=meta["lepton_nlp_version"],
+        name=meta.get("name", path.name),
+    )
+    if not info.weights_dir.is_dir():
+        raise ArtifactError(
+            f"{path} lacks its weights folder {info.weights_dir.name}/; the artifact is damaged."
+        )
+    metrics_file = path / "metrics.json"
+    if metrics_file.is_file():
+        info.metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
+    return info
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def model_card(config: dict, spec: TaskSpec, metrics: dict, data_sizes: dict[str, int]) -> str:
+    """A README.md describing the model: data, licence, metrics, intended use, how to load."""
+    model, peft, training, data = (
+        config["model"],
+        config["peft"],
+        config["training"],
+        config["data"],
+    )
+    lines = [
+        f"# {config.get('name') or 'lepton-nlp model'}",
+        "",
+        config.get("description") or f"A {config['task']} model fine-tuned with lepton-nlp.",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| task | `{config['task']}` |",
+        f"| base model | `{model['name']}` |",
+        f"| fine-tuning | `{peft['method']}`"
+        + (f" (r={peft['r']}, alpha={peft['alpha']})" if "lora" in peft["method"] else "")
+        + " |",
+        f"| labels | {', '.join(f'`{label}`' for label in spec.labels)} |",
+        f"| max length | {spec.max_length} tokens |",
+        f"| training data | `{data.get('train')}` ({data['format']}), licence: {config.get('license', 'unknown')} |",
+        "| examples | " + ", ".join(f"{k} {v}" for k, v in data_sizes.items()) + " |",
+        "",
+        "## Metrics",
+        "",
+    ]
+    for split in ("validation", "test"):
+        scores = metrics.get(split)
+        if scores:
+            shown = {k: v for k, v in scores.items() if not k.startswith("f1_")}
+            lines += [f"**{split}**: " + ", ".join(f"{k} {_fmt(v)}" for k, v in shown.items()), ""]
+    train = metrics.get("train", {})
+    if train:
+        lines += [
+            "## Training",
+            "",
+            ", ".join(f"{k} {_fmt(v)}" for k, v in train.items()),
+            "",
+            f"Epochs up to {training['epochs']}, batch size {training['batch_size']}, learning rate "
+            f"{training['learning_rate']}, scheduler {training['scheduler']}, seed {training['seed']}.",
+            "",
+        ]
+    lines += [
+        "## Intended use and limits",
+        "",
+        "Scores the kind of text it was trained on. Metrics above come from the held-out data "
+        "named in `config.yaml`; text from another domain or period will score lower. Check the "
+        "training data's licence before commercial use.",
+        "",
+        "## Use",
+        "",
+        "```python",
+        "from lepton_nlp.inference import Predictor",
+        "predictor = Predictor.from_artifact('path/to/this/folder')",
+        "predictor.predict(['some text'])",
+        "```",
+        "",
+        "or `lepton-nlp predict path/to/this/folder --input texts.jsonl`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_artifact(
+    path: str | Path,
+    *,
+    model: Any,
+    tokenizer: Any,
+    task: Any,
+    config: dict,
+    spec: TaskSpec,
+    metrics: dict,
+    data_sizes: dict[str, int],
+    overwrite: bool = False,
+    logs_dir: str | Path | None = None,
+) -> Path:
+    """Write an artifact atomically: stage it beside ``path``, then rename it into place."""
+    final = Path(path)
+    check_output_dir(final, overwrite)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = final.parent / f".{final.name}.tmp-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        method = config["peft"]["method"]
+        model.save_pretrained(staging / ("model" if method == "full" else "adapter"))
+        tokenizer.save_pretrained(staging / "tokenizer")
+        (staging / "config.yaml").write_text(
+            yaml.safe_dump(config, sort_keys=False), encoding="utf-8"
+        )
+        (staging / "labels.json").write_text(json.dumps(spec.labels, indent=1), encoding="utf-8")
+        (staging / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+        (staging / "README.md").write_text(
+            model_card(config, spec, metrics, data_sizes), encoding="utf-8"
+        )
+        if logs_dir and Path(logs_dir).is_dir():
+            shutil.copytree(logs_dir, staging / "logs")
+        meta = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "name": config.get("name") or final.name,
+            "task": task.name,
+            "task_version": task.version,
+            "base_model": config["model"]["name"],
+            "peft_method": method,
+            "spec": spec.__dict__,
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "lepton_nlp_version": __version__,
+        }
+        # The marker goes last: a folder without it is never taken for an artifact.
+        (staging / ARTIFACT_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        if final.exists():
+            retired = final.parent / f".{final.name}.old-{os.getpid()}"
+            os.replace(final, retired)
+            os.replace(staging, final)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final

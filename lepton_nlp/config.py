@@ -1,0 +1,413 @@
+"""Typed run configuration: dataclasses, YAML files and ``key.sub=value`` overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "ConfigError",
+    "DataConfig",
+    "EvaluationConfig",
+    "ModelConfig",
+    "PeftConfig",
+    "RunConfig",
+    "TrainingConfig",
+    "apply_overrides",
+    "config_to_dict",
+    "load_config",
+]
+
+
+class ConfigError(ValueError):
+    """A run configuration that cannot work; the message says which key and how to fix it."""
+
+
+DATA_FORMATS = ("csv", "jsonl", "fpb", "conll", "hf")
+
+
+@dataclass
+class DataConfig:
+    """Where the records come from and how to split them."""
+
+    format: str = "csv"
+    """Reader: csv | jsonl | fpb (Financial PhraseBank ``sentence@label``) | conll | hf (a ``datasets`` folder)."""
+    train: str | None = None
+    """Path of the training file (or ``datasets`` folder). ``${LEPTON_DATASETS}`` is expanded."""
+    validation: str | None = None
+    """Path of the validation file; when absent, ``validation_size`` of train is held out."""
+    test: str | None = None
+    """Path of the test file; when absent, ``test_size`` of train is held out."""
+    validation_size: float = 0.0
+    """Fraction of all training records held out for validation (stratified for classification)."""
+    test_size: float = 0.0
+    """Fraction of all training records held out for test (stratified for classification)."""
+    split_seed: int = 42
+    """Seed of the held-out splits."""
+    text_column: str = "text"
+    """Column (csv) or field (jsonl) holding the text."""
+    label_column: str = "label"
+    """Column or field holding the label (a list, or ``label_separator``-joined string, for multi-label)."""
+    tokens_column: str = "tokens"
+    """jsonl/hf NER: field holding the list of words."""
+    tags_column: str = "tags"
+    """jsonl/hf NER: field holding the list of tags."""
+    encoding: str = "utf-8"
+    """Text encoding of the files (Financial PhraseBank's are latin-1)."""
+    conll_scheme: str = "auto"
+    """Tag scheme of CoNLL files: iob1 | iob2 | auto (detected); always converted to IOB2."""
+    conll_tag_column: int = -1
+    """Which whitespace-separated column of a CoNLL line holds the tag."""
+    multi_label: bool = False
+    """Classification with any number of labels per record."""
+    label_separator: str = "|"
+    """Separator of several labels in one csv cell (multi-label)."""
+    hf_split: str = "train"
+    """Split of a ``datasets`` DatasetDict folder used as training data."""
+    max_train_samples: int | None = None
+    """Use only the first N training records (after splitting): quick runs and smoke tests."""
+
+    def __post_init__(self) -> None:
+        if self.format not in DATA_FORMATS:
+            raise ConfigError(
+                f"data.format={self.format!r} is not a reader; choose one of {', '.join(DATA_FORMATS)}."
+            )
+        for name in ("validation_size", "test_size"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ConfigError(f"data.{name}={value} must be a fraction in [0, 1).")
+        if self.validation_size + self.test_size >= 0.9:
+            raise ConfigError(
+                "data.validation_size + data.test_size leave under 10% for training; lower them."
+            )
+        if self.conll_scheme not in ("auto", "iob1", "iob2"):
+            raise ConfigError(
+                f"data.conll_scheme={self.conll_scheme!r}; choose auto, iob1 or iob2."
+            )
+
+
+@dataclass
+class ModelConfig:
+    """Which pretrained model to start from."""
+
+    name: str = "sentence-transformers/all-MiniLM-L6-v2"
+    """Real hub name (resolved to the packaged copy offline), or a local folder."""
+    max_length: int = 128
+    """Longest input in tokens; longer inputs are truncated."""
+
+    def __post_init__(self) -> None:
+        if self.max_length < 8:
+            raise ConfigError(f"model.max_length={self.max_length} is too short; use 8 or more.")
+
+
+@dataclass
+class PeftConfig:
+    """Parameter-efficient fine-tuning: one key picks the method."""
+
+    method: str = "lora"
+    """full | lora | adalora | ia3 | prefix | prompt | ptuning | loha | lokr | vera | oft | boft | ln_tuning | hra | fourierft."""
+    r: int = 16
+    """Rank of LoRA-family updates (AdaLoRA: target average rank)."""
+    alpha: int = 32
+    """LoRA scaling numerator (``lora_alpha``)."""
+    dropout: float = 0.1
+    """Dropout on the adapter path."""
+    target_modules: list[str] | str | None = None
+    """Modules to adapt; None picks peft's default for the architecture (``all-linear`` for LoRA-family)."""
+    num_virtual_tokens: int = 20
+    """Virtual tokens of prefix, prompt and P-tuning."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments passed to the peft config class (checked by peft itself)."""
+
+    def __post_init__(self) -> None:
+        from lepton_nlp.peft_methods import check_method
+
+        check_method(self.method)
+        if self.r < 1:
+            raise ConfigError(f"peft.r={self.r} must be at least 1.")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"peft.dropout={self.dropout} must be in [0, 1).")
+        if self.num_virtual_tokens < 1:
+            raise ConfigError(
+                f"peft.num_virtual_tokens={self.num_virtual_tokens} must be at least 1."
+            )
+
+
+@dataclass
+class TrainingConfig:
+    """The training loop (wraps the Hugging Face Trainer)."""
+
+    output_dir: str = "runs/model"
+    """Artifact folder written at the end; checkpoints and logs go to ``<output_dir>.work``."""
+    overwrite: bool = False
+    """Replace an artifact already in ``output_dir`` (only once the new one is complete)."""
+    epochs: float = 3.0
+    """Passes over the training data (upper bound when early stopping is on)."""
+    max_steps: int = -1
+    """Stop after this many optimizer steps (overrides epochs when > 0)."""
+    batch_size: int = 32
+    """Training batch size per device."""
+    eval_batch_size: int = 64
+    """Evaluation batch size per device."""
+    gradient_accumulation_steps: int = 1
+    """Accumulate gradients over this many batches before each optimizer step."""
+    learning_rate: float | None = None
+    """Peak learning rate; None picks a default per PEFT method (5e-5 full, 5e-4 LoRA-family, 1e-2 prompt)."""
+    weight_decay: float = 0.01
+    """AdamW weight decay."""
+    warmup_ratio: float = 0.1
+    """Fraction of steps spent warming up the learning rate."""
+    scheduler: str = "linear"
+    """Learning-rate schedule: linear | cosine | constant_with_warmup | ..."""
+    label_smoothing: float = 0.0
+    """Label smoothing factor of the cross-entropy loss."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping norm."""
+    seed: int = 42
+    """Seed of weights initialisation, dropout and data order."""
+    eval_strategy: str = "epoch"
+    """When to evaluate (and checkpoint): epoch | steps | no."""
+    eval_steps: int | None = None
+    """Evaluate every N steps when ``eval_strategy=steps``."""
+    logging_steps: int = 10
+    """Log loss and learning rate every N steps."""
+    metric_for_best: str | None = None
+    """Validation metric that picks the best checkpoint and drives early stopping (task default when None)."""
+    early_stopping_patience: int | None = 3
+    """Evaluations without improvement before stopping; None turns early stopping off."""
+    early_stopping_threshold: float = 0.0
+    """Smallest improvement of ``metric_for_best`` that counts."""
+    save_total_limit: int = 2
+    """Checkpoints kept in the work folder (the best one is always kept)."""
+    resume: bool | str = False
+    """Resume: true takes the latest checkpoint in ``<output_dir>.work``, or a checkpoint path."""
+    keep_checkpoints: bool = False
+    """Keep ``<output_dir>.work`` (checkpoints, logs) after the artifact is written."""
+    progress: bool = True
+    """Show a progress bar."""
+    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
+    """Loggers: tensorboard, none, ... (TensorBoard logs land in the artifact's ``logs/``)."""
+    threads: int | None = None
+    """CPU threads for torch (None: torch's default)."""
+
+    def __post_init__(self) -> None:
+        if self.epochs <= 0 and self.max_steps <= 0:
+            raise ConfigError("training.epochs must be > 0 (or set training.max_steps).")
+        if self.batch_size < 1 or self.eval_batch_size < 1:
+            raise ConfigError(
+                "training.batch_size and training.eval_batch_size must be at least 1."
+            )
+        if self.gradient_accumulation_steps < 1:
+            raise ConfigError("training.gradient_accumulation_steps must be at least 1.")
+        if self.learning_rate is not None and self.learning_rate <= 0:
+            raise ConfigError(f"training.learning_rate={self.learning_rate} must be positive.")
+        if self.eval_strategy not in ("epoch", "steps", "no"):
+            raise ConfigError(
+                f"training.eval_strategy={self.eval_strategy!r}; choose epoch, steps or no."
+            )
+        if self.eval_strategy == "steps" and not self.eval_steps:
+            raise ConfigError("training.eval_strategy=steps needs training.eval_steps.")
+        if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
+            raise ConfigError(
+                "training.early_stopping_patience must be at least 1, or null for off."
+            )
+        if self.early_stopping_patience is not None and self.eval_strategy == "no":
+            raise ConfigError(
+                "Early stopping needs evaluations: set training.eval_strategy=epoch or "
+                "training.early_stopping_patience=null."
+            )
+        if isinstance(self.report_to, str):
+            self.report_to = [self.report_to]
+
+
+@dataclass
+class EvaluationConfig:
+    """How finished models are scored."""
+
+    batch_size: int = 64
+    """Batch size for evaluation and prediction."""
+    threshold: float = 0.5
+    """Multi-label classification: probability above which a label is predicted."""
+
+
+@dataclass
+class RunConfig:
+    """One fine-tuning run: task, data, model, PEFT method, training loop and evaluation."""
+
+    task: str = "classification"
+    """Task name from the registry: classification | ner (``lepton-nlp tasks`` lists them)."""
+    name: str | None = None
+    """Human-readable run name (defaults to the output folder's name)."""
+    description: str = ""
+    """What this run is for; goes into the model card."""
+    license: str = "unknown"
+    """Licence of the training data; goes into the model card."""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    peft: PeftConfig = field(default_factory=PeftConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+    def __post_init__(self) -> None:
+        from lepton_nlp.tasks import get_task
+
+        task = get_task(self.task)  # raises a clear error for an unknown task
+        if self.data.multi_label and self.task != "classification":
+            raise ConfigError("data.multi_label applies to task=classification only.")
+        if self.training.metric_for_best is None:
+            self.training.metric_for_best = task.default_metric
+        if self.name is None:
+            self.name = Path(self.training.output_dir).name
+
+
+# --- loading -----------------------------------------------------------------------------
+
+
+def _expand(value: Any) -> Any:
+    """Expand ``${VAR}`` in strings; LEPTON_DATASETS defaults to ``../shared/datasets``."""
+    if isinstance(value, str) and "$" in value:
+        env = dict(os.environ)
+        env.setdefault("LEPTON_DATASETS", "../shared/datasets")
+        return re.sub(
+            r"\$\{(\w+)\}|\$(\w+)",
+            lambda m: env.get(m.group(1) or m.group(2), m.group(0)),
+            value,
+        )
+    return value
+
+
+def _check_type(value: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check_type(value, arg, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[-1] if errors else f"{where}: bad value {value!r}")
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be a list, got {value!r}.")
+        (item,) = typing.get_args(hint) or (Any,)
+        return [_check_type(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a mapping, got {value!r}.")
+        return value
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, str):
+        try:
+            return float(value)  # YAML reads 5e-4 as a string
+        except ValueError:
+            pass
+    if hint is bool and not isinstance(value, bool):
+        raise ConfigError(f"{where} must be true or false, got {value!r}.")
+    if hint in (int, float, str) and (not isinstance(value, hint) or isinstance(value, bool)):
+        raise ConfigError(
+            f"{where} must be {hint.__name__}, got {value!r} ({type(value).__name__})."
+        )
+    return value
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'the config'} must be a mapping of keys, got {data!r}.")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        dotted = f"{where}.{key}" if where else str(key)
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.5)
+            hint = f" Did you mean {(where + '.') if where else ''}{close[0]}?" if close else ""
+            raise ConfigError(
+                f"Unknown config key {dotted!r}.{hint} Valid keys here: {', '.join(names)}."
+            )
+        hint_type = hints[key]
+        if dataclasses.is_dataclass(hint_type):
+            kwargs[key] = _build(hint_type, value, dotted)
+        else:
+            kwargs[key] = _check_type(_expand(value), hint_type, dotted)
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where or 'config'}: {exc}") from exc
+
+
+def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = tree
+    for key in keys[:-1]:
+        if not isinstance(node.get(key), dict):
+            node[key] = {}
+        node = node[key]
+    node[keys[-1]] = value
+
+
+def apply_overrides(tree: dict, overrides: list[str]) -> dict:
+    """Apply ``key.sub=value`` overrides (values parsed as YAML) to a config mapping."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(
+                f"Override {item!r} is not of the form key.sub=value (e.g. training.epochs=5)."
+            )
+        key, raw = item.split("=", 1)
+        _set_dotted(tree, key.strip(), yaml.safe_load(raw) if raw.strip() else "")
+    return tree
+
+
+def load_config(
+    source: str | Path | dict | None = None, overrides: list[str] | None = None
+) -> RunConfig:
+    """Load and validate a run config.
+
+    Args:
+        source: a YAML file path, an already parsed mapping, or None for all defaults.
+        overrides: ``key.sub=value`` strings applied on top.
+
+    Raises:
+        ConfigError: a misspelt key (naming the nearest valid one), a wrong type or an
+            impossible combination.
+        FileNotFoundError: the YAML file does not exist.
+    """
+    if source is None:
+        tree: dict = {}
+    elif isinstance(source, dict):
+        tree = dict(source)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"Config file {path} does not exist.")
+        try:
+            tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    tree = apply_overrides(tree, list(overrides or []))
+    return _build(RunConfig, tree, "")
+
+
+def config_to_dict(config: RunConfig) -> dict:
+    """The config as plain data (what goes into YAML and the artifact)."""
+    return dataclasses.asdict(config)

@@ -1,0 +1,158 @@
+"""Dataset files -> plain records, split into train / validation / test."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from pathlib import Path
+
+from lepton_nlp.data.readers import (
+    DataError,
+    read_conll,
+    read_csv,
+    read_fpb,
+    read_hf,
+    read_jsonl,
+    to_iob2,
+)
+
+__all__ = [
+    "DataError",
+    "load_records",
+    "load_splits",
+    "read_conll",
+    "read_csv",
+    "read_fpb",
+    "read_hf",
+    "read_jsonl",
+    "split_records",
+    "to_iob2",
+]
+
+
+def load_records(data, path: str | Path, kind: str) -> list[dict]:
+    """Read one file with the reader that ``data.format`` names.
+
+    Args:
+        data: a :class:`lepton_nlp.config.DataConfig`.
+        path: the file (or ``datasets`` folder).
+        kind: ``"text"`` for text classification records, ``"tokens"`` for NER records.
+    """
+    fmt = data.format
+    if kind == "tokens":
+        if fmt == "conll":
+            return read_conll(path, data.conll_tag_column, data.conll_scheme, data.encoding)
+        if fmt in ("jsonl", "hf"):
+            rows = (
+                read_jsonl(
+                    path, encoding=data.encoding, fields=(data.tokens_column, data.tags_column)
+                )
+                if fmt == "jsonl"
+                else read_hf(path, data.hf_split)
+            )
+            out = []
+            for i, row in enumerate(rows, start=1):
+                tokens, tags = row.get(data.tokens_column), row.get(data.tags_column)
+                if (
+                    not isinstance(tokens, list)
+                    or not isinstance(tags, list)
+                    or len(tokens) != len(tags)
+                ):
+                    raise DataError(
+                        f"{path}, record {i}: {data.tokens_column!r} and {data.tags_column!r} must be "
+                        "lists of the same length."
+                    )
+                out.append(
+                    {"tokens": [str(t) for t in tokens], "tags": to_iob2([str(t) for t in tags])}
+                )
+            return out
+        raise DataError(f"data.format={fmt!r} cannot hold NER records; use conll, jsonl or hf.")
+    if fmt == "fpb":
+        encoding = data.encoding if data.encoding.lower() not in ("utf-8", "utf8") else "latin-1"
+        return read_fpb(path, encoding)
+    if fmt == "csv":
+        return read_csv(
+            path,
+            data.text_column,
+            data.label_column,
+            data.encoding,
+            data.multi_label,
+            data.label_separator,
+        )
+    if fmt == "jsonl":
+        return read_jsonl(
+            path,
+            data.text_column,
+            data.label_column,
+            data.encoding,
+            data.multi_label,
+            data.label_separator,
+        )
+    if fmt == "hf":
+        rows = read_hf(path, data.hf_split)
+        missing = [c for c in (data.text_column, data.label_column) if rows and c not in rows[0]]
+        if missing:
+            raise DataError(f"{path}: missing column(s) {missing}; it has {sorted(rows[0])}.")
+        return [{"text": str(r[data.text_column]), "label": r[data.label_column]} for r in rows]
+    raise DataError(
+        f"data.format={fmt!r} cannot hold text classification records; use csv, jsonl, fpb or hf."
+    )
+
+
+def _strata(records: list[dict]) -> list[str] | None:
+    labels = [r.get("label") for r in records]
+    if any(label is None or isinstance(label, list) for label in labels):
+        return None
+    counts = Counter(labels)
+    # A label seen once cannot be put on both sides of a stratified split.
+    return labels if min(counts.values()) >= 2 else None
+
+
+def split_records(records: list[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
+    """Hold out ``fraction`` of the records, stratified by label where every label has 2+ records."""
+    if fraction <= 0:
+        return records, []
+    n_held = max(1, round(len(records) * fraction))
+    strata = _strata(records)
+    if strata is not None and n_held >= len(set(strata)):
+        from sklearn.model_selection import train_test_split
+
+        keep, held = train_test_split(records, test_size=n_held, random_state=seed, stratify=strata)
+        return list(keep), list(held)
+    order = list(range(len(records)))
+    random.Random(seed).shuffle(order)
+    held_ids = set(order[:n_held])
+    return [r for i, r in enumerate(records) if i not in held_ids], [
+        records[i] for i in sorted(held_ids)
+    ]
+
+
+def load_splits(data, kind: str) -> dict[str, list[dict]]:
+    """Read train / validation / test as the config says, holding out fractions where asked.
+
+    The test fraction is taken from all training records first, then the validation
+    fraction (of the whole), so ``test_size=0.2, validation_size=0.16`` is FinBERT's 64/16/20.
+    """
+    if not data.train:
+        raise DataError(
+            "data.train is not set; point it at a training file (e.g. data.train=path.csv)."
+        )
+    train = load_records(data, data.train, kind)
+    splits = {"train": train, "validation": [], "test": []}
+    total = len(train)
+    if data.test:
+        splits["test"] = load_records(data, data.test, kind)
+    elif data.test_size > 0:
+        splits["train"], splits["test"] = split_records(
+            splits["train"], data.test_size, data.split_seed
+        )
+    if data.validation:
+        splits["validation"] = load_records(data, data.validation, kind)
+    elif data.validation_size > 0:
+        fraction = data.validation_size * total / len(splits["train"])
+        splits["train"], splits["validation"] = split_records(
+            splits["train"], fraction, data.split_seed
+        )
+    if data.max_train_samples:
+        splits["train"] = splits["train"][: data.max_train_samples]
+    return splits

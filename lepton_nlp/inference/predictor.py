@@ -1,0 +1,123 @@
+"""Predictor: load an artifact once, predict in length-sorted batches."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lepton_nlp.artifacts import ArtifactInfo, read_artifact
+from lepton_nlp.hub import resolve_model
+from lepton_nlp.tasks import get_task
+
+__all__ = ["Predictor"]
+
+log = logging.getLogger(__name__)
+
+
+class _SkipVirtualTokens(torch.nn.Module):
+    """Drop the logits of prompt-learning virtual tokens so positions line up with the input."""
+
+    def __init__(self, model: torch.nn.Module, virtual_tokens: int):
+        super().__init__()
+        self.model = model
+        self.virtual_tokens = virtual_tokens
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def forward(self, **inputs):
+        output = self.model(**inputs)
+        if output.logits.dim() == 3:
+            output.logits = output.logits[:, self.virtual_tokens :]
+        return output
+
+
+class Predictor:
+    """A trained model ready to predict: ``Predictor.from_artifact(path).predict(texts)``."""
+
+    def __init__(self, model: Any, tokenizer: Any, info: ArtifactInfo, batch_size: int = 32):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.info = info
+        self.task = get_task(info.task_version)
+        self.spec = info.spec
+        self.batch_size = batch_size
+
+    @classmethod
+    def from_artifact(
+        cls,
+        path: str | Path,
+        device: str | None = None,
+        batch_size: int = 32,
+        base_model: str | None = None,
+    ) -> Predictor:
+        """Load an artifact folder.
+
+        Args:
+            path: the artifact folder.
+            device: ``cpu``, ``cuda``, ... (default: cuda when available).
+            batch_size: largest batch.
+            base_model: override the base model (a local folder holding the same model).
+        """
+        from transformers import AutoTokenizer
+
+        info = read_artifact(path)
+        task = get_task(info.task_version)
+        tokenizer = AutoTokenizer.from_pretrained(str(info.path / "tokenizer"))
+        if info.peft_method == "full":
+            model = task.load_model(str(info.weights_dir), info.spec)
+        else:
+            from peft import PeftModel
+
+            base = task.load_model(resolve_model(base_model or info.base_model), info.spec)
+            model = PeftModel.from_pretrained(base, str(info.weights_dir))
+            virtual = getattr(model.active_peft_config, "num_virtual_tokens", 0)
+            if model.active_peft_config.is_prompt_learning and virtual and info.task == "ner":
+                model = _SkipVirtualTokens(model, virtual)
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        model.to(device).eval()
+        return cls(model, tokenizer, info, batch_size=batch_size)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.spec.labels)
+
+    def _batches(self, items: list[dict]) -> Iterator[list[int]]:
+        # Sorting by length keeps padding, and so wasted compute, small.
+        order = sorted(range(len(items)), key=lambda i: len(items[i]["text"]))
+        for start in range(0, len(order), self.batch_size):
+            yield order[start : start + self.batch_size]
+
+    def predict(self, inputs: Iterable[Any]) -> list[dict]:
+        """Predict a list of inputs (strings, or dicts with ``text``; NER also ``tokens``).
+
+        Returns:
+            One dict per input, in input order: ``{"label", "score", "scores"}`` for
+            classification (``{"labels", "scores"}`` multi-label), ``{"text", "entities",
+            "tags"}`` for NER, entities as ``{"label", "start", "end", "text", "score"}``.
+        """
+        items = [self.task.prepare_input(item) for item in inputs]
+        results: list[dict | None] = [None] * len(items)
+        for ids in self._batches(items):
+            outputs = self.task.predict_batch(
+                self.model, self.tokenizer, [items[i] for i in ids], self.spec
+            )
+            for i, output in zip(ids, outputs, strict=True):
+                results[i] = output
+        return results  # type: ignore[return-value]
+
+    def predict_one(self, item: Any) -> dict:
+        return self.predict([item])[0]
+
+    def evaluate(self, records: list[dict]) -> dict[str, float]:
+        """Score labelled records (``text``/``label`` or ``tokens``/``tags``) with this predictor."""
+        self.task.check_records(records, self.spec, "evaluation")
+        predictions = self.predict(records)
+        metrics = self.task.evaluate_predictions(predictions, records, self.spec)
+        metrics["examples"] = len(records)
+        return metrics

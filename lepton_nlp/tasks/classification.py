@@ -1,0 +1,160 @@
+"""Sequence classification, single-label (softmax) and multi-label (sigmoid)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import torch
+
+from lepton_nlp.data import DataError
+from lepton_nlp.evaluation.metrics import classification_metrics, multilabel_metrics
+from lepton_nlp.tasks.base import TaskSpec, register_task
+
+__all__ = ["ClassificationTask"]
+
+
+def _labels_of(record: dict) -> list[str]:
+    label = record["label"]
+    return list(label) if isinstance(label, list) else [label]
+
+
+class ClassificationTask:
+    """Text -> one label with probabilities, or any number of labels (multi-label)."""
+
+    name = "classification"
+    version = "classification.v1"
+    record_kind = "text"
+    peft_task_type = "SEQ_CLS"
+    default_metric = "macro_f1"
+
+    def label_space(self, records: list[dict]) -> list[str]:
+        if not records:
+            raise DataError("The training set is empty: give data.train a file with labelled rows.")
+        counts = Counter(label for r in records for label in _labels_of(r))
+        if len(counts) < 2:
+            raise DataError(
+                f"The training set has one class only ({next(iter(counts), None)!r}); a classifier "
+                "needs at least two. Check data.label_column and the file."
+            )
+        return sorted(counts)
+
+    def check_records(self, records: list[dict], spec: TaskSpec, split: str) -> None:
+        known = set(spec.labels)
+        unseen = Counter(label for r in records for label in _labels_of(r) if label not in known)
+        if unseen:
+            raise DataError(
+                f"The {split} data has label(s) never seen in training: {dict(unseen)}. "
+                f"Training labels: {spec.labels}. Fix the labels or add examples of them to training."
+            )
+
+    def load_model(self, model_path: str, spec: TaskSpec) -> Any:
+        from transformers import AutoModelForSequenceClassification
+
+        return AutoModelForSequenceClassification.from_pretrained(
+            model_path,
+            num_labels=len(spec.labels),
+            id2label=dict(enumerate(spec.labels)),
+            label2id={label: i for i, label in enumerate(spec.labels)},
+            problem_type="multi_label_classification"
+            if spec.multi_label
+            else "single_label_classification",
+        )
+
+    def encode(self, records: list[dict], tokenizer: Any, spec: TaskSpec) -> list[dict]:
+        index = {label: i for i, label in enumerate(spec.labels)}
+        encoded = tokenizer(
+            [r["text"] for r in records], truncation=True, max_length=spec.max_length
+        )
+        features = []
+        for i, record in enumerate(records):
+            feature = {key: encoded[key][i] for key in encoded}
+            if "label" in record:
+                if spec.multi_label:
+                    target = [0.0] * len(spec.labels)
+                    for label in _labels_of(record):
+                        target[index[label]] = 1.0
+                    feature["labels"] = target
+                else:
+                    feature["labels"] = index[record["label"]]
+            features.append(feature)
+        return features
+
+    def collator(self, tokenizer: Any):
+        from transformers import DataCollatorWithPadding
+
+        return DataCollatorWithPadding(tokenizer)
+
+    def _decode(self, probs: np.ndarray, spec: TaskSpec) -> list[dict]:
+        out = []
+        for row in probs:
+            scores = {label: round(float(p), 6) for label, p in zip(spec.labels, row, strict=True)}
+            if spec.multi_label:
+                chosen = [
+                    label for label, p in zip(spec.labels, row, strict=True) if p >= spec.threshold
+                ]
+                out.append({"labels": chosen, "scores": scores})
+            else:
+                best = int(np.argmax(row))
+                out.append(
+                    {
+                        "label": spec.labels[best],
+                        "score": round(float(row[best]), 6),
+                        "scores": scores,
+                    }
+                )
+        return out
+
+    def _probs(self, logits: Any, spec: TaskSpec) -> np.ndarray:
+        logits = torch.as_tensor(np.asarray(logits), dtype=torch.float32)
+        return (
+            torch.sigmoid(logits) if spec.multi_label else torch.softmax(logits, dim=-1)
+        ).numpy()
+
+    def compute_metrics(self, logits: Any, label_ids: Any, spec: TaskSpec) -> dict[str, float]:
+        predictions = self._decode(self._probs(logits, spec), spec)
+        label_ids = np.asarray(label_ids)
+        if spec.multi_label:
+            refs = [
+                {"label": [spec.labels[j] for j in np.flatnonzero(row > 0.5)]} for row in label_ids
+            ]
+        else:
+            refs = [{"label": spec.labels[int(i)]} for i in label_ids]
+        return self.evaluate_predictions(predictions, refs, spec)
+
+    def evaluate_predictions(
+        self, predictions: list[dict], records: list[dict], spec: TaskSpec
+    ) -> dict[str, float]:
+        if spec.multi_label:
+            return multilabel_metrics(
+                [p["labels"] for p in predictions], [_labels_of(r) for r in records], spec.labels
+            )
+        return classification_metrics(
+            [p["label"] for p in predictions], [r["label"] for r in records], spec.labels
+        )
+
+    def prepare_input(self, item: Any) -> dict:
+        text = item.get("text") if isinstance(item, dict) else item
+        if not isinstance(text, str):
+            raise DataError(
+                f"Classification input must be a string or {{'text': ...}}, got {item!r}."
+            )
+        return {"text": text}
+
+    @torch.inference_mode()
+    def predict_batch(
+        self, model: Any, tokenizer: Any, items: list[dict], spec: TaskSpec
+    ) -> list[dict]:
+        batch = tokenizer(
+            [item["text"] for item in items],
+            truncation=True,
+            max_length=spec.max_length,
+            padding=True,
+            return_tensors="pt",
+        ).to(model.device)
+        logits = model(**batch).logits
+        return self._decode(self._probs(logits.float().cpu(), spec), spec)
+
+
+register_task(ClassificationTask())

@@ -1,0 +1,7 @@
+"""Training: the run driver around the Hugging Face Trainer, and its callbacks."""
+
+from __future__ import annotations
+
+from lepton_nlp.training.trainer import TrainResult, evaluate_artifact, train
+
+__all__ = ["TrainResult", "evaluate_artifact", "train"]

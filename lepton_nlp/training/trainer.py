@@ -1,0 +1,309 @@
+"""The run driver: config -> records -> model + PEFT -> HF Trainer -> metrics -> artifact."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import resource
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lepton_nlp.artifacts import check_output_dir, write_artifact
+from lepton_nlp.config import RunConfig, config_to_dict
+from lepton_nlp.data import load_splits
+from lepton_nlp.hub import resolve_model
+from lepton_nlp.peft_methods import apply_peft, count_parameters, default_learning_rate
+from lepton_nlp.tasks import TaskSpec, get_task
+
+__all__ = ["TrainResult", "evaluate_artifact", "train", "work_dir"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """Where the artifact went and what the run measured."""
+
+    artifact: Path | None
+    """The artifact folder (None on ranks other than 0 of a distributed run)."""
+    metrics: dict[str, Any]
+
+
+class _Records(torch.utils.data.Dataset):
+    def __init__(self, features: list[dict]):
+        self.features = features
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.features[i]
+
+
+class _PrefixLabels:
+    """Prompt-learning adapters prepend virtual tokens: give them ignored (-100) labels."""
+
+    def __init__(self, collator, virtual_tokens: int):
+        self.collator = collator
+        self.virtual_tokens = virtual_tokens
+
+    def __call__(self, features: list[dict]) -> dict:
+        batch = self.collator(features)
+        labels = batch["labels"]
+        pad = torch.full((labels.shape[0], self.virtual_tokens), -100, dtype=labels.dtype)
+        batch["labels"] = torch.cat([pad, labels], dim=1)
+        return batch
+
+
+def work_dir(config: RunConfig) -> Path:
+    """Checkpoints and logs live beside the artifact, in ``<output_dir>.work``."""
+    out = Path(config.training.output_dir)
+    return out.with_name(out.name + ".work")
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _greater_is_better(metric: str) -> bool:
+    return "loss" not in metric
+
+
+def _total_steps(n_train: int, t) -> int:
+    if t.max_steps > 0:
+        return t.max_steps
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    batches = math.ceil(n_train / (t.batch_size * world))
+    updates = max(1, batches // t.gradient_accumulation_steps)
+    return max(1, math.ceil(updates * t.epochs))
+
+
+def _latest_checkpoint(folder: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+
+
+def _keeps_best(config: RunConfig) -> bool:
+    # AdaLoRA's saved rank pattern belongs to the final step, so reloading an earlier
+    # checkpoint's weights would not fit it: AdaLoRA keeps its last state.
+    return config.peft.method != "adalora"
+
+
+def _training_arguments(config: RunConfig, checkpoints: Path, learning_rate: float, has_eval: bool):
+    from transformers import TrainingArguments
+
+    t = config.training
+    evaluate = t.eval_strategy if has_eval else "no"
+    report = [r for r in t.report_to if r not in ("tensorboard", "none")]
+    cpu = not torch.cuda.is_available()
+    return TrainingArguments(
+        output_dir=str(checkpoints),
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps,
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.eval_batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        learning_rate=learning_rate,
+        weight_decay=t.weight_decay,
+        warmup_steps=t.warmup_ratio,
+        lr_scheduler_type=t.scheduler,
+        label_smoothing_factor=t.label_smoothing,
+        max_grad_norm=t.max_grad_norm,
+        seed=t.seed,
+        eval_strategy=evaluate,
+        save_strategy=evaluate if evaluate != "no" else "steps",
+        save_steps=t.eval_steps or 500,
+        eval_steps=t.eval_steps,
+        logging_steps=t.logging_steps,
+        load_best_model_at_end=evaluate != "no" and _keeps_best(config),
+        metric_for_best_model=t.metric_for_best if evaluate != "no" else None,
+        greater_is_better=_greater_is_better(t.metric_for_best or ""),
+        save_total_limit=t.save_total_limit,
+        report_to=report or "none",
+        disable_tqdm=not t.progress,
+        use_cpu=cpu,
+        ddp_backend="gloo" if cpu and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
+        label_names=["labels"],
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+    )
+
+
+def train(config: RunConfig, callbacks: list | None = None) -> TrainResult:
+    """Fine-tune, evaluate and write the artifact that ``config`` describes.
+
+    Args:
+        config: the run config.
+        callbacks: extra ``transformers.TrainerCallback`` objects.
+
+    Raises:
+        ArtifactError: the output folder already holds an artifact and overwrite is off.
+        DataError: the data cannot be read, is empty, has one class, or has unseen labels.
+    """
+    from transformers import AutoTokenizer, EarlyStoppingCallback, Trainer, set_seed
+    from transformers.integrations import TensorBoardCallback
+
+    t = config.training
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    task = get_task(config.task)
+    out = Path(t.output_dir)
+    check_output_dir(out, t.overwrite)
+
+    splits = load_splits(config.data, task.record_kind)
+    spec = TaskSpec(
+        labels=task.label_space(splits["train"]),
+        multi_label=config.data.multi_label,
+        max_length=config.model.max_length,
+        threshold=config.evaluation.threshold,
+    )
+    for split in ("validation", "test"):
+        task.check_records(splits[split], spec, split)
+
+    learning_rate = t.learning_rate or default_learning_rate(config.peft.method)
+    config = dataclasses.replace(
+        config, training=dataclasses.replace(t, learning_rate=learning_rate)
+    )
+    t = config.training
+
+    model_path = resolve_model(config.model.name)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    set_seed(t.seed)
+    model = task.load_model(model_path, spec)
+    steps = _total_steps(len(splits["train"]), t)
+    model = apply_peft(model, config.peft, task.peft_task_type, steps)
+    parameters = count_parameters(model)
+
+    datasets = {
+        name: _Records(task.encode(recs, tokenizer, spec)) for name, recs in splits.items() if recs
+    }
+    has_eval = "validation" in datasets and t.eval_strategy != "no"
+
+    work = work_dir(config)
+    checkpoints = work / "checkpoints"
+    args = _training_arguments(config, checkpoints, learning_rate, has_eval)
+    trainer_callbacks = list(callbacks or [])
+    if "tensorboard" in t.report_to:
+        from torch.utils.tensorboard import SummaryWriter
+
+        trainer_callbacks.append(TensorBoardCallback(SummaryWriter(log_dir=str(work / "logs"))))
+    if has_eval and t.early_stopping_patience and _keeps_best(config):
+        trainer_callbacks.append(
+            EarlyStoppingCallback(t.early_stopping_patience, t.early_stopping_threshold)
+        )
+    if config.peft.method == "adalora":
+        from lepton_nlp.training.callbacks import AdaLoraBudgetCallback
+
+        trainer_callbacks.append(AdaLoraBudgetCallback(model))
+
+    collator = task.collator(tokenizer)
+    peft_config = getattr(model, "active_peft_config", None)
+    if task.record_kind == "tokens" and peft_config is not None and peft_config.is_prompt_learning:
+        collator = _PrefixLabels(collator, peft_config.num_virtual_tokens)
+
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=datasets["train"],
+        eval_dataset=datasets.get("validation") if has_eval else None,
+        data_collator=collator,
+        processing_class=tokenizer,
+        compute_metrics=lambda p: task.compute_metrics(_logits(p.predictions), p.label_ids, spec),
+        callbacks=trainer_callbacks,
+    )
+
+    resume = None
+    if t.resume is True or (isinstance(t.resume, str) and t.resume.lower() in ("true", "latest")):
+        resume = _latest_checkpoint(checkpoints)
+        if resume is None:
+            log.warning(
+                "training.resume=true but %s holds no checkpoint; starting from scratch.",
+                checkpoints,
+            )
+    elif isinstance(t.resume, str) and t.resume:
+        resume = t.resume
+
+    started = time.perf_counter()
+    output = trainer.train(resume_from_checkpoint=resume)
+    elapsed = time.perf_counter() - started
+
+    metrics: dict[str, Any] = {
+        "train": {
+            **parameters,
+            "train_seconds": round(elapsed, 1),
+            "train_samples_per_second": round(
+                output.metrics.get("train_samples_per_second", 0.0), 2
+            ),
+            "train_loss": round(output.metrics.get("train_loss", float("nan")), 5),
+            "epochs": round(trainer.state.epoch or 0.0, 2),
+            "steps": trainer.state.global_step,
+            "best_checkpoint_step": _step_of(trainer.state.best_model_checkpoint),
+            "peak_memory_mb": round(_peak_rss_mb(), 1),
+            "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+            "device": str(trainer.args.device),
+        }
+    }
+    if torch.cuda.is_available():
+        metrics["train"]["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    for split in ("validation", "test"):
+        if split in datasets:
+            result = trainer.predict(datasets[split], metric_key_prefix=split)
+            metrics[split] = {
+                k[len(split) + 1 :]: round(float(v), 6)
+                for k, v in result.metrics.items()
+                if not k.endswith(("_runtime", "_per_second", "_loss"))
+            }
+            metrics[split]["examples"] = len(splits[split])
+    metrics["history"] = [
+        entry for entry in trainer.state.log_history if "eval_loss" in entry or "loss" in entry
+    ]
+
+    artifact = None
+    if trainer.is_world_process_zero():
+        artifact = write_artifact(
+            out,
+            model=trainer.model,
+            tokenizer=tokenizer,
+            task=task,
+            config=config_to_dict(config),
+            spec=spec,
+            metrics=metrics,
+            data_sizes={name: len(recs) for name, recs in splits.items() if recs},
+            overwrite=t.overwrite,
+            logs_dir=work / "logs",
+        )
+        if not t.keep_checkpoints:
+            shutil.rmtree(work, ignore_errors=True)
+    return TrainResult(artifact=artifact, metrics=metrics)
+
+
+def _logits(predictions: Any) -> Any:
+    # Some heads return (logits, hidden states...); metrics need the logits only.
+    return predictions[0] if isinstance(predictions, tuple) else predictions
+
+
+def _step_of(checkpoint: str | None) -> int | None:
+    if not checkpoint:
+        return None
+    try:
+        return int(Path(checkpoint).name.rsplit("-", 1)[-1])
+    except ValueError:
+        return None
+
+
+def evaluate_artifact(
+    path: str | Path, records: list[dict], batch_size: int = 64
+) -> dict[str, float]:
+    """Score an artifact on labelled records with its Predictor (what users will get)."""
+    from lepton_nlp.inference import Predictor
+
+    predictor = Predictor.from_artifact(path, batch_size=batch_size)
+    return predictor.evaluate(records)
