@@ -158,6 +158,8 @@ class TrainingConfig:
     """Training batch size per device."""
     eval_batch_size: int = 64
     """Evaluation batch size per device."""
+    group_by_length: bool = True
+    """Batch training examples of similar length together (less padding, faster on CPU)."""
     gradient_accumulation_steps: int = 1
     """Accumulate gradients over this many batches before each optimizer step."""
     learning_rate: float | None = None

@@ -76,11 +76,22 @@ class Predictor:
 
             base = task.load_model(resolve_model(base_model or info.base_model), info.spec)
             model = PeftModel.from_pretrained(base, str(info.weights_dir))
-            virtual = getattr(model.active_peft_config, "num_virtual_tokens", 0)
-            if model.active_peft_config.is_prompt_learning and virtual and info.task == "ner":
-                model = _SkipVirtualTokens(model, virtual)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        model.to(device).eval()
+        return cls.from_model(model.to(device), tokenizer, info, batch_size=batch_size)
+
+    @classmethod
+    def from_model(
+        cls, model: Any, tokenizer: Any, info: ArtifactInfo, batch_size: int = 32
+    ) -> Predictor:
+        """Wrap a model already in memory (e.g. right after training) for prediction."""
+        config = getattr(model, "active_peft_config", None)
+        if (
+            config is not None
+            and config.is_prompt_learning
+            and get_task(info.task_version).record_kind == "tokens"
+        ):
+            model = _SkipVirtualTokens(model, config.num_virtual_tokens)
+        model.eval()
         return cls(model, tokenizer, info, batch_size=batch_size)
 
     @property

@@ -34,6 +34,8 @@ class TrainResult:
     artifact: Path | None
     """The artifact folder (None on ranks other than 0 of a distributed run)."""
     metrics: dict[str, Any]
+    predictor: Any = None
+    """A Predictor over the trained model still in memory (rank 0 only)."""
 
 
 class _Records(torch.utils.data.Dataset):
@@ -111,6 +113,7 @@ def _training_arguments(config: RunConfig, checkpoints: Path, learning_rate: flo
         per_device_train_batch_size=t.batch_size,
         per_device_eval_batch_size=t.eval_batch_size,
         gradient_accumulation_steps=t.gradient_accumulation_steps,
+        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
         learning_rate=learning_rate,
         weight_decay=t.weight_decay,
         warmup_steps=t.warmup_ratio,
@@ -282,7 +285,14 @@ def train(config: RunConfig, callbacks: list | None = None) -> TrainResult:
         )
         if not t.keep_checkpoints:
             shutil.rmtree(work, ignore_errors=True)
-    return TrainResult(artifact=artifact, metrics=metrics)
+        from lepton_nlp.artifacts import read_artifact
+        from lepton_nlp.inference import Predictor
+
+        predictor = Predictor.from_model(
+            trainer.model, tokenizer, read_artifact(artifact), config.evaluation.batch_size
+        )
+        return TrainResult(artifact=artifact, metrics=metrics, predictor=predictor)
+    return TrainResult(artifact=None, metrics=metrics)
 
 
 def _logits(predictions: Any) -> Any:

@@ -1,0 +1,266 @@
+"""The ``lepton-nlp`` command: train, eval, predict, export, models, tasks, methods."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+EXAMPLES = """examples:
+  lepton-nlp train configs/demo_finance.yaml
+  lepton-nlp train configs/classification_fpb.yaml peft.method=ia3 training.epochs=2
+  lepton-nlp eval runs/demo-finance --data data/samples/finance_sentiment.csv
+  echo "Profit rose 20%" | lepton-nlp predict runs/demo-finance
+  lepton-nlp export runs/demo-finance runs/demo-finance-merged --merge
+"""
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from lepton_nlp.config import load_config
+    from lepton_nlp.training import train
+
+    config = load_config(args.config, args.overrides)
+    result = train(config)
+    if result.artifact is None:  # non-zero rank of a distributed run
+        return 0
+    summary = {
+        split: result.metrics.get(split)
+        for split in ("validation", "test")
+        if result.metrics.get(split)
+    }
+    print(
+        json.dumps(
+            {"artifact": str(result.artifact), **summary, "train": result.metrics["train"]},
+            indent=2,
+        )
+    )
+    return 0
+
+
+def _read_eval_records(args: argparse.Namespace, info) -> list[dict]:
+    from lepton_nlp.config import load_config
+    from lepton_nlp.data import load_records, load_splits
+    from lepton_nlp.tasks import get_task
+
+    task = get_task(info.task_version)
+    saved = info.path / "config.yaml"
+    overrides = [f"training.output_dir={info.path}"]
+    config = load_config(saved, overrides)
+    data = config.data
+    if args.data:
+        if args.format:
+            data.format = args.format
+        return load_records(data, args.data, task.record_kind)
+    # No file given: the test split of the run that made the artifact (same seed, same split).
+    test = load_splits(data, task.record_kind)["test"]
+    if not test:
+        raise SystemExit("The artifact's run had no test split; pass --data FILE to evaluate on.")
+    return test
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from lepton_nlp.artifacts import read_artifact
+    from lepton_nlp.inference import Predictor
+
+    info = read_artifact(args.artifact)
+    records = _read_eval_records(args, info)
+    predictor = Predictor.from_artifact(args.artifact, batch_size=args.batch_size)
+    metrics = predictor.evaluate(records)
+    text = json.dumps(metrics, indent=2)
+    print(text)
+    if args.output:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+def _input_items(stream, text_field: str):
+    for line_no, line in enumerate(stream, start=1):
+        line = line.rstrip("\n")
+        if not line.strip():
+            continue
+        if line.lstrip().startswith("{"):
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise SystemExit(f"input line {line_no}: not valid JSON ({exc.msg}).") from None
+            if text_field != "text" and text_field in obj:
+                obj["text"] = obj[text_field]
+            yield obj
+        else:
+            yield {"text": line}
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from lepton_nlp.inference import Predictor
+
+    predictor = Predictor.from_artifact(args.artifact, batch_size=args.batch_size)
+    source = sys.stdin if args.input in (None, "-") else open(args.input, encoding="utf-8")  # noqa: SIM115
+    sink = sys.stdout if args.output in (None, "-") else open(args.output, "w", encoding="utf-8")  # noqa: SIM115
+    try:
+        chunk: list[dict] = []
+        for item in _input_items(source, args.text_field):
+            chunk.append(item)
+            if len(chunk) >= args.chunk_size:
+                _write_predictions(predictor, chunk, sink)
+                chunk = []
+        if chunk:
+            _write_predictions(predictor, chunk, sink)
+    finally:
+        if source is not sys.stdin:
+            source.close()
+        if sink is not sys.stdout:
+            sink.close()
+    return 0
+
+
+def _write_predictions(predictor, items: list[dict], sink) -> None:
+    for item, prediction in zip(items, predictor.predict(items), strict=True):
+        extra = {k: v for k, v in item.items() if k not in prediction and k != "tokens"}
+        sink.write(json.dumps({**extra, **prediction}, ensure_ascii=False) + "\n")
+    sink.flush()
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from lepton_nlp.export import merge_artifact
+
+    out = merge_artifact(args.artifact, args.output, overwrite=args.overwrite)
+    print(f"Merged model written to {out}")
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from lepton_nlp.hub import available_models
+
+    for name, where in available_models().items():
+        print(f"{name}\t{where}")
+    return 0
+
+
+def _cmd_tasks(args: argparse.Namespace) -> int:
+    from lepton_nlp.tasks import TASKS
+
+    for name, task in sorted(TASKS.items()):
+        if name == task.name:
+            print(f"{name}\t{task.version}\t{(type(task).__doc__ or '').strip()}")
+    return 0
+
+
+def _cmd_methods(args: argparse.Namespace) -> int:
+    from lepton_nlp.peft_methods import METHODS
+
+    for name, method in METHODS.items():
+        merge = "mergeable" if method.mergeable else "-"
+        print(f"{name}\tlr {method.learning_rate:g}\t{merge}\t{method.summary}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lepton-nlp",
+        description="Fine-tune pretrained transformers on your own labelled data, offline, and use them.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show library log messages")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "train",
+        help="fine-tune a model from a YAML run config",
+        description="Fine-tune, evaluate on validation/test, and write an artifact folder "
+        "(training.output_dir). Runs data-parallel under torchrun.",
+        epilog="overrides: key.sub=value, e.g. peft.method=ia3 training.epochs=2 data.train=my.csv",
+    )
+    p.add_argument("config", help="YAML run config (see configs/)")
+    p.add_argument("overrides", nargs="*", help="key.sub=value changes to the config")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "eval",
+        help="score an artifact on labelled data",
+        description="Score an artifact with its Predictor. Without --data it re-creates the test "
+        "split of the run that made it (same files, same seed).",
+    )
+    p.add_argument("artifact", help="artifact folder")
+    p.add_argument(
+        "--data", help="labelled file to score (format as in the run config, or --format)"
+    )
+    p.add_argument(
+        "--format", choices=["csv", "jsonl", "fpb", "conll", "hf"], help="reader for --data"
+    )
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--output", help="also write the metrics JSON here")
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser(
+        "predict",
+        help="predict JSONL or plain lines, streaming JSONL out",
+        description="Read one input per line (plain text, or JSON objects with 'text' or, for NER, "
+        "'tokens') from a file or stdin; write one JSON prediction per line. Extra input fields "
+        "(ids) are copied to the output.",
+    )
+    p.add_argument("artifact", help="artifact folder")
+    p.add_argument("--input", "-i", help="input file (default: stdin)")
+    p.add_argument("--output", "-o", help="output JSONL file (default: stdout)")
+    p.add_argument(
+        "--text-field", default="text", help="JSON field holding the text (default: text)"
+    )
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--chunk-size", type=int, default=1024, help="lines read before predicting (bounds memory)"
+    )
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser(
+        "export",
+        help="merge an adapter into its base model",
+        description="Fold a LoRA-family adapter into the base weights and write a new artifact "
+        "with full weights (peft_method 'full'), loadable without peft.",
+    )
+    p.add_argument("artifact", help="artifact folder with an adapter")
+    p.add_argument("output", help="folder for the merged artifact")
+    p.add_argument(
+        "--merge", action="store_true", required=True, help="merge the adapter (required)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an artifact already at OUTPUT")
+    p.set_defaults(func=_cmd_export)
+
+    sub.add_parser("models", help="list models available offline").set_defaults(func=_cmd_models)
+    sub.add_parser("tasks", help="list registered tasks").set_defaults(func=_cmd_tasks)
+    sub.add_parser("methods", help="list fine-tuning (PEFT) methods").set_defaults(
+        func=_cmd_methods
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``lepton-nlp`` console script."""
+    from lepton_nlp.artifacts import ArtifactError
+    from lepton_nlp.config import ConfigError
+    from lepton_nlp.data import DataError
+    from lepton_nlp.hub import ModelNotFoundError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not args.verbose:
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+    try:
+        return args.func(args)
+    except (ConfigError, DataError, ArtifactError, ModelNotFoundError, FileNotFoundError) as exc:
+        print(f"lepton-nlp {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

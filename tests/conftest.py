@@ -1,0 +1,103 @@
+"""Shared fixtures: a tiny BERT-like model built from a config, with a tokenizer trained here.
+
+Nothing is downloaded: the model folder is written once per test session.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def _fixture_texts() -> list[str]:
+    texts = []
+    for path in FIXTURES.iterdir():
+        if path.suffix in (".csv", ".jsonl", ".conll", ".txt"):
+            texts.extend(path.read_text(encoding="latin-1").splitlines())
+    return texts
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> str:
+    """A 2-layer, hidden-32 BERT saved to a folder, with a WordPiece tokenizer trained on the fixtures."""
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    out = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tokenizer.train_from_iterator(
+        _fixture_texts(), trainers.WordPieceTrainer(vocab_size=600, special_tokens=specials)
+    )
+    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    fast = BertTokenizerFast(
+        tokenizer_object=tokenizer,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=128,
+    )
+    fast.save_pretrained(out)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=fast.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(out)
+    return str(out)
+
+
+@pytest.fixture
+def base_overrides(tiny_model, tmp_path) -> list[str]:
+    """Overrides that make any config a fast tiny run writing under tmp_path."""
+    return [
+        f"model.name={tiny_model}",
+        "model.max_length=48",
+        f"training.output_dir={tmp_path / 'artifact'}",
+        "training.epochs=2",
+        "training.batch_size=8",
+        "training.progress=false",
+        "training.report_to=[none]",
+        "training.logging_steps=5",
+    ]
+
+
+def classification_overrides() -> list[str]:
+    return [
+        "task=classification",
+        "data.format=csv",
+        f"data.train={FIXTURES / 'classification.csv'}",
+        "data.validation_size=0.25",
+    ]
+
+
+def ner_overrides() -> list[str]:
+    return [
+        "task=ner",
+        "data.format=conll",
+        f"data.train={FIXTURES / 'ner_iob2.conll'}",
+        "data.validation_size=0.2",
+    ]

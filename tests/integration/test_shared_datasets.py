@@ -1,0 +1,79 @@
+"""Real public datasets (LEPTON_DATASETS, default ../shared/datasets): readers, splits, shipped models.
+
+Skipped, with the reason, where the folder is absent. Nothing here is copied into the repository.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from lepton_nlp.config import load_config
+from lepton_nlp.data import load_splits
+from lepton_nlp.inference import Predictor
+
+ROOT = Path(__file__).resolve().parents[2]
+DATASETS = Path(os.environ.get("LEPTON_DATASETS", ROOT.parent / "shared" / "datasets"))
+pytestmark = [
+    pytest.mark.datasets,
+    pytest.mark.skipif(
+        not DATASETS.is_dir(),
+        reason=f"shared datasets not found at {DATASETS} (set LEPTON_DATASETS)",
+    ),
+]
+
+
+@pytest.fixture(autouse=True)
+def _datasets_env(monkeypatch):
+    monkeypatch.setenv("LEPTON_DATASETS", str(DATASETS))
+
+
+def test_financial_phrasebank_finbert_split():
+    config = load_config(ROOT / "configs" / "classification_fpb.yaml")
+    splits = load_splits(config.data, "text")
+    sizes = {name: len(records) for name, records in splits.items()}
+    assert sum(sizes.values()) == 4846
+    assert sizes == {"train": 3102, "validation": 775, "test": 969}
+    # Stratified: each split keeps the label proportions of the whole.
+    whole = Counter(r["label"] for s in splits.values() for r in s)
+    for records in splits.values():
+        counts = Counter(r["label"] for r in records)
+        for label, n in whole.items():
+            assert abs(counts[label] / len(records) - n / 4846) < 0.01
+
+
+def test_conll2003_official_splits():
+    config = load_config(ROOT / "configs" / "ner_conll2003.yaml")
+    splits = load_splits(config.data, "tokens")
+    assert [len(splits[s]) for s in ("train", "validation", "test")] == [14041, 3250, 3453]
+    tags = {tag for s in splits["train"] for tag in s["tags"]}
+    assert tags == {"O"} | {f"{p}-{t}" for p in "BI" for t in ("PER", "ORG", "LOC", "MISC")}
+
+
+def test_banking77_official_test_and_held_out_validation():
+    config = load_config(ROOT / "configs" / "classification_banking77.yaml")
+    splits = load_splits(config.data, "text")
+    assert len(splits["test"]) == 3080
+    assert len(splits["train"]) + len(splits["validation"]) == 10003
+    assert len({r["label"] for r in splits["train"]}) == 77
+
+
+@pytest.mark.parametrize(
+    ("name", "config", "metric", "floor"),
+    [
+        ("finance-sentiment", "classification_fpb.yaml", "accuracy", 0.80),
+        ("banking77-intent", "classification_banking77.yaml", "accuracy", 0.88),
+    ],
+)
+def test_shipped_model_scores_as_its_card_says_on_the_real_test_split(name, config, metric, floor):
+    artifact = ROOT / "data" / "models" / name
+    splits = load_splits(load_config(ROOT / "configs" / config).data, "text")
+    metrics = Predictor.from_artifact(artifact, batch_size=64).evaluate(splits["test"])
+    card = artifact.joinpath("metrics.json").read_text()
+    assert metrics[metric] >= floor, metrics
+    import json
+
+    assert metrics[metric] == pytest.approx(json.loads(card)["test"][metric], abs=0.005)

@@ -1,0 +1,81 @@
+"""Run configs: shipped YAML files load, typos name the nearest key, overrides apply."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lepton_nlp.config import ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+
+
+def test_configs_exist():
+    assert len(CONFIGS) >= 4
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_every_shipped_config_loads_and_validates(path):
+    config = load_config(path)
+    assert config.task in ("classification", "ner")
+    assert config.data.train
+    assert config.training.metric_for_best
+
+
+def test_misspelt_key_names_the_nearest_valid_key():
+    with pytest.raises(ConfigError, match=r"'training.epoch'.*Did you mean training.epochs\?"):
+        load_config({"training": {"epoch": 3}})
+    with pytest.raises(ConfigError, match=r"Did you mean peft\?"):
+        load_config({"pefT": {"method": "lora"}})
+
+
+def test_overrides_change_nested_values_with_yaml_types():
+    config = load_config(
+        None,
+        [
+            "training.epochs=5",
+            "peft.method=ia3",
+            "training.learning_rate=3e-4",
+            "data.multi_label=true",
+        ],
+    )
+    assert config.training.epochs == 5.0
+    assert config.peft.method == "ia3"
+    assert config.training.learning_rate == pytest.approx(3e-4)
+    assert config.data.multi_label is True
+
+
+def test_override_typo_is_an_error_too():
+    with pytest.raises(ConfigError, match="Did you mean training.batch_size"):
+        load_config(None, ["training.batchsize=8"])
+    with pytest.raises(ConfigError, match="key.sub=value"):
+        load_config(None, ["training.epochs"])
+
+
+def test_wrong_types_and_impossible_values_are_refused():
+    with pytest.raises(ConfigError, match="training.batch_size must be int"):
+        load_config(None, ["training.batch_size=many"])
+    with pytest.raises(ConfigError, match="validation_size"):
+        load_config(None, ["data.validation_size=1.5"])
+    with pytest.raises(ConfigError, match="eval_steps"):
+        load_config(None, ["training.eval_strategy=steps"])
+
+
+def test_unknown_peft_method_and_task_suggest_the_right_name():
+    with pytest.raises(ConfigError, match="Did you mean 'lora'"):
+        load_config(None, ["peft.method=loraa"])
+    with pytest.raises(ConfigError, match="Did you mean 'classification'"):
+        load_config(None, ["task=clasification"])
+
+
+def test_dataset_path_expands_lepton_datasets(monkeypatch):
+    monkeypatch.setenv("LEPTON_DATASETS", "/data/shared")
+    config = load_config(ROOT / "configs" / "classification_fpb.yaml")
+    assert config.data.train == "/data/shared/financial_phrasebank/Sentences_50Agree.txt"
+
+
+def test_task_default_metric_fills_metric_for_best():
+    assert load_config(None, ["task=ner"]).training.metric_for_best == "f1"
+    assert load_config(None, []).training.metric_for_best == "macro_f1"

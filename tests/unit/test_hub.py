@@ -1,0 +1,38 @@
+"""Model names: local folders, packaged copies, and a clear error offline."""
+
+from __future__ import annotations
+
+import pytest
+
+from lepton_nlp.hub import MINILM, ModelNotFoundError, available_models, resolve_model
+
+
+def test_local_folder_resolves_to_itself(tiny_model):
+    assert resolve_model(tiny_model) == tiny_model
+
+
+def test_missing_local_folder_is_named(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        resolve_model(str(tmp_path / "nope"))
+
+
+def test_unknown_name_offline_lists_what_is_available(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotFoundError) as info:
+        resolve_model("bert-base-uncased")
+    message = str(info.value)
+    assert "HF_HUB_OFFLINE" in message and MINILM in message
+
+
+def test_unknown_name_online_is_passed_to_the_hub(monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    assert resolve_model("org/some-model") == "org/some-model"
+
+
+def test_packaged_minilm_resolves_to_its_folder():
+    from pathlib import Path
+
+    folder = Path(resolve_model(MINILM))
+    assert (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
+    assert available_models()[MINILM].startswith("installed")
