@@ -63,6 +63,7 @@ def run_config_benchmark(
     from lepton_nlp.training import train
 
     datasets_root()
+    os.chdir(ROOT)  # relative paths in configs (runs/, data/) are from the repository root
     config = load_config(ROOT / config_path, overrides)
     result = train(config)
     m = result.metrics

@@ -227,6 +227,9 @@ def write_artifact(
     staging.mkdir()
     try:
         method = config["peft"]["method"]
+        for adapter_config in getattr(model, "peft_config", {}).values():
+            # Name the base model as the config does, not by this machine's resolved folder.
+            adapter_config.base_model_name_or_path = config["model"]["name"]
         model.save_pretrained(staging / ("model" if method == "full" else "adapter"))
         tokenizer.save_pretrained(staging / "tokenizer")
         (staging / "config.yaml").write_text(

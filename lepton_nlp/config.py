@@ -24,6 +24,7 @@ __all__ = [
     "TrainingConfig",
     "apply_overrides",
     "config_to_dict",
+    "expand_path",
     "load_config",
 ]
 
@@ -274,8 +275,29 @@ class RunConfig:
 # --- loading -----------------------------------------------------------------------------
 
 
-def _expand(value: Any) -> Any:
-    """Expand ``${VAR}`` in strings; LEPTON_DATASETS defaults to ``../shared/datasets``."""
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false are booleans, so ``eval_strategy: no`` stays "no"."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def _yaml(text: str):
+    return yaml.load(text, Loader=_Loader)
+
+
+def expand_path(value: Any) -> Any:
+    """Expand ``${VAR}`` in a path; LEPTON_DATASETS defaults to ``../shared/datasets``.
+
+    Configs keep the unexpanded form (so a saved config works on another machine); readers
+    expand it when they open the file.
+    """
     if isinstance(value, str) and "$" in value:
         env = dict(os.environ)
         env.setdefault("LEPTON_DATASETS", "../shared/datasets")
@@ -349,7 +371,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
         if dataclasses.is_dataclass(hint_type):
             kwargs[key] = _build(hint_type, value, dotted)
         else:
-            kwargs[key] = _check_type(_expand(value), hint_type, dotted)
+            kwargs[key] = _check_type(value, hint_type, dotted)
     try:
         return cls(**kwargs)
     except ConfigError:
@@ -376,7 +398,7 @@ def apply_overrides(tree: dict, overrides: list[str]) -> dict:
                 f"Override {item!r} is not of the form key.sub=value (e.g. training.epochs=5)."
             )
         key, raw = item.split("=", 1)
-        _set_dotted(tree, key.strip(), yaml.safe_load(raw) if raw.strip() else "")
+        _set_dotted(tree, key.strip(), _yaml(raw) if raw.strip() else "")
     return tree
 
 
@@ -403,7 +425,7 @@ def load_config(
         if not path.is_file():
             raise FileNotFoundError(f"Config file {path} does not exist.")
         try:
-            tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            tree = _yaml(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
     tree = apply_overrides(tree, list(overrides or []))

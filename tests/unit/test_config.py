@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lepton_nlp.config import ConfigError, load_config
+from lepton_nlp.config import ConfigError, expand_path, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
@@ -73,7 +73,11 @@ def test_unknown_peft_method_and_task_suggest_the_right_name():
 def test_dataset_path_expands_lepton_datasets(monkeypatch):
     monkeypatch.setenv("LEPTON_DATASETS", "/data/shared")
     config = load_config(ROOT / "configs" / "classification_fpb.yaml")
-    assert config.data.train == "/data/shared/financial_phrasebank/Sentences_50Agree.txt"
+    # The config keeps the portable form; readers expand it when they open the file.
+    assert config.data.train == "${LEPTON_DATASETS}/financial_phrasebank/Sentences_50Agree.txt"
+    assert (
+        expand_path(config.data.train) == "/data/shared/financial_phrasebank/Sentences_50Agree.txt"
+    )
 
 
 def test_task_default_metric_fills_metric_for_best():

@@ -136,7 +136,7 @@ def test_hf_datasets_folder(tmp_path):
 def test_stratified_split_is_seeded_and_keeps_proportions():
     records = [{"text": f"t{i}", "label": "a" if i % 4 else "b"} for i in range(200)]
     keep, held = split_records(records, 0.2, seed=42)
-    keep2, held2 = split_records(records, 0.2, seed=42)
+    _keep2, held2 = split_records(records, 0.2, seed=42)
     assert held == held2 and len(held) == 40 and len(keep) == 160
     assert sum(r["label"] == "b" for r in held) == 10  # 25% of 40, as in the whole
 
