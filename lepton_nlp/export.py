@@ -39,7 +39,6 @@ def merge_artifact(path: str | Path, output: str | Path, overwrite: bool = False
         config.get("description") or ""
     ) + f" (LoRA-family adapter '{info.peft_method}' merged into the base weights.)"
     config["peft"]["method"] = "full"
-    config["peft"]["merged_from"] = info.peft_method
     return write_artifact(
         output,
         model=merged,

@@ -45,6 +45,11 @@ def test_train_eval_predict_export(trained, tmp_path, monkeypatch, capsys):
     assert [x["label"] for x in a] == [x["label"] for x in b]
     for x, y in zip(a, b, strict=True):
         assert x["score"] == pytest.approx(y["score"], abs=1e-4)
+    capsys.readouterr()
+    assert main(["eval", str(merged), "--data", str(FIXTURES / "classification.csv")]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] == pytest.approx(metrics["accuracy"], abs=0.03)
+    assert main(["export", str(merged), str(tmp_path / "again"), "--merge"]) == 2
+    assert "already holds full weights" in capsys.readouterr().err
 
 
 def test_eval_without_data_uses_the_runs_test_split(base_overrides, tmp_path, capsys):
