@@ -67,7 +67,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--methods", default=DEFAULT_METHODS)
-    parser.add_argument("--train-samples", type=int, default=800)
+    parser.add_argument("--train-samples", type=int, default=600)
     parser.add_argument("--epochs", type=float, default=3)
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("overrides", nargs="*", help=argparse.SUPPRESS)
