@@ -259,7 +259,11 @@ def write_artifact(
         if final.exists():
             retired = final.parent / f".{final.name}.old-{os.getpid()}"
             os.replace(final, retired)
-            os.replace(staging, final)
+            try:
+                os.replace(staging, final)
+            except BaseException:
+                os.replace(retired, final)  # put the old artifact back where it was
+                raise
             shutil.rmtree(retired, ignore_errors=True)
         else:
             os.replace(staging, final)

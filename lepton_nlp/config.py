@@ -115,7 +115,7 @@ class PeftConfig:
     """Parameter-efficient fine-tuning: one key picks the method."""
 
     method: str = "lora"
-    """full | lora | adalora | ia3 | prefix | prompt | ptuning | loha | lokr | vera | oft | boft | ln_tuning | hra | fourierft."""
+    """full | lora | adalora | ia3 | prefix | prompt | ptuning | loha | lokr | vera | oft | ln_tuning | hra | fourierft."""
     r: int = 16
     """Rank of LoRA-family updates (AdaLoRA: target average rank)."""
     alpha: int = 32
@@ -213,6 +213,10 @@ class TrainingConfig:
             raise ConfigError("training.gradient_accumulation_steps must be at least 1.")
         if self.learning_rate is not None and self.learning_rate <= 0:
             raise ConfigError(f"training.learning_rate={self.learning_rate} must be positive.")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ConfigError(
+                f"training.warmup_ratio={self.warmup_ratio} must be a fraction in [0, 1)."
+            )
         if self.eval_strategy not in ("epoch", "steps", "no"):
             raise ConfigError(
                 f"training.eval_strategy={self.eval_strategy!r}; choose epoch, steps or no."
@@ -268,6 +272,14 @@ class RunConfig:
             raise ConfigError("data.multi_label applies to task=classification only.")
         if self.training.metric_for_best is None:
             self.training.metric_for_best = task.default_metric
+        valid = task.metric_names(self.data.multi_label)
+        if self.training.metric_for_best not in valid:
+            close = difflib.get_close_matches(self.training.metric_for_best, valid, n=1, cutoff=0.5)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"training.metric_for_best={self.training.metric_for_best!r} is not a metric of "
+                f"{self.task}{' (multi-label)' if self.data.multi_label else ''}.{hint} Choose one of: {', '.join(valid)}."
+            )
         if self.name is None:
             self.name = Path(self.training.output_dir).name
 
@@ -398,7 +410,11 @@ def apply_overrides(tree: dict, overrides: list[str]) -> dict:
                 f"Override {item!r} is not of the form key.sub=value (e.g. training.epochs=5)."
             )
         key, raw = item.split("=", 1)
-        _set_dotted(tree, key.strip(), _yaml(raw) if raw.strip() else "")
+        try:
+            value = _yaml(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw  # not YAML (e.g. "@x"): take it as a plain string
+        _set_dotted(tree, key.strip(), value)
     return tree
 
 

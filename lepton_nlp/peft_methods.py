@@ -258,7 +258,7 @@ def apply_peft(model: torch.nn.Module, cfg, task_type: str, total_steps: int) ->
         peft_config, "exclude_modules"
     ):
         # The task head trains in full (modules_to_save); an adapter on it as well clashes.
-        peft_config.exclude_modules = list(HEAD_MODULES)
+        peft_config.exclude_modules = sorted({*HEAD_MODULES, *(peft_config.exclude_modules or [])})
     return get_peft_model(model, peft_config)
 
 

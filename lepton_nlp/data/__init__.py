@@ -102,32 +102,39 @@ def load_records(data, path: str | Path, kind: str) -> list[dict]:
     )
 
 
-def _strata(records: list[dict]) -> list[str] | None:
-    labels = [r.get("label") for r in records]
-    if any(label is None or isinstance(label, list) for label in labels):
+def _stratum(record: dict) -> str | None:
+    label = record.get("label")
+    if label is None or isinstance(label, list):
         return None
-    counts = Counter(labels)
-    # A label seen once cannot be put on both sides of a stratified split.
-    return labels if min(counts.values()) >= 2 else None
+    return str(label)
 
 
 def split_records(records: list[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
-    """Hold out ``fraction`` of the records, stratified by label where every label has 2+ records."""
+    """Hold out ``fraction`` of the records, stratified by label (single-label classification).
+
+    Records of a label seen only once always stay on the kept (training) side, so no label
+    appears in held-out data without training examples.
+    """
     if fraction <= 0:
         return records, []
+    strata = [_stratum(r) for r in records]
+    counts = Counter(strata)
+    rare = {i for i, s in enumerate(strata) if s is not None and counts[s] < 2}
+    pool = [i for i in range(len(records)) if i not in rare]
     n_held = max(1, round(len(records) * fraction))
-    strata = _strata(records)
-    if strata is not None and n_held >= len(set(strata)):
+    pool_strata = [strata[i] for i in pool]
+    if None not in pool_strata and len(set(pool_strata)) >= 2 and n_held >= len(set(pool_strata)):
         from sklearn.model_selection import train_test_split
 
-        keep, held = train_test_split(records, test_size=n_held, random_state=seed, stratify=strata)
-        return list(keep), list(held)
-    order = list(range(len(records)))
-    random.Random(seed).shuffle(order)
-    held_ids = set(order[:n_held])
-    return [r for i, r in enumerate(records) if i not in held_ids], [
-        records[i] for i in sorted(held_ids)
-    ]
+        keep, held = train_test_split(
+            pool, test_size=n_held, random_state=seed, stratify=pool_strata
+        )
+    else:
+        order = list(pool)
+        random.Random(seed).shuffle(order)
+        keep, held = order[n_held:], sorted(order[:n_held])
+    keep = [*keep, *sorted(rare)]
+    return [records[i] for i in keep], [records[i] for i in held]
 
 
 def load_splits(data, kind: str) -> dict[str, list[dict]]:
@@ -156,6 +163,10 @@ def load_splits(data, kind: str) -> dict[str, list[dict]]:
         splits["train"], splits["validation"] = split_records(
             splits["train"], fraction, data.split_seed
         )
-    if data.max_train_samples:
-        splits["train"] = splits["train"][: data.max_train_samples]
+    if data.max_train_samples and data.max_train_samples < len(splits["train"]):
+        # A seeded sample, not the first rows: files are often grouped by label.
+        fraction = 1 - data.max_train_samples / len(splits["train"])
+        splits["train"] = split_records(splits["train"], fraction, data.split_seed)[0][
+            : data.max_train_samples
+        ]
     return splits

@@ -266,7 +266,12 @@ def read_hf(path: str | Path, split: str = "train") -> list[dict]:
         names = getattr(feature, "names", None)
         inner = getattr(feature, "feature", None)
         if names:
-            for row in rows:
+            for i, row in enumerate(rows):
+                if not 0 <= row[column] < len(names):
+                    raise DataError(
+                        f"{path}, row {i}: {column}={row[column]} is not a label id (unlabelled split?); "
+                        "use a labelled split (data.hf_split)."
+                    )
                 row[column] = names[row[column]]
         elif inner is not None and getattr(inner, "names", None):
             for row in rows:

@@ -29,6 +29,15 @@ class ClassificationTask:
     peft_task_type = "SEQ_CLS"
     default_metric = "macro_f1"
 
+    def metric_names(self, multi_label: bool) -> list[str]:
+        """Metrics a run can select its best checkpoint by (per-label F1 aside)."""
+        names = (
+            ["subset_accuracy", "micro_f1", "macro_f1"]
+            if multi_label
+            else ["accuracy", "macro_f1", "weighted_f1"]
+        )
+        return [*names, "loss"]
+
     def label_space(self, records: list[dict]) -> list[str]:
         if not records:
             raise DataError("The training set is empty: give data.train a file with labelled rows.")

@@ -46,6 +46,10 @@ class NerTask:
     peft_task_type = "TOKEN_CLS"
     default_metric = "f1"
 
+    def metric_names(self, multi_label: bool) -> list[str]:
+        """Metrics a run can select its best checkpoint by (per-type F1 aside)."""
+        return ["f1", "precision", "recall", "accuracy", "loss"]
+
     def label_space(self, records: list[dict]) -> list[str]:
         if not records:
             raise DataError(

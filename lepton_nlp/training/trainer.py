@@ -192,9 +192,12 @@ def train(config: RunConfig, callbacks: list | None = None) -> TrainResult:
 
     work = work_dir(config)
     checkpoints = work / "checkpoints"
+    if not t.resume and int(os.environ.get("RANK", "0")) == 0:
+        # Checkpoints and logs of an earlier run must not leak into this one.
+        shutil.rmtree(work, ignore_errors=True)
     args = _training_arguments(config, checkpoints, learning_rate, has_eval)
     trainer_callbacks = list(callbacks or [])
-    if "tensorboard" in t.report_to:
+    if "tensorboard" in t.report_to and int(os.environ.get("RANK", "0")) == 0:
         from torch.utils.tensorboard import SummaryWriter
 
         trainer_callbacks.append(TensorBoardCallback(SummaryWriter(log_dir=str(work / "logs"))))

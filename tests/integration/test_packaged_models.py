@@ -29,7 +29,9 @@ def test_demo_config_trains_minilm_end_to_end(tmp_path):
         ],
     )
     result = train(config)
-    assert result.metrics["test"]["examples"] == 60 and result.metrics["validation"]["examples"] == 45
+    assert (
+        result.metrics["test"]["examples"] == 60 and result.metrics["validation"]["examples"] == 45
+    )
     assert (
         result.metrics["train"]["trainable_parameters"]
         < 0.1 * result.metrics["train"]["total_parameters"]

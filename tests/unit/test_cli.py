@@ -47,7 +47,9 @@ def test_train_eval_predict_export(trained, tmp_path, monkeypatch, capsys):
         assert x["score"] == pytest.approx(y["score"], abs=1e-4)
     capsys.readouterr()
     assert main(["eval", str(merged), "--data", str(FIXTURES / "classification.csv")]) == 0
-    assert json.loads(capsys.readouterr().out)["accuracy"] == pytest.approx(metrics["accuracy"], abs=0.03)
+    assert json.loads(capsys.readouterr().out)["accuracy"] == pytest.approx(
+        metrics["accuracy"], abs=0.03
+    )
     assert main(["export", str(merged), str(tmp_path / "again"), "--merge"]) == 2
     assert "already holds full weights" in capsys.readouterr().err
 

@@ -80,6 +80,15 @@ def test_dataset_path_expands_lepton_datasets(monkeypatch):
     )
 
 
+def test_metric_for_best_must_be_a_metric_of_the_task():
+    with pytest.raises(ConfigError, match="Did you mean 'macro_f1'"):
+        load_config(None, ["training.metric_for_best=macro-f1"])
+    with pytest.raises(ConfigError, match="not a metric of classification \\(multi-label\\)"):
+        load_config(None, ["data.multi_label=true", "training.metric_for_best=accuracy"])
+    with pytest.raises(ConfigError, match="warmup_ratio"):
+        load_config(None, ["training.warmup_ratio=2"])
+
+
 def test_task_default_metric_fills_metric_for_best():
     assert load_config(None, ["task=ner"]).training.metric_for_best == "f1"
     assert load_config(None, []).training.metric_for_best == "macro_f1"

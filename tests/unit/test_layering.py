@@ -17,5 +17,7 @@ def test_core_does_not_import_apps_or_kg():
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module]
-            offenders += [f"{path.name}: {name}" for name in names if name.split(".")[0] in ("apps", "kg")]
+            offenders += [
+                f"{path.name}: {name}" for name in names if name.split(".")[0] in ("apps", "kg")
+            ]
     assert offenders == []

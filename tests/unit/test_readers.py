@@ -141,6 +141,25 @@ def test_stratified_split_is_seeded_and_keeps_proportions():
     assert sum(r["label"] == "b" for r in held) == 10  # 25% of 40, as in the whole
 
 
+def test_a_label_seen_once_stays_in_training():
+    records = [{"text": f"t{i}", "label": "a" if i % 2 else "b"} for i in range(40)] + [
+        {"text": "x", "label": "rare"}
+    ]
+    for seed in range(5):
+        keep, held = split_records(records, 0.3, seed=seed)
+        assert {"text": "x", "label": "rare"} in keep and len(keep) + len(held) == 41
+
+
+def test_max_train_samples_is_a_stratified_sample_not_the_first_rows(tmp_path):
+    path = tmp_path / "grouped.csv"
+    path.write_text(
+        "text,label\n" + "".join(f"t{i},{'ab'[i >= 50]}\n" for i in range(100)), encoding="utf-8"
+    )
+    config = load_config(None, [f"data.train={path}", "data.max_train_samples=20"])
+    train = load_splits(config.data, "text")["train"]
+    assert len(train) == 20 and sum(r["label"] == "a" for r in train) == 10
+
+
 def test_finbert_protocol_split_sizes():
     config = load_config(
         None,

@@ -114,6 +114,38 @@ def test_a_crash_while_writing_leaves_the_old_artifact_and_no_debris(base_overri
     assert [p.name for p in first.artifact.parent.iterdir() if ".tmp-" in p.name] == []
 
 
+def test_a_failed_swap_puts_the_old_artifact_back(base_overrides, monkeypatch):
+    config = load_config(None, [*classification_overrides(), *base_overrides, "training.epochs=1"])
+    first = train(config)
+    created = read_artifact(first.artifact).created
+    real_replace = os.replace
+    calls = []
+
+    def flaky_replace(src, dst):
+        calls.append((src, dst))
+        if len(calls) == 2:  # the staged artifact moving into place
+            raise OSError("rename failed")
+        return real_replace(src, dst)
+
+    import lepton_nlp.artifacts as artifacts
+
+    monkeypatch.setattr(artifacts.os, "replace", flaky_replace)
+    again = load_config(
+        None,
+        [
+            *classification_overrides(),
+            *base_overrides,
+            "training.epochs=1",
+            "training.overwrite=true",
+        ],
+    )
+    with pytest.raises(OSError, match="rename failed"):
+        train(again)
+    monkeypatch.setattr(artifacts.os, "replace", real_replace)
+    assert read_artifact(first.artifact).created == created
+    assert sorted(p.name for p in first.artifact.parent.iterdir() if p.name.startswith(".")) == []
+
+
 def test_artifact_describes_itself(base_overrides):
     result = train(
         load_config(None, [*classification_overrides(), *base_overrides, "training.epochs=1"])
