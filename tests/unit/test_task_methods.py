@@ -88,6 +88,17 @@ def test_multilabel_classification(base_overrides):
     after = Predictor.from_artifact(result.artifact).predict(["I was charged twice, please refund"])
     assert set(after[0]["scores"]) == {"account", "billing", "delivery", "refund"}
     assert all(after[0]["scores"][label] >= 0.5 for label in after[0]["labels"])
+    # The threshold decides: 0 keeps every label, above 1 none.
+    predictor = Predictor.from_artifact(result.artifact)
+    predictor.spec.threshold = 0.0
+    assert sorted(predictor.predict_one("late parcel")["labels"]) == [
+        "account",
+        "billing",
+        "delivery",
+        "refund",
+    ]
+    predictor.spec.threshold = 1.01
+    assert predictor.predict_one("late parcel")["labels"] == []
     _same(
         result.predictor.predict(["I was charged twice"]),
         Predictor.from_artifact(result.artifact).predict(["I was charged twice"]),
