@@ -231,6 +231,8 @@ def write_artifact(
             # Name the base model as the config does, not by this machine's resolved folder.
             adapter_config.base_model_name_or_path = config["model"]["name"]
         model.save_pretrained(staging / ("model" if method == "full" else "adapter"))
+        # peft writes an empty model-card template naming this machine's paths; ours is README.md.
+        (staging / "adapter" / "README.md").unlink(missing_ok=True)
         tokenizer.save_pretrained(staging / "tokenizer")
         (staging / "config.yaml").write_text(
             yaml.safe_dump(config, sort_keys=False), encoding="utf-8"

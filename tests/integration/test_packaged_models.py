@@ -42,7 +42,7 @@ def test_demo_config_trains_minilm_end_to_end(tmp_path):
     assert set(prediction["scores"]) == {"negative", "neutral", "positive"}
 
 
-@pytest.mark.parametrize("name", ["finance-sentiment", "banking77-intent"])
+@pytest.mark.parametrize("name", ["finance-sentiment", "banking77-intent", "conll2003-ner"])
 def test_shipped_adapters_are_complete_artifacts(name):
     folder = SHIPPED / name
     meta = json.loads((folder / "lepton_artifact.json").read_text())
@@ -85,6 +85,13 @@ def test_shipped_banking77_intent_reads_clear_queries():
         )
     ]
     assert labels[0] == "card_arrival"
+
+
+def test_shipped_ner_finds_entities_with_offsets():
+    predictor = Predictor.from_artifact(SHIPPED / "conll2003-ner")
+    text = "Anna Berg joined Halden Steel in Oslo on Monday."
+    entities = [(e["label"], e["text"]) for e in predictor.predict_one(text)["entities"]]
+    assert ("PER", "Anna Berg") in entities and ("LOC", "Oslo") in entities
 
 
 def test_smollm2_converts_once_into_a_trainable_folder(tmp_path, monkeypatch):

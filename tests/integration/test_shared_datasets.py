@@ -69,6 +69,7 @@ def test_banking77_official_test_and_held_out_validation():
     ],
 )
 def test_shipped_model_scores_as_its_card_says_on_the_real_test_split(name, config, metric, floor):
+    """Re-scores the shipped adapter through Predictor on the re-created test split."""
     artifact = ROOT / "data" / "models" / name
     splits = load_splits(load_config(ROOT / "configs" / config).data, "text")
     metrics = Predictor.from_artifact(artifact, batch_size=64).evaluate(splits["test"])
