@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from lepton_nlp.training.trainer import TrainResult, evaluate_artifact, train
+from lepton_nlp.training.trainer import TrainResult, train
 
-__all__ = ["TrainResult", "evaluate_artifact", "train"]
+__all__ = ["TrainResult", "train"]

@@ -22,7 +22,7 @@ from lepton_nlp.hub import resolve_model
 from lepton_nlp.peft_methods import apply_peft, count_parameters, default_learning_rate
 from lepton_nlp.tasks import TaskSpec, get_task
 
-__all__ = ["TrainResult", "evaluate_artifact", "train", "work_dir"]
+__all__ = ["TrainResult", "train", "work_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -310,13 +310,3 @@ def _step_of(checkpoint: str | None) -> int | None:
         return int(Path(checkpoint).name.rsplit("-", 1)[-1])
     except ValueError:
         return None
-
-
-def evaluate_artifact(
-    path: str | Path, records: list[dict], batch_size: int = 64
-) -> dict[str, float]:
-    """Score an artifact on labelled records with its Predictor (what users will get)."""
-    from lepton_nlp.inference import Predictor
-
-    predictor = Predictor.from_artifact(path, batch_size=batch_size)
-    return predictor.evaluate(records)
