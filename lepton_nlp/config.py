@@ -33,7 +33,7 @@ class ConfigError(ValueError):
     """A run configuration that cannot work; the message says which key and how to fix it."""
 
 
-DATA_FORMATS = ("csv", "jsonl", "fpb", "conll", "hf")
+DATA_FORMATS = ("csv", "jsonl", "fpb", "conll", "hf", "semeval", "squad", "parallel")
 
 
 @dataclass
@@ -41,7 +41,8 @@ class DataConfig:
     """Where the records come from and how to split them."""
 
     format: str = "csv"
-    """Reader: csv | jsonl | fpb (Financial PhraseBank ``sentence@label``) | conll | hf (a ``datasets`` folder)."""
+    """Reader: csv | jsonl | fpb (Financial PhraseBank ``sentence@label``) | conll | hf (a ``datasets`` folder)
+    | semeval (SemEval-2010 Task 8) | squad (SQuAD JSON) | parallel (aligned ``<prefix>.<lang>`` text files)."""
     train: str | None = None
     """Path of the training file (or ``datasets`` folder). ``${LEPTON_DATASETS}`` is expanded."""
     validation: str | None = None
@@ -72,6 +73,16 @@ class DataConfig:
     """Classification with any number of labels per record."""
     label_separator: str = "|"
     """Separator of several labels in one csv cell (multi-label)."""
+    source_column: str = "source"
+    """jsonl/csv summarization and translation: field holding the input text (DialogSum: ``dialogue``)."""
+    target_column: str = "target"
+    """jsonl/csv summarization and translation: field holding the reference (DialogSum: ``summary``)."""
+    source_lang: str = "en"
+    """parallel: suffix of the source-language file (``<path>.<source_lang>``)."""
+    target_lang: str = "de"
+    """parallel: suffix of the target-language file (``<path>.<target_lang>``)."""
+    split_group: str | None = None
+    """Record field whose values stay together when splits are held out (SQuAD: ``title``, the article)."""
     hf_split: str = "train"
     """Split of a ``datasets`` DatasetDict folder used as training data."""
     max_train_samples: int | None = None
@@ -263,11 +274,15 @@ class RunConfig:
     peft: PeftConfig = field(default_factory=PeftConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    task_options: Any = None
+    """Options of the task itself (entity markers, QA windows, generation...), checked against
+    the task's own options dataclass; ``lepton-nlp tasks`` lists them."""
 
     def __post_init__(self) -> None:
         from lepton_nlp.tasks import get_task
 
         task = get_task(self.task)  # raises a clear error for an unknown task
+        self.task_options = build_task_options(task, self.task_options)
         if self.data.multi_label and self.task != "classification":
             raise ConfigError("data.multi_label applies to task=classification only.")
         if self.training.metric_for_best is None:
@@ -446,6 +461,24 @@ def load_config(
             raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
     tree = apply_overrides(tree, list(overrides or []))
     return _build(RunConfig, tree, "")
+
+
+def build_task_options(task: Any, values: Any) -> Any:
+    """The task's typed options (its ``options_class``) built from a mapping, or None.
+
+    Raises:
+        ConfigError: options given to a task that has none, or a misspelt option.
+    """
+    options_class = getattr(task, "options_class", None)
+    if dataclasses.is_dataclass(values) and not isinstance(values, type):
+        values = dataclasses.asdict(values)
+    if options_class is None:
+        if values:
+            raise ConfigError(
+                f"task={task.name} takes no task_options; remove {sorted(values)} from the config."
+            )
+        return None
+    return _build(options_class, values or {}, "task_options")
 
 
 def config_to_dict(config: RunConfig) -> dict:

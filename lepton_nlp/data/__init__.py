@@ -25,23 +25,30 @@ __all__ = [
     "read_fpb",
     "read_hf",
     "read_jsonl",
+    "split_groups",
     "split_records",
     "to_iob2",
 ]
 
 
-def load_records(data, path: str | Path, kind: str) -> list[dict]:
+def load_records(data, path: str | Path, kind: str, reader=None) -> list[dict]:
     """Read one file with the reader that ``data.format`` names.
 
     Args:
         data: a :class:`lepton_nlp.config.DataConfig`.
         path: the file (or ``datasets`` folder).
-        kind: ``"text"`` for text classification records, ``"tokens"`` for NER records.
+        kind: ``"text"`` for text classification records, ``"tokens"`` for NER records,
+            or a task's own kind (then ``reader`` reads it).
+        reader: ``reader(data, path) -> records`` of a task with its own record kind.
     """
     from lepton_nlp.config import expand_path
 
     path = expand_path(str(path))
     fmt = data.format
+    if kind not in ("text", "tokens"):
+        if reader is None:
+            raise DataError(f"No reader for records of kind {kind!r}.")
+        return reader(data, path)
     if kind == "tokens":
         if fmt == "conll":
             return read_conll(path, data.conll_tag_column, data.conll_scheme, data.encoding)
@@ -109,14 +116,50 @@ def _stratum(record: dict) -> str | None:
     return str(label)
 
 
-def split_records(records: list[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
-    """Hold out ``fraction`` of the records, stratified by label (single-label classification).
+def split_groups(
+    records: list[dict], fraction: float, seed: int, group: str
+) -> tuple[list[dict], list[dict]]:
+    """Hold out about ``fraction`` of the records as whole groups (``record[group]``).
 
-    Records of a label seen only once always stay on the kept (training) side, so no label
-    appears in held-out data without training examples.
+    Groups (SQuAD articles, documents) are shuffled with ``seed`` and held out until the
+    held-out side reaches ``fraction`` of the records, so no group is on both sides.
     """
     if fraction <= 0:
         return records, []
+    names = sorted({str(r.get(group)) for r in records})
+    if len(names) < 2:
+        raise DataError(
+            f"data.split_group={group!r}: the records have {len(names)} distinct value(s); "
+            "holding out whole groups needs at least two."
+        )
+    random.Random(seed).shuffle(names)
+    sizes = Counter(str(r.get(group)) for r in records)
+    target = fraction * len(records)
+    held_names: set[str] = set()
+    held = 0
+    for name in names:
+        if held >= target or len(held_names) == len(names) - 1:
+            break
+        held_names.add(name)
+        held += sizes[name]
+    keep = [r for r in records if str(r.get(group)) not in held_names]
+    out = [r for r in records if str(r.get(group)) in held_names]
+    return keep, out
+
+
+def split_records(
+    records: list[dict], fraction: float, seed: int, group: str | None = None
+) -> tuple[list[dict], list[dict]]:
+    """Hold out ``fraction`` of the records, stratified by label (single-label classification).
+
+    Records of a label seen only once always stay on the kept (training) side, so no label
+    appears in held-out data without training examples. With ``group``, whole groups are
+    held out instead (:func:`split_groups`).
+    """
+    if fraction <= 0:
+        return records, []
+    if group:
+        return split_groups(records, fraction, seed, group)
     strata = [_stratum(r) for r in records]
     counts = Counter(strata)
     rare = {i for i, s in enumerate(strata) if s is not None and counts[s] < 2}
@@ -137,7 +180,7 @@ def split_records(records: list[dict], fraction: float, seed: int) -> tuple[list
     return [records[i] for i in keep], [records[i] for i in held]
 
 
-def load_splits(data, kind: str) -> dict[str, list[dict]]:
+def load_splits(data, kind: str, reader=None) -> dict[str, list[dict]]:
     """Read train / validation / test as the config says, holding out fractions where asked.
 
     The test fraction is taken from all training records first, then the validation
@@ -147,21 +190,21 @@ def load_splits(data, kind: str) -> dict[str, list[dict]]:
         raise DataError(
             "data.train is not set; point it at a training file (e.g. data.train=path.csv)."
         )
-    train = load_records(data, data.train, kind)
+    train = load_records(data, data.train, kind, reader)
     splits = {"train": train, "validation": [], "test": []}
     total = len(train)
     if data.test:
-        splits["test"] = load_records(data, data.test, kind)
+        splits["test"] = load_records(data, data.test, kind, reader)
     elif data.test_size > 0:
         splits["train"], splits["test"] = split_records(
-            splits["train"], data.test_size, data.split_seed
+            splits["train"], data.test_size, data.split_seed, data.split_group
         )
     if data.validation:
-        splits["validation"] = load_records(data, data.validation, kind)
+        splits["validation"] = load_records(data, data.validation, kind, reader)
     elif data.validation_size > 0:
         fraction = data.validation_size * total / len(splits["train"])
         splits["train"], splits["validation"] = split_records(
-            splits["train"], fraction, data.split_seed
+            splits["train"], fraction, data.split_seed, data.split_group
         )
     if data.max_train_samples and data.max_train_samples < len(splits["train"]):
         # A seeded sample, not the first rows: files are often grouped by label.

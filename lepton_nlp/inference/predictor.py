@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from lepton_nlp.artifacts import ArtifactInfo, read_artifact
 from lepton_nlp.hub import resolve_model
 from lepton_nlp.tasks import get_task
 
-__all__ = ["Predictor"]
+__all__ = ["Predictor", "predict_items"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,26 @@ class _SkipVirtualTokens(torch.nn.Module):
         return output
 
 
+def _length(task: Any, item: dict) -> int:
+    measure = getattr(task, "input_length", None)
+    return measure(item) if measure else len(item.get("text", ""))
+
+
+def predict_items(
+    task: Any, model: Any, tokenizer: Any, spec: Any, items: list[dict], batch_size: int
+) -> list[dict]:
+    """Run ``task.predict_batch`` over prepared items in length-sorted batches, in input order."""
+    # Sorting by length keeps padding, and so wasted compute, small.
+    order = sorted(range(len(items)), key=lambda i: _length(task, items[i]))
+    results: list[dict | None] = [None] * len(items)
+    for start in range(0, len(order), batch_size):
+        ids = order[start : start + batch_size]
+        outputs = task.predict_batch(model, tokenizer, [items[i] for i in ids], spec)
+        for i, output in zip(ids, outputs, strict=True):
+            results[i] = output
+    return results  # type: ignore[return-value]
+
+
 class Predictor:
     """A trained model ready to predict: ``Predictor.from_artifact(path).predict(texts)``."""
 
@@ -47,6 +67,9 @@ class Predictor:
         self.task = get_task(info.task_version)
         self.spec = info.spec
         self.batch_size = batch_size
+        prepare = getattr(self.task, "prepare_tokenizer", None)
+        if prepare is not None:
+            self.tokenizer = prepare(tokenizer, self.spec)
 
     @classmethod
     def from_artifact(
@@ -98,12 +121,6 @@ class Predictor:
     def labels(self) -> list[str]:
         return list(self.spec.labels)
 
-    def _batches(self, items: list[dict]) -> Iterator[list[int]]:
-        # Sorting by length keeps padding, and so wasted compute, small.
-        order = sorted(range(len(items)), key=lambda i: len(items[i]["text"]))
-        for start in range(0, len(order), self.batch_size):
-            yield order[start : start + self.batch_size]
-
     def predict(self, inputs: Iterable[Any]) -> list[dict]:
         """Predict a list of inputs (strings, or dicts with ``text``; NER also ``tokens``).
 
@@ -113,14 +130,9 @@ class Predictor:
             "tags"}`` for NER, entities as ``{"label", "start", "end", "text", "score"}``.
         """
         items = [self.task.prepare_input(item) for item in inputs]
-        results: list[dict | None] = [None] * len(items)
-        for ids in self._batches(items):
-            outputs = self.task.predict_batch(
-                self.model, self.tokenizer, [items[i] for i in ids], self.spec
-            )
-            for i, output in zip(ids, outputs, strict=True):
-                results[i] = output
-        return results  # type: ignore[return-value]
+        return predict_items(
+            self.task, self.model, self.tokenizer, self.spec, items, self.batch_size
+        )
 
     def predict_one(self, item: Any) -> dict:
         return self.predict([item])[0]

@@ -19,16 +19,44 @@ class TaskSpec:
     max_length: int = 128
     threshold: float = 0.5
     extra: dict[str, Any] = field(default_factory=dict)
+    """Task-specific facts saved with the model; ``extra["options"]`` holds the run's
+    ``task_options`` as plain data."""
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The run's ``task_options`` as a mapping (empty for tasks without options)."""
+        return dict(self.extra.get("options") or {})
 
 
 @runtime_checkable
 class TaskAdapter(Protocol):
-    """A task: the model class it needs, record -> inputs, outputs -> predictions, and metrics."""
+    """A task: the model class it needs, record -> inputs, outputs -> predictions, and metrics.
+
+    Optional attributes a task may define (the trainer and Predictor look for them):
+
+    ``options_class``
+        A dataclass of the task's own options; a config's ``task_options`` mapping is
+        checked against it (misspelt keys rejected) and saved in ``spec.extra["options"]``.
+    ``read_records(data, path) -> list[dict]``
+        Reader for a ``record_kind`` other than ``text``/``tokens``; ``data`` is the
+        :class:`~lepton_nlp.config.DataConfig`.
+    ``evaluate_by_prediction = True``
+        Validation and test metrics come from ``predict_batch`` over the raw records and
+        ``evaluate_predictions`` (QA post-processing, generation) instead of
+        ``compute_metrics`` over logits; the loss is still computed on the features.
+    ``prepare_tokenizer(tokenizer, spec) -> tokenizer``
+        Adjust the tokenizer (pad token, padding side) before encoding and prediction.
+    ``input_length(item) -> int``
+        Size of a prepared input, used to sort prediction batches (default: ``len(item["text"])``).
+    ``prepare_spec(spec, splits, tokenizer) -> None``
+        Record more facts in ``spec.extra`` from the training data before the model loads.
+    """
 
     name: str
     version: str
     record_kind: str
-    """``text`` (``{"text", "label"}`` records) or ``tokens`` (``{"tokens", "tags"}`` records)."""
+    """``text`` (``{"text", "label"}`` records), ``tokens`` (``{"tokens", "tags"}`` records), or
+    a kind of the task's own, read by its ``read_records``."""
     peft_task_type: str
     """peft ``TaskType`` name (``SEQ_CLS``, ``TOKEN_CLS``...)."""
     default_metric: str

@@ -39,8 +39,10 @@ class TrainResult:
 
 
 class _Records(torch.utils.data.Dataset):
-    def __init__(self, features: list[dict]):
+    def __init__(self, features: list[dict], records: list[dict] | None = None):
         self.features = features
+        self.records = records
+        """The raw records the features came from (tasks scored by prediction use them)."""
 
     def __len__(self) -> int:
         return len(self.features)
@@ -161,12 +163,17 @@ def train(config: RunConfig, callbacks: list | None = None) -> TrainResult:
     out = Path(t.output_dir)
     check_output_dir(out, t.overwrite)
 
-    splits = load_splits(config.data, task.record_kind)
+    splits = load_splits(config.data, task.record_kind, getattr(task, "read_records", None))
     spec = TaskSpec(
         labels=task.label_space(splits["train"]),
         multi_label=config.data.multi_label,
         max_length=config.model.max_length,
         threshold=config.evaluation.threshold,
+        extra=(
+            {"options": dataclasses.asdict(config.task_options)}
+            if config.task_options is not None
+            else {}
+        ),
     )
     for split in ("validation", "test"):
         task.check_records(splits[split], spec, split)
@@ -179,6 +186,10 @@ def train(config: RunConfig, callbacks: list | None = None) -> TrainResult:
 
     model_path = resolve_model(config.model.name)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
+    if hasattr(task, "prepare_tokenizer"):
+        tokenizer = task.prepare_tokenizer(tokenizer, spec)
+    if hasattr(task, "prepare_spec"):
+        task.prepare_spec(spec, splits, tokenizer)
     set_seed(t.seed)
     model = task.load_model(model_path, spec)
     steps = _total_steps(len(splits["train"]), t)
@@ -186,7 +197,9 @@ def train(config: RunConfig, callbacks: list | None = None) -> TrainResult:
     parameters = count_parameters(model)
 
     datasets = {
-        name: _Records(task.encode(recs, tokenizer, spec)) for name, recs in splits.items() if recs
+        name: _Records(task.encode(recs, tokenizer, spec), recs)
+        for name, recs in splits.items()
+        if recs
     }
     has_eval = "validation" in datasets and t.eval_strategy != "no"
 
@@ -196,6 +209,11 @@ def train(config: RunConfig, callbacks: list | None = None) -> TrainResult:
         # Checkpoints and logs of an earlier run must not leak into this one.
         shutil.rmtree(work, ignore_errors=True)
     args = _training_arguments(config, checkpoints, learning_rate, has_eval)
+    by_prediction = bool(getattr(task, "evaluate_by_prediction", False))
+    if by_prediction:
+        # Metrics come from predictions over the raw records; gathering logits (for a
+        # generator, batch x length x vocabulary) would only cost memory.
+        args.prediction_loss_only = True
     trainer_callbacks = list(callbacks or [])
     if "tensorboard" in t.report_to and int(os.environ.get("RANK", "0")) == 0:
         from torch.utils.tensorboard import SummaryWriter
@@ -215,14 +233,21 @@ def train(config: RunConfig, callbacks: list | None = None) -> TrainResult:
     if task.record_kind == "tokens" and peft_config is not None and peft_config.is_prompt_learning:
         collator = _PrefixLabels(collator, peft_config.num_virtual_tokens)
 
-    trainer = Trainer(
+    trainer_class = (
+        _prediction_trainer(Trainer, task, spec, config.evaluation.batch_size)
+        if by_prediction
+        else Trainer
+    )
+    trainer = trainer_class(
         model=model,
         args=args,
         train_dataset=datasets["train"],
         eval_dataset=datasets.get("validation") if has_eval else None,
         data_collator=collator,
         processing_class=tokenizer,
-        compute_metrics=lambda p: task.compute_metrics(_logits(p.predictions), p.label_ids, spec),
+        compute_metrics=None
+        if by_prediction
+        else lambda p: task.compute_metrics(_logits(p.predictions), p.label_ids, spec),
         callbacks=trainer_callbacks,
     )
 
@@ -296,6 +321,39 @@ def train(config: RunConfig, callbacks: list | None = None) -> TrainResult:
         )
         return TrainResult(artifact=artifact, metrics=metrics, predictor=predictor)
     return TrainResult(artifact=None, metrics=metrics)
+
+
+def _prediction_trainer(base: type, task: Any, spec: TaskSpec, batch_size: int) -> type:
+    """A Trainer whose evaluations add the task's metrics computed from predictions.
+
+    The metrics join the evaluation output before callbacks see it, so best-checkpoint
+    selection and early stopping work on them as on any other metric.
+    """
+    from lepton_nlp.inference.predictor import predict_items
+
+    class PredictionTrainer(base):
+        def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"):  # fmt: skip
+            output = super().evaluation_loop(
+                dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix
+            )
+            records = getattr(dataloader.dataset, "records", None)
+            if records:
+                model = self.model
+                was_training = model.training
+                model.eval()
+                items = [task.prepare_input(r) for r in records]
+                predictions = predict_items(
+                    task, model, self.processing_class, spec, items, batch_size
+                )
+                if was_training:
+                    model.train()
+                scores = task.evaluate_predictions(predictions, records, spec)
+                output.metrics.update(
+                    {f"{metric_key_prefix}_{k}": float(v) for k, v in scores.items()}
+                )
+            return output
+
+    return PredictionTrainer
 
 
 def _logits(predictions: Any) -> Any:
