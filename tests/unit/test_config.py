@@ -92,3 +92,8 @@ def test_metric_for_best_must_be_a_metric_of_the_task():
 def test_task_default_metric_fills_metric_for_best():
     assert load_config(None, ["task=ner"]).training.metric_for_best == "f1"
     assert load_config(None, []).training.metric_for_best == "macro_f1"
+
+
+def test_task_options_are_refused_for_a_task_without_options():
+    with pytest.raises(ConfigError, match="takes no task_options"):
+        load_config(None, ["task_options.stride=64"])

@@ -184,3 +184,19 @@ def test_jsonl_ner_records(tmp_path):
     assert load_splits(config.data, "tokens")["train"] == [
         {"tokens": ["Anna", "works"], "tags": ["B-PER", "O"]}
     ]
+
+
+def test_group_split_keeps_each_group_on_one_side():
+    # SQuAD-style: questions of one article must never be on both sides of a split.
+    records = [{"text": f"q{i}", "title": f"article{i % 10}"} for i in range(200)]
+    keep, held = split_records(records, 0.2, seed=7, group="title")
+    assert {r["title"] for r in keep}.isdisjoint({r["title"] for r in held})
+    assert len(keep) + len(held) == 200 and len(held) == 40  # 2 of 10 equal articles
+    assert split_records(records, 0.2, seed=7, group="title") == (keep, held)
+    assert split_records(records, 0.2, seed=8, group="title")[1] != held
+
+
+def test_group_split_needs_two_groups():
+    records = [{"text": f"q{i}", "title": "only"} for i in range(10)]
+    with pytest.raises(DataError, match="at least two"):
+        split_records(records, 0.2, seed=0, group="title")
