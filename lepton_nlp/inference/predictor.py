@@ -42,15 +42,56 @@ def _length(task: Any, item: dict) -> int:
     return measure(item) if measure else len(item.get("text", ""))
 
 
+def _token_lengths(task: Any, tokenizer: Any, spec: Any, items: list[dict]) -> list[int]:
+    """Tokens per item: counted by the tokenizer for text inputs, else estimated (4 chars a token)."""
+    texts = [item.get("text") for item in items]
+    if items and all(isinstance(t, str) for t in texts) and callable(tokenizer):
+        ids = tokenizer(texts, truncation=True, max_length=spec.max_length)["input_ids"]
+        return [len(x) for x in ids]
+    return [_length(task, item) // 4 + 2 for item in items]
+
+
+def batch_plan(
+    lengths: list[int], batch_size: int, max_batch_tokens: int | None
+) -> list[list[int]]:
+    """Group item indices into batches of similar length.
+
+    Items are sorted by length (so padding, and wasted compute, stays small); a batch closes
+    at ``batch_size`` items or when its padded size (items x longest) would pass
+    ``max_batch_tokens``. An item longer than the budget goes in a batch of its own.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        longest = max(lengths[i], 1)
+        too_many = len(current) >= batch_size
+        too_big = max_batch_tokens is not None and (len(current) + 1) * longest > max_batch_tokens
+        if current and (too_many or too_big):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
 def predict_items(
-    task: Any, model: Any, tokenizer: Any, spec: Any, items: list[dict], batch_size: int
+    task: Any,
+    model: Any,
+    tokenizer: Any,
+    spec: Any,
+    items: list[dict],
+    batch_size: int,
+    max_batch_tokens: int | None = None,
 ) -> list[dict]:
     """Run ``task.predict_batch`` over prepared items in length-sorted batches, in input order."""
-    # Sorting by length keeps padding, and so wasted compute, small.
-    order = sorted(range(len(items)), key=lambda i: _length(task, items[i]))
+    if max_batch_tokens is None:
+        lengths = [_length(task, item) for item in items]
+    else:
+        lengths = _token_lengths(task, tokenizer, spec, items)
     results: list[dict | None] = [None] * len(items)
-    for start in range(0, len(order), batch_size):
-        ids = order[start : start + batch_size]
+    for ids in batch_plan(lengths, batch_size, max_batch_tokens):
         outputs = task.predict_batch(model, tokenizer, [items[i] for i in ids], spec)
         for i, output in zip(ids, outputs, strict=True):
             results[i] = output
@@ -60,13 +101,23 @@ def predict_items(
 class Predictor:
     """A trained model ready to predict: ``Predictor.from_artifact(path).predict(texts)``."""
 
-    def __init__(self, model: Any, tokenizer: Any, info: ArtifactInfo, batch_size: int = 32):
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        info: ArtifactInfo,
+        batch_size: int = 32,
+        max_batch_tokens: int | None = None,
+        backend: str = "torch",
+    ):
         self.model = model
         self.tokenizer = tokenizer
         self.info = info
         self.task = get_task(info.task_version)
         self.spec = info.spec
         self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
+        self.backend = backend
         prepare = getattr(self.task, "prepare_tokenizer", None)
         if prepare is not None:
             self.tokenizer = prepare(tokenizer, self.spec)
@@ -78,6 +129,9 @@ class Predictor:
         device: str | None = None,
         batch_size: int = 32,
         base_model: str | None = None,
+        backend: str = "torch",
+        max_batch_tokens: int | None = None,
+        threads: int | None = None,
     ) -> Predictor:
         """Load an artifact folder.
 
@@ -86,9 +140,18 @@ class Predictor:
             device: ``cpu``, ``cuda``, ... (default: cuda when available).
             batch_size: largest batch.
             base_model: override the base model (a local folder holding the same model).
+            backend: ``torch`` (adapter merged), ``torch-int8``, ``onnx`` or ``onnx-int8``
+                (see :mod:`lepton_nlp.inference.backends`; the ONNX files are cached).
+            max_batch_tokens: also close a batch when items x longest would pass this.
+            threads: CPU threads for torch and ONNX Runtime (None: their default).
         """
         from transformers import AutoTokenizer
 
+        from lepton_nlp.inference.backends import check_backend, onnx_cache, prepare_backend
+
+        check_backend(backend)
+        if threads:
+            torch.set_num_threads(threads)
         info = read_artifact(path)
         task = get_task(info.task_version)
         tokenizer = AutoTokenizer.from_pretrained(str(info.path / "tokenizer"))
@@ -100,7 +163,15 @@ class Predictor:
             base = task.load_model(resolve_model(base_model or info.base_model), info.spec)
             model = PeftModel.from_pretrained(base, str(info.weights_dir))
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        return cls.from_model(model.to(device), tokenizer, info, batch_size=batch_size)
+        model = model.to(device)
+        # Every backend merges a LoRA-family adapter into the weights first.
+        model = prepare_backend(
+            model, tokenizer, task, backend, onnx_cache(info, base_model), threads
+        )
+        predictor = cls.from_model(model, tokenizer, info, batch_size=batch_size)
+        predictor.max_batch_tokens = max_batch_tokens
+        predictor.backend = backend
+        return predictor
 
     @classmethod
     def from_model(
@@ -131,7 +202,13 @@ class Predictor:
         """
         items = [self.task.prepare_input(item) for item in inputs]
         return predict_items(
-            self.task, self.model, self.tokenizer, self.spec, items, self.batch_size
+            self.task,
+            self.model,
+            self.tokenizer,
+            self.spec,
+            items,
+            self.batch_size,
+            self.max_batch_tokens,
         )
 
     def predict_one(self, item: Any) -> dict:

@@ -1,0 +1,136 @@
+"""Sentences/s and accuracy on the Financial PhraseBank test split, per inference path.
+
+One run measures, on the same 969 test sentences (FinBERT's 64/16/20 split, seed 42) and
+the shipped finance-sentiment adapter:
+
+- ``pipeline``: transformers ``pipeline("text-classification")`` one sentence at a time
+  (the adapter merged into the model), the naive reference;
+- the fast Predictor (length-sorted batches, token budget, ``inference_mode``) on each
+  backend: ``torch`` (fp32), ``torch-int8``, ``onnx``, ``onnx-int8``.
+
+Each path is warmed up on 32 sentences, then timed over the whole split (best of
+``--repeats``). A backend that loses more than 0.5 accuracy points against fp32 is marked
+as such and cannot be the default.
+
+    python bench/inference_throughput.py [--artifact data/models/finance-sentiment] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from common import ROOT, datasets_root, write_result
+
+MAX_LOSS_POINTS = 0.5
+
+
+def test_split() -> list[dict]:
+    from lepton_nlp.config import load_config
+    from lepton_nlp.data import load_splits
+
+    config = load_config(ROOT / "configs" / "classification_fpb.yaml")
+    return load_splits(config.data, "text")["test"]
+
+
+def score(labels: list[str], records: list[dict]) -> dict:
+    from lepton_nlp.evaluation.metrics import classification_metrics
+
+    names = sorted({r["label"] for r in records})
+    m = classification_metrics(labels, [r["label"] for r in records], names)
+    return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
+
+
+def timed(fn, texts: list[str], repeats: int) -> tuple[list, float]:
+    fn(texts[:32])  # warm-up: first calls pay for allocation and kernel selection
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn(texts)
+        best = min(best, time.perf_counter() - start)
+    return out, len(texts) / best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--artifact", default=str(ROOT / "data" / "models" / "finance-sentiment"))
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--max-batch-tokens", type=int, default=4096)
+    parser.add_argument("--test-samples", type=int, default=None, help="smoke tests only")
+    parser.add_argument("--backends", default="torch,torch-int8,onnx,onnx-int8")
+    args = parser.parse_args()
+    datasets_root()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    import torch
+    from transformers import pipeline
+
+    from lepton_nlp.inference import Predictor
+
+    records = test_split()[: args.test_samples]
+    texts = [r["text"] for r in records]
+    figures: dict = {"test_examples": len(texts), "artifact": os.path.relpath(args.artifact, ROOT)}
+
+    reference = Predictor.from_artifact(args.artifact, device="cpu", backend="torch")
+    pipe = pipeline(
+        "text-classification", model=reference.model, tokenizer=reference.tokenizer, device=-1
+    )
+
+    def naive(batch: list[str]) -> list[str]:
+        return [pipe(text)[0]["label"] for text in batch]
+
+    labels, speed = timed(naive, texts, 1)
+    figures.update(
+        {f"pipeline_{k}": round(v, 4) for k, v in score(labels, records).items()}
+        | {"pipeline_sentences_per_second": round(speed, 1)}
+    )
+    del reference
+
+    fp32_accuracy = None
+    speeds = {}
+    for backend in args.backends.split(","):
+        predictor = Predictor.from_artifact(
+            args.artifact,
+            device="cpu",
+            backend=backend,
+            batch_size=args.batch_size,
+            max_batch_tokens=args.max_batch_tokens,
+            threads=torch.get_num_threads(),
+        )
+        out, speed = timed(predictor.predict, texts, args.repeats)
+        m = score([o["label"] for o in out], records)
+        key = backend.replace("-", "_")
+        if backend == "torch":
+            fp32_accuracy = m["accuracy"]
+        loss = 100 * (fp32_accuracy - m["accuracy"]) if fp32_accuracy is not None else 0.0
+        speeds[backend] = (speed, loss)
+        figures.update(
+            {
+                f"{key}_accuracy": round(m["accuracy"], 4),
+                f"{key}_macro_f1": round(m["macro_f1"], 4),
+                f"{key}_sentences_per_second": round(speed, 1),
+                f"{key}_speedup_vs_pipeline": round(
+                    speed / figures["pipeline_sentences_per_second"], 2
+                ),
+                f"{key}_accuracy_loss_points": round(loss, 2),
+                f"{key}_within_tolerance": loss <= MAX_LOSS_POINTS,
+            }
+        )
+        print(f"{backend}: {speed:.1f} sentences/s, accuracy {m['accuracy']:.4f}", file=sys.stderr)
+    eligible = {b: s for b, (s, loss) in speeds.items() if loss <= MAX_LOSS_POINTS}
+    fastest = max(eligible, key=eligible.get)
+    figures["fastest_within_tolerance"] = fastest
+    figures["max_accuracy_loss_points"] = MAX_LOSS_POINTS
+    figures["batch_size"] = args.batch_size
+    figures["max_batch_tokens"] = args.max_batch_tokens
+    figures["target_speedup"] = 4.0
+    write_result("inference_throughput", figures)
+
+
+if __name__ == "__main__":
+    main()

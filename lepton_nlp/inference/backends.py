@@ -1,0 +1,224 @@
+"""Inference backends: the same model, run by eager torch, int8 torch, or ONNX Runtime.
+
+A backend takes the loaded model (adapter already merged where it can be) and returns an
+object the task's ``predict_batch`` can call like the model: ``model(**batch)`` giving
+``.logits`` (or the task's output fields) on ``model.device``.
+
+=============  ==============================================================================
+``torch``      eager PyTorch, fp32 (bf16 on a GPU), LoRA-family adapters merged into the weights
+``torch-int8`` ``torch``, then dynamic int8 quantization of every ``nn.Linear`` (CPU)
+``onnx``       exported to ONNX (cached in the artifact's ``onnx/`` folder), run by ONNX Runtime
+``onnx-int8``  the ONNX model with ONNX Runtime's dynamic int8 quantization of MatMul weights
+=============  ==============================================================================
+
+Accuracy is re-measured for every backend by ``bench/inference_throughput.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+
+__all__ = [
+    "BACKENDS",
+    "BackendError",
+    "check_backend",
+    "export_onnx",
+    "onnx_cache",
+    "prepare_backend",
+]
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("torch", "torch-int8", "onnx", "onnx-int8")
+
+#: Tasks whose models are plain ``model(**batch) -> logits`` functions that ONNX can hold.
+ONNX_TASK_TYPES = {
+    "SEQ_CLS": ("logits",),
+    "TOKEN_CLS": ("logits",),
+    "QUESTION_ANS": ("start_logits", "end_logits"),
+}
+
+
+class BackendError(ValueError):
+    """A backend that cannot run this model; the message says which ones can."""
+
+
+def check_backend(name: str) -> str:
+    if name not in BACKENDS:
+        import difflib
+
+        close = difflib.get_close_matches(name, BACKENDS, n=1, cutoff=0.5)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise BackendError(f"Unknown backend {name!r}.{hint} Choose one of: {', '.join(BACKENDS)}.")
+    return name
+
+
+def merge_adapter(model: Any) -> Any:
+    """Fold a LoRA-family adapter into the base weights (no extra work per token); else as is."""
+    if hasattr(model, "merge_and_unload"):
+        config = getattr(model, "active_peft_config", None)
+        if config is not None and not config.is_prompt_learning:
+            try:
+                return model.merge_and_unload()
+            except (ValueError, NotImplementedError, AttributeError) as exc:
+                log.info("Adapter kept unmerged (%s).", exc)
+    return model
+
+
+def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
+    """Dynamic int8 quantization of the Linear layers (weights int8, activations per batch)."""
+    import warnings
+
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch marks its quantized tensors as deprecated
+        return quantize_dynamic(model.float().cpu(), {torch.nn.Linear}, dtype=torch.qint8)
+
+
+class OnnxModel:
+    """An ONNX Runtime session behind the call signature of a transformers model."""
+
+    def __init__(self, path: Path, outputs: tuple[str, ...], threads: int | None = None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.inputs = [i.name for i in self.session.get_inputs()]
+        self.outputs = outputs
+        self.device = torch.device("cpu")
+        self.path = path
+
+    def __call__(self, **batch: Any) -> SimpleNamespace:
+        feed = {
+            name: batch[name].detach().cpu().numpy().astype("int64")
+            for name in self.inputs
+            if name in batch
+        }
+        missing = [name for name in self.inputs if name not in feed]
+        if missing:
+            raise BackendError(f"The ONNX model needs inputs {missing} the batch does not hold.")
+        values = self.session.run(list(self.outputs), feed)
+        return SimpleNamespace(
+            **{name: torch.from_numpy(v) for name, v in zip(self.outputs, values, strict=True)}
+        )
+
+    def eval(self) -> OnnxModel:
+        return self
+
+
+def export_onnx(model: torch.nn.Module, tokenizer: Any, task: Any, path: Path) -> Path:
+    """Export a (merged) transformers model to ONNX with dynamic batch and sequence axes."""
+    if task.peft_task_type not in ONNX_TASK_TYPES:
+        raise BackendError(
+            f"ONNX export covers classification, NER and QA models; task {task.name} generates "
+            "text or needs extra inputs. Use backend=torch for it."
+        )
+    outputs = ONNX_TASK_TYPES[task.peft_task_type]
+    model = model.float().cpu().eval()
+    sample = tokenizer(["an example sentence", "two"], padding=True, return_tensors="pt")
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
+
+    class _Plain(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *args):
+            out = self.inner(**dict(zip(names, args, strict=True)))
+            return tuple(getattr(out, name) for name in outputs)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.onnx")
+    axes = {name: {0: "batch", 1: "sequence"} for name in names}
+    axes.update({name: {0: "batch"} for name in outputs})
+    with torch.inference_mode():
+        torch.onnx.export(
+            _Plain(model),
+            tuple(sample[n] for n in names),
+            str(tmp),
+            input_names=names,
+            output_names=list(outputs),
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+    os.replace(tmp, path)
+    return path
+
+
+def quantize_onnx(source: Path, target: Path) -> Path:
+    """ONNX Runtime dynamic int8 quantization of an exported model."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    tmp = target.with_suffix(".tmp.onnx")
+    quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8)
+    os.replace(tmp, target)
+    return target
+
+
+def onnx_cache(info: Any, base_model: str | None = None) -> Path:
+    """Where an artifact's ONNX files are kept: the user cache, keyed by artifact identity.
+
+    Artifacts are replaced whole (never edited), so folder + creation time + base model
+    identify the weights; nothing is written into the artifact itself.
+    """
+    import hashlib
+
+    from lepton_nlp.hub import cache_dir
+
+    key = f"{Path(info.path).resolve()}|{info.created}|{base_model or info.base_model}"
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+    return cache_dir() / "onnx" / f"{info.name or Path(info.path).name}-{digest}"
+
+
+def prepare_backend(
+    model: Any,
+    tokenizer: Any,
+    task: Any,
+    backend: str,
+    cache: Path | None = None,
+    threads: int | None = None,
+) -> Any:
+    """Turn a loaded model into what ``backend`` runs.
+
+    Args:
+        model: the loaded model (a PeftModel or a plain transformers model).
+        tokenizer: its tokenizer (for the ONNX export sample).
+        task: the task adapter.
+        backend: one of :data:`BACKENDS`.
+        cache: folder where ONNX files are kept between runs (an artifact's ``onnx/``);
+            None exports to a temporary folder each time.
+        threads: CPU threads for ONNX Runtime.
+    """
+    check_backend(backend)
+    merged = merge_adapter(model)
+    if backend == "torch":
+        on_gpu = torch.cuda.is_available() and next(merged.parameters()).is_cuda
+        return merged.to(torch.bfloat16) if on_gpu else merged
+    if torch.cuda.is_available() and next(merged.parameters()).is_cuda:
+        raise BackendError(f"backend={backend} runs on the CPU; use backend=torch on a GPU.")
+    if backend == "torch-int8":
+        return quantize_int8(merged)
+    if cache is None:
+        import tempfile
+
+        cache = Path(tempfile.mkdtemp(prefix="lepton-onnx-"))
+    fp32 = cache / "model.onnx"
+    if not fp32.is_file():
+        export_onnx(merged, tokenizer, task, fp32)
+    path = fp32
+    if backend == "onnx-int8":
+        path = cache / "model.int8.onnx"
+        if not path.is_file():
+            quantize_onnx(fp32, path)
+    return OnnxModel(path, ONNX_TASK_TYPES[task.peft_task_type], threads)

@@ -1,0 +1,165 @@
+"""The fast inference layer: batching by token budget, backends, several adapters on one base."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import classification_overrides, ner_overrides
+
+from lepton_nlp.config import load_config
+from lepton_nlp.inference import Predictor
+from lepton_nlp.inference.backends import BackendError, check_backend
+from lepton_nlp.inference.multi import MultiAdapterError, MultiAdapterPredictor
+from lepton_nlp.inference.predictor import batch_plan
+from lepton_nlp.training import train
+
+TEXTS = [
+    "great product, works well",
+    "terrible, broke after a day and support never answered my three emails",
+    "ok",
+    "works",
+    "the plant in Oslo closed",
+]
+NER_TEXTS = ["Anna Berg joined Halden Steel in Oslo .", "Nothing here", "Nordvik Oyj in Tampere."]
+
+
+def _artifact(overrides, base_overrides, tmp_path, name, extra=()):
+    config = load_config(
+        None,
+        [
+            *overrides,
+            *base_overrides,
+            f"training.output_dir={tmp_path / name}",
+            "training.epochs=3",
+            *extra,
+        ],
+    )
+    return train(config).artifact
+
+
+@pytest.fixture(scope="module")
+def artifacts(tiny_model, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fast")
+    base = [
+        f"model.name={tiny_model}",
+        "model.max_length=48",
+        "training.batch_size=8",
+        "training.progress=false",
+        "training.report_to=[none]",
+        "training.learning_rate=5e-3",
+    ]
+    return {
+        "sentiment": _artifact(classification_overrides(), base, tmp, "sentiment"),
+        "sentiment-r4": _artifact(
+            classification_overrides(), base, tmp, "sentiment-r4", ["peft.r=4", "training.seed=3"]
+        ),
+        "ner": _artifact(ner_overrides(), base, tmp, "ner"),
+        "prompt": _artifact(
+            classification_overrides(), base, tmp, "prompt", ["peft.method=prompt"]
+        ),
+    }
+
+
+def test_batch_plan_respects_size_and_token_budget():
+    lengths = [5, 50, 7, 400, 9, 60, 8, 61]
+    plan = batch_plan(lengths, batch_size=3, max_batch_tokens=130)
+    assert sorted(i for batch in plan for i in batch) == list(range(len(lengths)))
+    for batch in plan:
+        assert len(batch) <= 3
+        longest = max(lengths[i] for i in batch)
+        assert len(batch) * longest <= 130 or len(batch) == 1  # an over-long item goes alone
+    assert [3] in plan
+    # Without a budget: sorted by length, full batches.
+    assert batch_plan(lengths, 4, None) == [[0, 2, 6, 4], [1, 5, 7, 3]]
+
+
+def test_token_budget_does_not_change_predictions(artifacts):
+    plain = Predictor.from_artifact(artifacts["sentiment"], batch_size=64)
+    budget = Predictor.from_artifact(artifacts["sentiment"], batch_size=64, max_batch_tokens=24)
+    assert [p["label"] for p in plain.predict(TEXTS)] == [p["label"] for p in budget.predict(TEXTS)]
+
+
+@pytest.mark.parametrize(
+    ("backend", "tolerance"), [("onnx", 1e-4), ("onnx-int8", 0.05), ("torch-int8", 0.05)]
+)
+def test_backends_agree_with_fp32(artifacts, backend, tolerance, tmp_path, monkeypatch):
+    monkeypatch.setenv("LEPTON_CACHE", str(tmp_path / "cache"))
+    reference = Predictor.from_artifact(artifacts["sentiment"]).predict(TEXTS)
+    fast = Predictor.from_artifact(artifacts["sentiment"], backend=backend).predict(TEXTS)
+    for r, f in zip(reference, fast, strict=True):
+        for label, p in r["scores"].items():
+            assert abs(p - f["scores"][label]) <= tolerance
+        margin = abs(r["scores"]["positive"] - r["scores"]["negative"])
+        if margin > 2 * tolerance:
+            assert r["label"] == f["label"]
+    if backend.startswith("onnx"):
+        # The export is cached in the user cache folder, never written into the artifact.
+        assert list((tmp_path / "cache" / "onnx").rglob("*.onnx"))
+        assert not list(artifacts["sentiment"].rglob("*.onnx"))
+
+
+def test_onnx_backend_serves_ner_spans(artifacts, tmp_path, monkeypatch):
+    monkeypatch.setenv("LEPTON_CACHE", str(tmp_path / "cache"))
+    reference = Predictor.from_artifact(artifacts["ner"]).predict(NER_TEXTS)
+    fast = Predictor.from_artifact(artifacts["ner"], backend="onnx").predict(NER_TEXTS)
+    assert [r["tags"] for r in reference] == [f["tags"] for f in fast]
+
+
+def test_unknown_backend_names_the_nearest():
+    with pytest.raises(BackendError, match="Did you mean 'onnx-int8'"):
+        check_backend("onnx_int8")
+
+
+def test_export_onnx_cli_writes_a_loadable_model(artifacts, tmp_path):
+    import numpy as np
+    import onnxruntime as ort
+    from transformers import AutoTokenizer
+
+    from lepton_nlp.cli import main
+
+    out = tmp_path / "exported"
+    assert main(["export", str(artifacts["sentiment"]), str(out), "--format", "onnx-int8"]) == 0
+    meta = json.loads((out / "export.json").read_text())
+    assert meta["format"] == "onnx-int8" and meta["task"] == "classification"
+    tokenizer = AutoTokenizer.from_pretrained(out / "tokenizer")
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    batch = tokenizer(TEXTS, padding=True, return_tensors="np")
+    feed = {i.name: batch[i.name].astype(np.int64) for i in session.get_inputs()}
+    (logits,) = session.run(["logits"], feed)
+    assert logits.shape == (len(TEXTS), len(json.loads((out / "labels.json").read_text())))
+    # A second export to the same folder is refused unless asked.
+    assert main(["export", str(artifacts["sentiment"]), str(out), "--format", "onnx"]) == 2
+
+
+def test_several_adapters_share_one_base_and_match_each_alone(artifacts):
+    multi = MultiAdapterPredictor.from_artifacts(
+        {name: artifacts[name] for name in ("sentiment", "sentiment-r4", "ner")}
+    )
+    for name, texts in (("sentiment", TEXTS), ("sentiment-r4", TEXTS), ("ner", NER_TEXTS)):
+        alone = Predictor.from_artifact(artifacts[name]).predict(texts)
+        shared = multi.predict(name, texts)
+        for a, s in zip(alone, shared, strict=True):
+            if "tags" in a:
+                assert a["tags"] == s["tags"]
+            else:
+                assert a["label"] == s["label"]
+                for label, p in a["scores"].items():
+                    assert abs(p - s["scores"][label]) < 1e-4
+    # Interleaved calls switch adapters correctly.
+    first = multi.predict("sentiment", TEXTS)
+    multi.predict("sentiment-r4", TEXTS)
+    assert multi.predict("sentiment", TEXTS) == first
+    # One encoder in memory: every view's encoder is the same object.
+    encoders = {id(p.model.model.bert) for p in multi.predictors.values()}
+    assert len(encoders) == 1
+
+
+def test_multi_adapter_errors_say_what_to_do(artifacts):
+    multi = MultiAdapterPredictor.from_artifacts({"sentiment": artifacts["sentiment"]})
+    with pytest.raises(MultiAdapterError, match="Unknown adapter 'intent'; loaded: sentiment"):
+        multi.predict("intent", ["x"])
+    with pytest.raises(MultiAdapterError, match="peft.method=prompt"):
+        MultiAdapterPredictor.from_artifacts({"prompt": artifacts["prompt"]})
+    with pytest.raises(MultiAdapterError, match="at least one"):
+        MultiAdapterPredictor.from_artifacts({})
