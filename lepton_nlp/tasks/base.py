@@ -50,6 +50,12 @@ class TaskAdapter(Protocol):
         Size of a prepared input, used to sort prediction batches (default: ``len(item["text"])``).
     ``prepare_spec(spec, splits, tokenizer) -> None``
         Record more facts in ``spec.extra`` from the training data before the model loads.
+    ``label_names``
+        Names of the target fields in a feature when they are not ``labels`` (QA:
+        ``start_positions``, ``end_positions``), so evaluation computes the loss too.
+    ``virtual_token_collator(collator, virtual_tokens) -> collator``
+        For prompt-learning adapters (virtual tokens put first): move targets that are
+        positions past them. Without it, ``tokens`` tasks get ignored labels prepended.
     """
 
     name: str

@@ -209,6 +209,9 @@ def train(config: RunConfig, callbacks: list | None = None) -> TrainResult:
         # Checkpoints and logs of an earlier run must not leak into this one.
         shutil.rmtree(work, ignore_errors=True)
     args = _training_arguments(config, checkpoints, learning_rate, has_eval)
+    # A task whose targets are not one `labels` tensor (QA: start and end positions) names
+    # them, so evaluation computes its loss too.
+    args.label_names = list(getattr(task, "label_names", args.label_names))
     by_prediction = bool(getattr(task, "evaluate_by_prediction", False))
     if by_prediction:
         # Metrics come from predictions over the raw records; gathering logits (for a
@@ -230,8 +233,13 @@ def train(config: RunConfig, callbacks: list | None = None) -> TrainResult:
 
     collator = task.collator(tokenizer)
     peft_config = getattr(model, "active_peft_config", None)
-    if task.record_kind == "tokens" and peft_config is not None and peft_config.is_prompt_learning:
-        collator = _PrefixLabels(collator, peft_config.num_virtual_tokens)
+    if peft_config is not None and peft_config.is_prompt_learning:
+        # Virtual tokens come first: targets that point at positions must move past them.
+        shift = getattr(task, "virtual_token_collator", None)
+        if shift is not None:
+            collator = shift(collator, peft_config.num_virtual_tokens)
+        elif task.record_kind == "tokens":
+            collator = _PrefixLabels(collator, peft_config.num_virtual_tokens)
 
     trainer_class = (
         _prediction_trainer(Trainer, task, spec, config.evaluation.batch_size)
