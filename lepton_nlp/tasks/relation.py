@@ -213,7 +213,10 @@ def encode_items(
 
 
 class RelationCollator:
-    """Pad token ids with the tokenizer, and the argument masks to the same length."""
+    """Pad token ids with the tokenizer, and the argument masks to the same length.
+
+    Padding is always on the right, so ``[CLS]`` stays at position 0 for the head.
+    """
 
     def __init__(self, tokenizer: Any):
         self.tokenizer = tokenizer
@@ -222,16 +225,12 @@ class RelationCollator:
         masks = {key: [f[key] for f in features] for key in _MASKS}
         labels = [f["labels"] for f in features if "labels" in f]
         rest = [{k: v for k, v in f.items() if k not in (*_MASKS, "labels")} for f in features]
-        batch = self.tokenizer.pad(rest, return_tensors="pt")
+        batch = self.tokenizer.pad(rest, padding_side="right", return_tensors="pt")
         length = batch["input_ids"].shape[1]
-        left = getattr(self.tokenizer, "padding_side", "right") == "left"
         for key, rows in masks.items():
             padded = torch.zeros(len(rows), length)
             for i, row in enumerate(rows):
-                if left:
-                    padded[i, length - len(row) :] = torch.tensor(row, dtype=torch.float)
-                else:
-                    padded[i, : len(row)] = torch.tensor(row, dtype=torch.float)
+                padded[i, : len(row)] = torch.tensor(row, dtype=torch.float)
             batch[key] = padded
         if labels:
             batch["labels"] = torch.tensor(labels, dtype=torch.long)
