@@ -244,7 +244,8 @@ def apply_peft(model: torch.nn.Module, cfg, task_type: str, total_steps: int) ->
 
     if (
         cfg.method == "prefix"
-        and "past_key_values" not in inspect.signature(model.forward).parameters
+        # transformers 5.24 renamed past_key_values to cache (the old name still accepted).
+        and not {"past_key_values", "cache"} & set(inspect.signature(model.forward).parameters)
     ):
         from lepton_nlp.config import ConfigError
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from lepton_nlp.tasks import classification, ner, qa, relation  # noqa: F401  (registers the tasks)
+from lepton_nlp.tasks import (  # noqa: F401  (registers the tasks)
+    classification,
+    generation,
+    ner,
+    qa,
+    relation,
+)
 from lepton_nlp.tasks.base import TASKS, TaskAdapter, TaskSpec, get_task, register_task
 
 __all__ = ["TASKS", "TaskAdapter", "TaskSpec", "get_task", "register_task"]

@@ -193,7 +193,10 @@ def train(config: RunConfig, callbacks: list | None = None) -> TrainResult:
     set_seed(t.seed)
     model = task.load_model(model_path, spec)
     steps = _total_steps(len(splits["train"]), t)
-    model = apply_peft(model, config.peft, task.peft_task_type, steps)
+    # A task whose model family is chosen per run (generation: causal or seq2seq) records
+    # the PEFT task type of that family in the spec.
+    peft_task_type = spec.extra.get("peft_task_type", task.peft_task_type)
+    model = apply_peft(model, config.peft, peft_task_type, steps)
     parameters = count_parameters(model)
 
     datasets = {
