@@ -1,4 +1,4 @@
-"""The ``lepton-nlp`` command: train, eval, predict, export, models, tasks, methods."""
+"""The ``lepton-nlp`` command: train, eval, predict, serve, export, models, tasks, methods."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ EXAMPLES = """examples:
   lepton-nlp train configs/classification_fpb.yaml peft.method=ia3 training.epochs=2
   lepton-nlp eval runs/demo-finance --data data/samples/finance_sentiment.csv
   echo "Profit rose 20%" | lepton-nlp predict runs/demo-finance
+  lepton-nlp predict runs/demo-finance -i news.parquet -o scored.jsonl --engine local
+  lepton-nlp serve --model finance-sentiment=data/models/finance-sentiment --port 8000
   lepton-nlp export runs/demo-finance runs/demo-finance-merged --merge
 """
 
@@ -96,9 +98,57 @@ def _input_items(stream, text_field: str):
             yield {"text": line}
 
 
+_BATCH_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet", ".pq")
+
+
+def _is_batch_run(args: argparse.Namespace) -> bool:
+    """File to file with a known format, CSV/Parquet, or Ray: the batch engines (resumable)."""
+    files = args.input not in (None, "-") and args.output not in (None, "-")
+    known = args.format is not None or str(args.input).lower().endswith(_BATCH_SUFFIXES)
+    return args.engine == "ray" or args.format in ("csv", "parquet") or (files and known)
+
+
+def _cmd_predict_batch(args: argparse.Namespace) -> int:
+    import functools
+
+    from lepton_nlp.artifacts import read_artifact
+    from lepton_nlp.batch import BatchError, score_file
+    from lepton_nlp.inference import Predictor
+
+    if args.input in (None, "-") or args.output in (None, "-"):
+        raise BatchError(
+            "Batch scoring (CSV/Parquet input or --engine ray) reads and writes files: pass "
+            "--input FILE and --output FILE.jsonl."
+        )
+    read_artifact(args.artifact)  # a bad folder fails here, before Ray or any reading starts
+    factory = functools.partial(Predictor.from_artifact, args.artifact, batch_size=args.batch_size)
+    options: dict = {
+        "fmt": args.format,
+        "text_field": args.text_field,
+        "chunk_size": args.chunk_size,
+        "overwrite": args.overwrite,
+    }
+    if args.engine == "ray":
+        options.update(
+            actors=args.actors, cpus_per_actor=args.cpus_per_actor, address=args.ray_address
+        )
+    else:
+        options["model_id"] = str(Path(args.artifact).resolve())
+    summary = score_file(factory, args.input, args.output, engine=args.engine, **options)
+    resumed = f", resumed after row {summary.resumed_from}" if summary.resumed_from else ""
+    print(
+        f"{summary.rows} rows scored into {summary.output} ({summary.engine} engine, "
+        f"{summary.seconds:.1f} s{resumed})",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from lepton_nlp.inference import Predictor
 
+    if _is_batch_run(args):
+        return _cmd_predict_batch(args)
     predictor = Predictor.from_artifact(args.artifact, batch_size=args.batch_size)
     source = sys.stdin if args.input in (None, "-") else open(args.input, encoding="utf-8")  # noqa: SIM115
     sink = sys.stdout if args.output in (None, "-") else open(args.output, "w", encoding="utf-8")  # noqa: SIM115
@@ -131,6 +181,48 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     out = merge_artifact(args.artifact, args.output, overwrite=args.overwrite)
     print(f"Merged model written to {out}")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from lepton_nlp.config import ConfigError
+    from lepton_nlp.serve import load_serve_settings, run_server
+
+    models = {}
+    for pair in args.model or []:
+        name, sep, path = pair.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(
+                f"--model {pair!r}: write NAME=ARTIFACT_FOLDER, e.g. sentiment=runs/demo."
+            )
+        models[name] = path
+    flags = {
+        key: getattr(args, key)
+        for key in (
+            "host",
+            "port",
+            "embed",
+            "api_key_file",
+            "batching",
+            "max_batch_size",
+            "max_wait_ms",
+            "max_items",
+            "max_text_chars",
+            "max_body_bytes",
+            "torch_threads",
+            "device",
+            "batch_size",
+            "graceful_timeout_s",
+        )
+    }
+    flags["log_level"] = "info" if args.verbose else "warning"
+    settings = load_serve_settings(args.config, {**flags, "models": models})
+    print(
+        f"lepton-nlp serve: loading {', '.join(settings.models) or settings.embed}; then "
+        f"http://{settings.host}:{settings.port} (OpenAPI at /docs, metrics at /metrics)",
+        file=sys.stderr,
+    )
+    run_server(settings)
     return 0
 
 
@@ -215,7 +307,70 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--chunk-size", type=int, default=1024, help="lines read before predicting (bounds memory)"
     )
+    p.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="local: streams, fsyncs each chunk and resumes after an interruption (rerun the "
+        "same command); ray: Ray Data with an actor pool (this machine, or --ray-address)",
+    )
+    p.add_argument(
+        "--format",
+        choices=["jsonl", "csv", "parquet"],
+        help="input format (default: from the suffix); CSV/Parquet need --output",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT instead of resuming")
+    p.add_argument("--actors", type=int, default=1, help="ray: predictor actors")
+    p.add_argument("--cpus-per-actor", type=float, default=1, help="ray: CPUs per actor")
+    p.add_argument(
+        "--ray-address", help="ray: cluster address (auto, ray://head:10001); default: this machine"
+    )
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser(
+        "serve",
+        help="serve models over HTTP (FastAPI, micro-batched)",
+        description="Load artifacts and answer POST /v1/classify, /v1/ner, ... (one endpoint "
+        "per loaded task; OpenAPI at /docs), with micro-batching of concurrent requests, "
+        "request limits, API keys, /healthz, /readyz and Prometheus /metrics. API keys come "
+        "from LEPTON_NLP_API_KEYS (comma-separated) or --api-key-file and are required to bind "
+        "anything but loopback. SIGTERM finishes in-flight requests, then stops.",
+        epilog="example: lepton-nlp serve -m finance-sentiment=data/models/finance-sentiment "
+        "-m ner=data/models/conll2003-ner --port 8000",
+    )
+    p.add_argument("--config", help="YAML serve config: models: {NAME: FOLDER}, limits, ...")
+    p.add_argument(
+        "--model", "-m", action="append", metavar="NAME=ARTIFACT", help="a model to serve (repeat)"
+    )
+    p.add_argument(
+        "--embed",
+        nargs="?",
+        const="sentence-transformers/all-MiniLM-L6-v2",
+        metavar="MODEL",
+        help="also serve /v1/embed with this sentence-embedding model (default: packaged MiniLM)",
+    )
+    p.add_argument("--host", help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default 8000)")
+    p.add_argument("--api-key-file", help="file with one API key per line")
+    p.add_argument(
+        "--no-batching",
+        dest="batching",
+        action="store_const",
+        const=False,
+        help="predict each request on its own",
+    )
+    p.add_argument("--max-batch-size", type=int, help="items per micro-batch (default 32)")
+    p.add_argument("--max-wait-ms", type=float, help="wait for a batch to fill (default 5)")
+    p.add_argument("--max-items", type=int, help="inputs per request (default 256)")
+    p.add_argument("--max-text-chars", type=int, help="characters per text (default 10000)")
+    p.add_argument("--max-body-bytes", type=int, help="request body size (default 2 MiB)")
+    p.add_argument("--torch-threads", type=int, help="torch threads (default 2)")
+    p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
+    p.add_argument("--batch-size", type=int, help="predictor forward-pass size (default 32)")
+    p.add_argument(
+        "--graceful-timeout", dest="graceful_timeout_s", type=float, help="seconds (default 30)"
+    )
+    p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser(
         "export",
@@ -242,6 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``lepton-nlp`` console script."""
     from lepton_nlp.artifacts import ArtifactError
+    from lepton_nlp.batch import BatchError
     from lepton_nlp.config import ConfigError
     from lepton_nlp.data import DataError
     from lepton_nlp.hub import ModelNotFoundError
@@ -261,7 +417,14 @@ def main(argv: list[str] | None = None) -> int:
         warnings.filterwarnings("ignore", category=UserWarning, module="peft")
     try:
         return args.func(args)
-    except (ConfigError, DataError, ArtifactError, ModelNotFoundError, FileNotFoundError) as exc:
+    except (
+        ConfigError,
+        DataError,
+        ArtifactError,
+        ModelNotFoundError,
+        FileNotFoundError,
+        BatchError,
+    ) as exc:
         print(f"lepton-nlp {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

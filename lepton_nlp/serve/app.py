@@ -1,0 +1,463 @@
+"""The HTTP API: ``create_app(models, settings)`` builds a FastAPI app over loaded predictors.
+
+A model is any object with ``.predict(list_of_inputs) -> list[dict]`` and ``.info.task``
+(a :class:`~lepton_nlp.inference.Predictor`, a view of a multi-adapter predictor, a
+:class:`~lepton_nlp.serve.embedding.SentenceEmbedder`...). Each loaded task gets its
+endpoint (``POST /v1/classify`` for classification models, ``/v1/ner`` for NER...); a
+request names its model. Requests to one model are micro-batched
+(:mod:`lepton_nlp.serve.batching`).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol
+
+from fastapi import Depends, FastAPI, HTTPException, Response, Security
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+
+from lepton_nlp import __version__
+from lepton_nlp.serve import schemas as s
+from lepton_nlp.serve.batching import BatcherClosed, MicroBatcher, QueueFull
+from lepton_nlp.serve.metrics import CONTENT_TYPE_LATEST, ServeMetrics
+from lepton_nlp.serve.settings import ServeSettings
+
+__all__ = ["TASK_ROUTES", "ServedModel", "create_app"]
+
+log = logging.getLogger(__name__)
+
+
+class _Info(Protocol):
+    task: str
+
+
+class ServedModel(Protocol):
+    """What the server needs of a model."""
+
+    info: _Info
+
+    def predict(self, inputs: list[Any]) -> list[dict]: ...
+
+
+@dataclass(frozen=True)
+class TaskRoute:
+    """One task's endpoint: its path, request/response models, and how inputs are checked."""
+
+    path: str
+    request: type[BaseModel]
+    response: type[BaseModel]
+    summary: str
+    texts: Callable[[Any], list[tuple[str, str]]]
+    """``input -> [(field name, text)]``: the texts of one input that limits apply to."""
+    to_predictor: Callable[[Any], Any]
+
+
+def _plain(text: str) -> list[tuple[str, str]]:
+    return [("", text)]
+
+
+def _identity(item: Any) -> Any:
+    return item
+
+
+def _dump(item: BaseModel) -> dict:
+    return item.model_dump()
+
+
+TASK_ROUTES: dict[str, TaskRoute] = {
+    "classification": TaskRoute(
+        "classify", s.ClassifyRequest, s.ClassifyResponse, "Classify texts", _plain, _identity
+    ),
+    "ner": TaskRoute("ner", s.NerRequest, s.NerResponse, "Find named entities", _plain, _identity),
+    "relation": TaskRoute(
+        "relations",
+        s.RelationsRequest,
+        s.RelationsResponse,
+        "Classify the relation between two entity spans",
+        lambda item: [(".text", item.text)],
+        lambda item: {"text": item.text, "head": list(item.head), "tail": list(item.tail)},
+    ),
+    "qa": TaskRoute(
+        "qa",
+        s.QaRequest,
+        s.QaResponse,
+        "Answer questions from a context",
+        lambda item: [(".question", item.question), (".context", item.context)],
+        _dump,
+    ),
+    "summarization": TaskRoute(
+        "summarize", s.SummarizeRequest, s.SummarizeResponse, "Summarize texts", _plain, _identity
+    ),
+    "translation": TaskRoute(
+        "translate", s.TranslateRequest, s.TranslateResponse, "Translate texts", _plain, _identity
+    ),
+    "embedding": TaskRoute(
+        "embed", s.EmbedRequest, s.EmbedResponse, "Sentence embeddings", _plain, _identity
+    ),
+}
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": s.ErrorResponse, "description": text}
+    for code, text in {
+        401: "Missing or wrong API key.",
+        404: "Unknown model name (the answer lists the loaded ones).",
+        413: "Body, text or item count over a limit (the answer names it).",
+        422: "Body of the wrong shape, an empty text, or a model of another task.",
+        503: "Queue full or shutting down; retry after the Retry-After seconds.",
+    }.items()
+}
+
+
+def _error(status: int, detail: str, headers: dict | None = None) -> HTTPException:
+    return HTTPException(status_code=status, detail=detail, headers=headers)
+
+
+class _BodyLimit:
+    """Before parsing: refuse non-JSON bodies (415), bodies over ``max_bytes`` (413), non-UTF-8 (400)."""
+
+    def __init__(self, app: Any, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        too_big = (
+            f"The request body is larger than the limit of {self.max_bytes} bytes "
+            "(max_body_bytes): send fewer or shorter texts per request."
+        )
+        headers = dict(scope["headers"])
+        kind = headers.get(b"content-type", b"application/json").decode("latin-1")
+        if "json" not in kind:
+            # FastAPI would not parse the body at all and answer a puzzling 422.
+            await self._reply(
+                scope,
+                send,
+                415,
+                f"Send the body as JSON with Content-Type: application/json, not {kind}.",
+            )
+            return
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._reply(scope, send, 413, too_big)
+            return
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_bytes:
+                await self._reply(scope, send, 413, too_big)
+                return
+        try:
+            bytes(body).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            await self._reply(
+                scope,
+                send,
+                400,
+                f"The request body is not valid UTF-8 (bad byte at offset {exc.start}); "
+                "send JSON encoded as UTF-8.",
+            )
+            return
+        sent = False
+
+        async def replay() -> dict:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _reply(self, scope: dict, send: Callable, status: int, detail: str) -> None:
+        response = JSONResponse({"detail": detail}, status_code=status)
+        await response(scope, _drain_receive, send)
+
+
+async def _drain_receive() -> dict:
+    return {"type": "http.disconnect"}
+
+
+class _MetricsMiddleware:
+    """Count requests by route and status, and time them."""
+
+    def __init__(self, app: Any, metrics: ServeMetrics):
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def record_status(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        self.metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            self.metrics.in_flight.dec()
+            route = scope.get("route")
+            # Route templates, never raw paths: random 404 paths must not create label values.
+            path = getattr(route, "path", None) or "unmatched"
+            self.metrics.requests.labels(scope["method"], path, str(status)).inc()
+            self.metrics.latency.labels(path).observe(time.perf_counter() - start)
+
+
+# Module level: FastAPI resolves the (string) annotations below against module globals.
+_BEARER = HTTPBearer(auto_error=False, description="Authorization: Bearer API_KEY")
+_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="X-API-Key: API_KEY")
+
+
+def _auth_dependency(keys: list[str]) -> Callable[..., Awaitable[None]]:
+    encoded = [key.encode() for key in keys]
+
+    async def require_api_key(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
+        api_key: Annotated[str | None, Security(_KEY_HEADER)],
+    ) -> None:
+        given = api_key or (credentials.credentials if credentials else None)
+        # compare_digest on every key: no timing hint about which prefix matched.
+        if given is not None and any([hmac.compare_digest(given.encode(), key) for key in encoded]):
+            return
+        raise _error(
+            401,
+            "Missing or wrong API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'.",
+            {"WWW-Authenticate": "Bearer"},
+        )
+
+    return require_api_key
+
+
+def _check_inputs(route: TaskRoute, inputs: list[Any], settings: ServeSettings) -> None:
+    if len(inputs) > settings.max_items:
+        raise _error(
+            413,
+            f"The request has {len(inputs)} inputs; the limit is {settings.max_items} per "
+            "request (max_items): split it into several requests.",
+        )
+    for i, item in enumerate(inputs):
+        for field, text in route.texts(item):
+            where = f"inputs[{i}]{field}"
+            if len(text) > settings.max_text_chars:
+                raise _error(
+                    413,
+                    f"{where} is {len(text)} characters long; the limit is "
+                    f"{settings.max_text_chars} characters (max_text_chars): split or shorten it.",
+                )
+            if not text.strip():
+                raise _error(422, f"{where} is empty or only whitespace; send text to process.")
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise _error(
+                    422,
+                    f"{where} holds an unpaired surrogate escape (\\ud800-\\udfff); "
+                    "send valid Unicode text.",
+                ) from None
+
+
+def create_app(models: Mapping[str, ServedModel], settings: ServeSettings | None = None) -> FastAPI:
+    """Build the API over loaded models.
+
+    Args:
+        models: model name -> object with ``.predict(list) -> list[dict]`` and ``.info.task``.
+        settings: limits, batching, API keys (``settings.models`` is not read here: the
+            caller loads the models).
+
+    Raises:
+        ValueError: no models, or a model whose task has no endpoint.
+    """
+    settings = settings or ServeSettings()
+    if not models:
+        raise ValueError("create_app needs at least one model.")
+    tasks = {}
+    for name, model in models.items():
+        task = getattr(getattr(model, "info", None), "task", None)
+        if task not in TASK_ROUTES:
+            raise ValueError(
+                f"Model {name!r} has task {task!r}, which has no endpoint; served tasks: "
+                f"{', '.join(TASK_ROUTES)}."
+            )
+        tasks[name] = task
+    metrics = ServeMetrics()
+    batchers: dict[str, MicroBatcher] = {}
+    state = {"status": "starting"}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        for name, model in models.items():
+            batcher = MicroBatcher(
+                name,
+                model.predict,
+                max_batch_size=settings.max_batch_size,
+                max_wait_ms=settings.max_wait_ms,
+                enabled=settings.batching,
+                max_queue_items=settings.max_queue_items,
+                on_batch=lambda items, requests, seconds, name=name: metrics.record_batch(
+                    name, items, requests, seconds
+                ),
+            )
+            await batcher.start()
+            batchers[name] = batcher
+            metrics.queued.labels(name).set_function(lambda b=batcher: b.queued_items)
+            metrics.model_info.labels(name, tasks[name]).set(1)
+        state["status"] = "ready"
+        log.info("serving %s", ", ".join(f"{n} ({t})" for n, t in tasks.items()))
+        try:
+            yield
+        finally:
+            state["status"] = "draining"
+            for batcher in batchers.values():
+                await batcher.close(timeout=settings.graceful_timeout_s)
+
+    limits = {
+        "max_items": settings.max_items,
+        "max_text_chars": settings.max_text_chars,
+        "max_body_bytes": settings.max_body_bytes,
+        "max_batch_size": settings.max_batch_size,
+        "max_wait_ms": settings.max_wait_ms,
+        "batching": settings.batching,
+    }
+    app = FastAPI(
+        title="lepton-nlp",
+        version=__version__,
+        description="Predictions from fine-tuned lepton-nlp models. Limits: "
+        + ", ".join(f"{k}={v}" for k, v in limits.items())
+        + '. Errors answer `{"detail": ...}` naming the limit or the fix.',
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.batchers = batchers
+    app.state.serve_state = state
+    protected = [Depends(_auth_dependency(settings.api_keys))] if settings.api_keys else []
+
+    @app.get("/healthz", response_model=s.HealthResponse, tags=["ops"])
+    async def healthz() -> dict:
+        """The process is up and answering."""
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        response_model=s.ReadyResponse,
+        responses={503: {"model": s.ReadyResponse}},
+        tags=["ops"],
+    )
+    async def readyz() -> Response:
+        """Models loaded and taking requests (503 while starting or draining)."""
+        body = {"status": state["status"], "models": tasks}
+        return JSONResponse(body, status_code=200 if state["status"] == "ready" else 503)
+
+    @app.get("/metrics", tags=["ops"], dependencies=protected, response_class=Response)
+    async def prometheus_metrics() -> Response:
+        """Prometheus metrics: requests, latency, batch sizes, queue depth."""
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/models", response_model=s.ModelsResponse, dependencies=protected, tags=["ops"])
+    async def list_models() -> dict:
+        """Loaded models, their tasks and endpoints, and the request limits."""
+        return {
+            "models": {
+                name: {"task": task, "endpoint": f"/v1/{TASK_ROUTES[task].path}"}
+                for name, task in tasks.items()
+            },
+            "limits": limits,
+        }
+
+    async def handle(task: str, body: Any) -> dict:
+        route = TASK_ROUTES[task]
+        name = _pick_model(task, body.model, tasks)
+        _check_inputs(route, body.inputs, settings)
+        batcher = batchers.get(name)
+        if batcher is None or state["status"] != "ready":
+            raise _error(
+                503, "The server is not ready (starting or shutting down).", {"Retry-After": "1"}
+            )
+        try:
+            results = await batcher.submit([route.to_predictor(item) for item in body.inputs])
+        except QueueFull as exc:
+            raise _error(503, f"Busy: {exc}; retry shortly.", {"Retry-After": "1"}) from None
+        except BatcherClosed:
+            raise _error(503, "The server is shutting down.", {"Retry-After": "1"}) from None
+        except ValueError as exc:  # DataError and friends: the input, not the server
+            raise _error(422, f"Model {name!r} refused the input: {exc}") from None
+        except Exception:
+            log.exception("model %s: prediction failed", name)
+            raise _error(
+                500, f"Model {name!r} failed on this request; the error is logged."
+            ) from None
+        answer: dict[str, Any] = {"model": name, "results": results}
+        if task == "embedding":
+            answer["dim"] = len(results[0]["embedding"]) if results else 0
+        return answer
+
+    for task in sorted(set(tasks.values())):
+        _add_route(app, task, handle, protected)
+
+    app.add_middleware(_BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(_MetricsMiddleware, metrics=metrics)
+    return app
+
+
+def _pick_model(task: str, name: str | None, tasks: Mapping[str, str]) -> str:
+    same = sorted(n for n, t in tasks.items() if t == task)
+    if name is None:
+        if len(same) == 1:
+            return same[0]
+        raise _error(
+            422, f"Name the model: this server has several {task} models: {', '.join(same)}."
+        )
+    if name not in tasks:
+        raise _error(
+            404, f"Unknown model {name!r}; loaded {task} models: {', '.join(same) or 'none'}."
+        )
+    if tasks[name] != task:
+        raise _error(
+            422,
+            f"Model {name!r} is a {tasks[name]} model; send it to "
+            f"/v1/{TASK_ROUTES[tasks[name]].path} (loaded {task} models: {', '.join(same)}).",
+        )
+    return name
+
+
+def _add_route(app: FastAPI, task: str, handle: Callable, dependencies: list) -> None:
+    route = TASK_ROUTES[task]
+
+    async def endpoint(body: BaseModel) -> dict:
+        return await handle(task, body)
+
+    # The body's type is known only here, so the signature is set rather than written.
+    endpoint.__annotations__ = {"body": route.request, "return": dict}
+    endpoint.__name__ = route.path
+    endpoint.__doc__ = f"{route.summary} with a loaded {task} model."
+    app.add_api_route(
+        f"/v1/{route.path}",
+        endpoint,
+        methods=["POST"],
+        response_model=route.response,
+        responses=_ERRORS,
+        response_model_exclude_none=True,
+        dependencies=dependencies,
+        summary=route.summary,
+        tags=["predict"],
+    )

@@ -1,0 +1,214 @@
+"""Micro-batching: merge concurrent requests to one model into one predict call.
+
+Each model has one :class:`MicroBatcher`: requests put their items in its queue and await a
+future; one worker collects queued requests until ``max_batch_size`` items or ``max_wait_ms``,
+runs ``predict`` in the model's own thread (one call at a time per model, so the model never
+runs twice at once), and hands each request its slice of the results. While a batch runs,
+new requests pile up, so under load batches fill without waiting at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["BatcherClosed", "MicroBatcher", "QueueFull"]
+
+log = logging.getLogger(__name__)
+
+
+class QueueFull(RuntimeError):
+    """More items are waiting for this model than ``max_queue_items``; try again shortly."""
+
+
+class BatcherClosed(RuntimeError):
+    """The server is shutting down and takes no new work."""
+
+
+@dataclass
+class _Pending:
+    items: list[Any]
+    future: asyncio.Future
+    enqueued: float = field(default_factory=time.perf_counter)
+
+
+class MicroBatcher:
+    """Collects items from concurrent requests into batches for one model.
+
+    Args:
+        name: the model's name (thread name, logs).
+        predict: ``list of inputs -> list of dicts``, one per input, in order; runs in a
+            worker thread.
+        max_batch_size: most items per batch; one request larger than this runs alone.
+        max_wait_ms: longest the first item of a batch waits for company.
+        enabled: False runs each request on its own (still one at a time per model).
+        max_queue_items: most items waiting; :meth:`submit` raises :class:`QueueFull` above it.
+        on_batch: called with ``(items, requests, seconds)`` after each batch.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        predict: Callable[[list[Any]], list[dict]],
+        *,
+        max_batch_size: int = 32,
+        max_wait_ms: float = 5.0,
+        enabled: bool = True,
+        max_queue_items: int = 8192,
+        on_batch: Callable[[int, int, float], None] | None = None,
+    ):
+        self.name = name
+        self.predict = predict
+        self.max_batch_size = max_batch_size
+        self.max_wait = max_wait_ms / 1000.0
+        self.enabled = enabled
+        self.max_queue_items = max_queue_items
+        self.on_batch = on_batch
+        self.queued_items = 0
+        self._pending: collections.deque[_Pending] = collections.deque()
+        self._arrived: asyncio.Event | None = None
+        self._idle: asyncio.Event | None = None
+        self._worker: asyncio.Task | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._closing = False
+
+    async def start(self) -> None:
+        """Start the worker (call from the event loop that will submit)."""
+        self._arrived = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"predict-{self.name}"
+        )
+        self._worker = asyncio.create_task(self._run(), name=f"batcher-{self.name}")
+
+    async def submit(self, items: list[Any]) -> list[dict]:
+        """Queue ``items`` and wait for their predictions (in order).
+
+        Raises:
+            QueueFull: too many items already waiting for this model.
+            BatcherClosed: the server is shutting down.
+            Exception: whatever ``predict`` raised for these items.
+        """
+        if self._closing or self._worker is None:
+            raise BatcherClosed(f"model {self.name!r} is shutting down")
+        if self.queued_items + len(items) > self.max_queue_items:
+            raise QueueFull(
+                f"{self.queued_items} items are already waiting for model {self.name!r} "
+                f"(max_queue_items {self.max_queue_items})"
+            )
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append(_Pending(list(items), future))
+        self.queued_items += len(items)
+        self._idle.clear()
+        self._arrived.set()
+        return await future
+
+    async def close(self, timeout: float | None = None) -> None:
+        """Stop taking work, finish what is queued (up to ``timeout`` s), then stop the worker."""
+        self._closing = True
+        if self._worker is None:
+            return
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            log.warning("model %s: queued work unfinished after %.0f s", self.name, timeout)
+        self._worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._worker
+        for pending in self._pending:
+            if not pending.future.done():
+                pending.future.set_exception(BatcherClosed(f"model {self.name!r} shut down"))
+        self._pending.clear()
+        self._executor.shutdown(wait=True)
+        self._worker = None
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self._next_batch()
+            try:
+                await self._execute(batch)
+            except Exception:  # a bug here must not stop the model's worker
+                log.exception("model %s: batch failed", self.name)
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(RuntimeError("internal error in batching"))
+            finally:
+                self.queued_items -= sum(len(p.items) for p in batch)
+                if not self._pending:
+                    self._idle.set()
+
+    async def _next_batch(self) -> list[_Pending]:
+        while not self._pending:
+            self._arrived.clear()
+            await self._arrived.wait()
+        batch = [self._pending.popleft()]
+        size = len(batch[0].items)
+        if not self.enabled:
+            return batch
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_wait
+        while size < self.max_batch_size:
+            if self._pending:
+                if size + len(self._pending[0].items) > self.max_batch_size:
+                    break  # it leads the next batch
+                nxt = self._pending.popleft()
+                batch.append(nxt)
+                size += len(nxt.items)
+                continue
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+            except TimeoutError:
+                break
+        return batch
+
+    async def _execute(self, batch: list[_Pending]) -> None:
+        # A request whose client went away is not worth computing.
+        live = [p for p in batch if not p.future.done()]
+        if not live:
+            return
+        loop = asyncio.get_running_loop()
+        items = [item for p in live for item in p.items]
+        start = time.perf_counter()
+        try:
+            results = await loop.run_in_executor(self._executor, self.predict, items)
+            if len(results) != len(items):
+                raise RuntimeError(
+                    f"predict returned {len(results)} results for {len(items)} items"
+                )
+        except Exception as exc:
+            if len(live) == 1:
+                if not live[0].future.done():
+                    live[0].future.set_exception(exc)
+                return
+            # One bad request must not fail the others it was batched with: run each alone.
+            for pending in live:
+                try:
+                    alone = await loop.run_in_executor(self._executor, self.predict, pending.items)
+                except Exception as single:
+                    if not pending.future.done():
+                        pending.future.set_exception(single)
+                else:
+                    if not pending.future.done():
+                        pending.future.set_result(alone)
+            return
+        finally:
+            if self.on_batch is not None:
+                self.on_batch(len(items), len(live), time.perf_counter() - start)
+        offset = 0
+        for pending in live:
+            part = results[offset : offset + len(pending.items)]
+            offset += len(pending.items)
+            if not pending.future.done():
+                pending.future.set_result(part)

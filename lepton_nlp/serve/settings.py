@@ -1,0 +1,163 @@
+"""Typed serve config: the models to load, limits, batching and authentication settings."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lepton_nlp.config import ConfigError
+
+__all__ = ["API_KEYS_ENV", "ServeSettings", "is_loopback", "load_serve_settings"]
+
+API_KEYS_ENV = "LEPTON_NLP_API_KEYS"
+"""Environment variable holding API keys, comma-separated (kept off the command line, where
+``ps`` would show them)."""
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class ServeSettings:
+    """How ``lepton-nlp serve`` runs: what it loads, where it listens, and what it accepts."""
+
+    models: dict[str, str] = field(default_factory=dict)
+    """Model name -> artifact folder; requests name the model (``"model": "finance-sentiment"``)."""
+    embed: str | None = None
+    """Sentence-embedding model for ``/v1/embed`` (e.g. ``sentence-transformers/all-MiniLM-L6-v2``);
+    None: no embed endpoint."""
+    host: str = "127.0.0.1"
+    """Address to bind. Anything but loopback requires API keys."""
+    port: int = 8000
+    api_keys: list[str] = field(default_factory=list)
+    """Accepted keys (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``); empty: no auth."""
+    api_key_file: str | None = None
+    """A file with one API key per line, added to ``api_keys``."""
+    batching: bool = True
+    """Merge concurrent requests to one model into one forward pass (micro-batching)."""
+    max_batch_size: int = 32
+    """Most items in one micro-batch (a larger single request runs on its own)."""
+    max_wait_ms: float = 5.0
+    """Longest an item waits for others to join its batch once the model is idle."""
+    max_items: int = 256
+    """Most inputs in one request (413 above it)."""
+    max_text_chars: int = 10_000
+    """Longest text, in characters (413 above it)."""
+    max_body_bytes: int = 2 * 2**20
+    """Largest request body (413 above it)."""
+    max_queue_items: int = 8192
+    """Most items waiting for one model; beyond it requests get 503 with Retry-After."""
+    graceful_timeout_s: float = 30.0
+    """On SIGTERM/SIGINT: how long in-flight requests may take to finish before the server stops."""
+    torch_threads: int = 2
+    """torch intra-op threads (per process)."""
+    device: str | None = None
+    """``cpu``, ``cuda``... (default: cuda when available)."""
+    batch_size: int = 32
+    """Predictor batch size (a micro-batch larger than this runs as several forward passes)."""
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        for name, path in self.models.items():
+            if not _NAME.match(str(name)):
+                raise ConfigError(
+                    f"Model name {name!r} is not usable in requests: use letters, digits, '.', '_' "
+                    "or '-' (up to 64 characters), e.g. finance-sentiment."
+                )
+            if not isinstance(path, str | Path):
+                raise ConfigError(f"models.{name} must be an artifact folder path, got {path!r}.")
+        for key in (
+            "port",
+            "max_batch_size",
+            "max_items",
+            "max_text_chars",
+            "max_body_bytes",
+            "max_queue_items",
+            "torch_threads",
+            "batch_size",
+        ):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key} must be at least 1, got {getattr(self, key)}.")
+        if self.max_wait_ms < 0 or self.graceful_timeout_s < 0:
+            raise ConfigError("max_wait_ms and graceful_timeout_s must not be negative.")
+        if self.max_queue_items < self.max_items:
+            raise ConfigError(
+                f"max_queue_items ({self.max_queue_items}) must be at least max_items "
+                f"({self.max_items}), or a full-size request could never be queued."
+            )
+        if self.api_key_file:
+            path = Path(self.api_key_file)
+            if not path.is_file():
+                raise ConfigError(f"api_key_file {path} does not exist.")
+            lines = path.read_text(encoding="utf-8").splitlines()
+            self.api_keys = [*self.api_keys, *(k.strip() for k in lines if k.strip())]
+            self.api_key_file = None  # read once; the keys now live in api_keys
+        if any(len(k) < 16 for k in self.api_keys):
+            raise ConfigError("API keys must be at least 16 characters long.")
+        if not self.api_keys and not is_loopback(self.host):
+            raise ConfigError(
+                f"Binding to {self.host} exposes the API beyond this machine, so it needs API keys: "
+                f"set {API_KEYS_ENV}=KEY1,KEY2 or api_key_file, or bind to 127.0.0.1."
+            )
+
+
+def load_serve_settings(
+    source: str | Path | dict | None = None, overrides: dict[str, Any] | None = None
+) -> ServeSettings:
+    """Build settings from a YAML file (or mapping), flags given on the command line, and the
+    ``LEPTON_NLP_API_KEYS`` environment variable.
+
+    Raises:
+        ConfigError: a misspelt key (naming the nearest valid one), a bad value, or a
+            non-loopback bind without API keys.
+        FileNotFoundError: the YAML file does not exist.
+    """
+    from lepton_nlp.config import _build
+
+    if source is None:
+        tree: dict = {}
+    elif isinstance(source, dict):
+        tree = dict(source)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"Serve config {path} does not exist.")
+        try:
+            tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+        if not isinstance(tree, dict):
+            raise ConfigError(f"{path} must hold a mapping of settings, got {tree!r}.")
+        # Artifact paths in the file are relative to the file, not to the working folder.
+        models = tree.get("models")
+        if isinstance(models, dict):
+            tree["models"] = {
+                name: str((path.parent / str(folder)).resolve())
+                if not Path(str(folder)).is_absolute() and (path.parent / str(folder)).exists()
+                else folder
+                for name, folder in models.items()
+            }
+    overrides = dict(overrides or {})
+    extra_models = overrides.pop("models", None)
+    tree.update({k: v for k, v in overrides.items() if v is not None})
+    if extra_models:
+        tree["models"] = {**(tree.get("models") or {}), **extra_models}
+    env_keys = [k.strip() for k in os.environ.get(API_KEYS_ENV, "").split(",") if k.strip()]
+    if env_keys:
+        tree["api_keys"] = [*(tree.get("api_keys") or []), *env_keys]
+    return _build(ServeSettings, tree, "")
