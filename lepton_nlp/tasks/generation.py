@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +74,12 @@ class GenerationOptions:
     """encoder-decoder warm start: the decoder's model (None: the encoder's own weights)."""
     tie_encoder_decoder: bool = False
     """encoder-decoder warm start: share encoder and decoder weights (fewer parameters)."""
+    target_vocab_size: int = 0
+    """encoder-decoder warm start: > 0 trains a cased WordPiece vocabulary of this size on the
+    training targets for the decoder, its embeddings initialised from the encoder's pieces of
+    each word. The packaged MiniLM vocabulary is lower-cased and strips accents, so without
+    this its decoder cannot write German nouns or umlauts. Train with ``peft.method=full``
+    (or list the decoder embeddings in ``peft.options.modules_to_save``)."""
 
     def __post_init__(self) -> None:
         from lepton_nlp.config import ConfigError
@@ -93,6 +100,16 @@ class GenerationOptions:
                     f"task_options.prompt has an unknown placeholder or stray brace ({exc!r}); "
                     "use {source}, {source_language}, {target_language}, and {{ }} for braces."
                 ) from None
+        if self.target_vocab_size and self.tie_encoder_decoder:
+            raise ConfigError(
+                "task_options.target_vocab_size gives the decoder a vocabulary of its own, so "
+                "it cannot share weights with the encoder: set tie_encoder_decoder=false."
+            )
+        if self.target_vocab_size < 0 or 0 < self.target_vocab_size < 100:
+            raise ConfigError(
+                f"task_options.target_vocab_size={self.target_vocab_size}: use 0 (the model's "
+                "own vocabulary) or a size of 100 or more (e.g. 4000)."
+            )
         for name in ("num_beams", "max_new_tokens", "max_target_length"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"task_options.{name}={getattr(self, name)} must be at least 1.")
@@ -173,7 +190,61 @@ def _options(spec: TaskSpec, options_class: type) -> GenerationOptions:
 def _references(record: dict) -> list[str]:
     if "target" not in record:
         raise DataError(f"A record has no 'target' (reference) to score against: {record!r:.200}.")
-    return as_references(record["target"])
+    try:
+        return as_references(record["target"])
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+
+
+def train_target_tokenizer(texts: list[str], vocab_size: int) -> str:
+    """A cased, accent-keeping WordPiece tokenizer trained on ``texts``, serialized as JSON.
+
+    Special tokens: ``[PAD]`` ``[UNK]`` ``[CLS]`` (starts decoding) ``[SEP]`` (ends a target).
+    """
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
+
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.NFC()
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.decoder = decoders.WordPiece()
+    tokenizer.train_from_iterator(
+        texts,
+        trainers.WordPieceTrainer(
+            vocab_size=vocab_size, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
+        ),
+    )
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="$A [SEP]", special_tokens=[("[SEP]", tokenizer.token_to_id("[SEP]"))]
+    )
+    return tokenizer.to_str()
+
+
+@functools.lru_cache(maxsize=4)
+def _load_target_tokenizer(serialized: str) -> Any:
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer.from_str(serialized),
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+    )
+
+
+def _decoder_tokenizer(tokenizer: Any, spec: TaskSpec) -> Any:
+    """The tokenizer of the targets: the run's own target vocabulary, else the model's."""
+    serialized = spec.extra.get("target_tokenizer")
+    return _load_target_tokenizer(serialized) if serialized else tokenizer
 
 
 class _PadCollator:
@@ -284,6 +355,28 @@ class GenerationTask:
         spec.extra["peft_task_type"] = "CAUSAL_LM" if family == "causal" else "SEQ_2_SEQ_LM"
         return tokenizer
 
+    def prepare_spec(self, spec: TaskSpec, splits: dict[str, list[dict]], tokenizer: Any) -> None:
+        """Train the decoder's own vocabulary on the training targets when the options ask."""
+        options = _options(spec, self.options_class)
+        if not options.target_vocab_size or "target_tokenizer" in spec.extra:
+            return
+        if spec.extra.get("family") != "encoder-decoder":
+            from lepton_nlp.config import ConfigError
+
+            raise ConfigError(
+                "task_options.target_vocab_size applies to family=encoder-decoder (a decoder "
+                f"warm-started from an encoder), not to this run's {spec.extra.get('family')}."
+            )
+        texts = [ref for record in splits["train"] for ref in _references(record)]
+        serialized = train_target_tokenizer(texts, options.target_vocab_size)
+        target = _load_target_tokenizer(serialized)
+        spec.extra.update(
+            target_tokenizer=serialized,
+            decoder_start_token_id=target.cls_token_id,
+            eos_token_id=target.sep_token_id,
+            decoder_pad_token_id=target.pad_token_id,
+        )
+
     def load_model(self, model_path: str, spec: TaskSpec) -> Any:
         family = self._family(spec, model_path)
         if family == "causal":
@@ -307,11 +400,16 @@ class GenerationTask:
             # every load, so an adapter trained on top of them reloads onto the same base.
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(0)
-                model = EncoderDecoderModel.from_encoder_decoder_pretrained(
-                    model_path,
-                    options.decoder_model or model_path,
-                    tie_encoder_decoder=options.tie_encoder_decoder,
-                )
+                if "target_tokenizer" in spec.extra:
+                    model = _warm_start_with_target_vocabulary(
+                        model_path, options.decoder_model or model_path, spec
+                    )
+                else:
+                    model = EncoderDecoderModel.from_encoder_decoder_pretrained(
+                        model_path,
+                        options.decoder_model or model_path,
+                        tie_encoder_decoder=options.tie_encoder_decoder,
+                    )
             model.float()
         if getattr(model.encoder, "pooler", None) is not None:
             # The decoder reads the encoder's states, never its pooled output: no gradient
@@ -320,7 +418,7 @@ class GenerationTask:
         config = model.config
         config.decoder_start_token_id = spec.extra["decoder_start_token_id"]
         config.eos_token_id = spec.extra["eos_token_id"]
-        config.pad_token_id = config.encoder.pad_token_id
+        config.pad_token_id = spec.extra.get("decoder_pad_token_id", config.encoder.pad_token_id)
         if config.pad_token_id is None:
             config.pad_token_id = spec.extra["eos_token_id"]
         config.vocab_size = config.decoder.vocab_size
@@ -371,7 +469,8 @@ class GenerationTask:
         if family == "causal":
             ids = tokenizer(target, add_special_tokens=False)["input_ids"][: limit - 1]
             return [*ids, tokenizer.eos_token_id]
-        ids = tokenizer(text_target=target, truncation=True, max_length=limit)["input_ids"]
+        target_tokenizer = _decoder_tokenizer(tokenizer, spec)
+        ids = target_tokenizer(text_target=target, truncation=True, max_length=limit)["input_ids"]
         start = spec.extra.get("decoder_start_token_id")
         if start is not None and ids and ids[0] == start:
             # The model puts the start token in front itself (shifting labels right).
@@ -450,7 +549,7 @@ class GenerationTask:
             length_penalty=options.length_penalty,
             no_repeat_ngram_size=options.no_repeat_ngram_size,
             early_stopping=options.num_beams > 1,
-            pad_token_id=tokenizer.pad_token_id,
+            pad_token_id=spec.extra.get("decoder_pad_token_id", tokenizer.pad_token_id),
             eos_token_id=eos,
         )
         if "decoder_start_token_id" in spec.extra:
@@ -496,7 +595,9 @@ class GenerationTask:
         ):
             # Decoder-only generate returns prompt + continuation; keep the continuation.
             output = output[:, width:]
-        texts = tokenizer.batch_decode(output, skip_special_tokens=True)
+        texts = _decoder_tokenizer(tokenizer, spec).batch_decode(
+            output, skip_special_tokens=True, clean_up_tokenization_spaces=True
+        )
         return [{"generated_text": text.strip()} for text in texts]
 
     def evaluate_predictions(
@@ -506,6 +607,64 @@ class GenerationTask:
         return generation_metrics(
             [p["generated_text"] for p in predictions], [_references(r) for r in records]
         )
+
+
+def _warm_start_with_target_vocabulary(encoder_path: str, decoder_path: str, spec: TaskSpec) -> Any:
+    """An EncoderDecoderModel whose decoder has the run's own target vocabulary.
+
+    The decoder's layers come from ``decoder_path``; each new token's embedding is the mean
+    of the pretrained embeddings of its pieces under the pretrained tokenizer (lower-cased,
+    accents stripped as that tokenizer does), so ``Mann`` starts where ``mann`` was.
+    """
+    from transformers import (
+        AutoConfig,
+        AutoModel,
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        EncoderDecoderModel,
+    )
+
+    target = _load_target_tokenizer(spec.extra["target_tokenizer"])
+    encoder = AutoModel.from_pretrained(encoder_path, dtype=torch.float32)
+    config = AutoConfig.from_pretrained(
+        decoder_path,
+        is_decoder=True,
+        add_cross_attention=True,
+        vocab_size=len(target),
+        pad_token_id=target.pad_token_id,
+    )
+    decoder = AutoModelForCausalLM.from_pretrained(
+        decoder_path, config=config, ignore_mismatched_sizes=True, dtype=torch.float32
+    )
+    pretrained_tokenizer = AutoTokenizer.from_pretrained(decoder_path)
+    pretrained = (
+        (encoder if decoder_path == encoder_path else AutoModel.from_pretrained(decoder_path))
+        .get_input_embeddings()
+        .weight.detach()
+    )
+
+    def first(*ids: int | None) -> int | None:
+        return next((i for i in ids if i is not None), None)
+
+    specials = {
+        "[PAD]": pretrained_tokenizer.pad_token_id,
+        "[UNK]": pretrained_tokenizer.unk_token_id,
+        "[CLS]": first(pretrained_tokenizer.cls_token_id, pretrained_tokenizer.bos_token_id),
+        "[SEP]": first(pretrained_tokenizer.sep_token_id, pretrained_tokenizer.eos_token_id),
+    }
+    embeddings = decoder.get_input_embeddings().weight
+    with torch.no_grad():
+        for token, index in target.get_vocab().items():
+            if token in specials:
+                ids = [specials[token]] if specials[token] is not None else []
+            else:
+                ids = pretrained_tokenizer(token.removeprefix("##"), add_special_tokens=False)[
+                    "input_ids"
+                ]
+            if ids:
+                embeddings[index] = pretrained[ids].mean(dim=0)
+    decoder.tie_weights()
+    return EncoderDecoderModel(encoder=encoder, decoder=decoder)
 
 
 def generate_zero_shot(

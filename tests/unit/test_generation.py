@@ -366,3 +366,63 @@ def test_causal_method_round_trip(method, tiny_causal, pairs_file, tmp_path):
 @pytest.mark.parametrize("method", list(METHODS))
 def test_encoder_decoder_method_round_trip(method, tiny_model, pairs_file, tmp_path):
     _round_trip(tiny_model, pairs_file, tmp_path, method, ENCODER_DECODER_TARGETS)
+
+
+GERMAN = [
+    ("a man sleeps on a green sofa", "Ein Mann schläft auf einem grünen Sofa."),
+    ("a dog runs on the beach", "Ein Hund läuft am Strand."),
+    ("two children play football", "Zwei Kinder spielen Fußball."),
+    ("a woman reads a book", "Eine Frau liest ein Buch."),
+    ("the team won the match", "Die Mannschaft gewann das Spiel."),
+    ("people wait for the bus", "Leute warten auf den Bus."),
+    ("a man walks his dog", "Ein Mann führt seinen Hund aus."),
+    ("the shop opens early", "Der Laden öffnet früh."),
+]
+
+
+def test_encoder_decoder_with_its_own_cased_target_vocabulary(tiny_model, tmp_path):
+    for lang, column in (("en", 0), ("de", 1)):
+        lines = "\n".join(pair[column] for pair in GERMAN) + "\n"
+        (tmp_path / f"train.{lang}").write_text(lines, encoding="utf-8")
+    config = load_config(
+        None,
+        [
+            *_overrides(tiny_model, tmp_path / "train", tmp_path, task="translation"),
+            "data.format=parallel",
+            "peft.method=full",
+            "training.learning_rate=1e-3",
+            "task_options.target_vocab_size=120",
+            "task_options.max_target_length=40",
+        ],
+    )
+    result = train(config)
+    predictor = Predictor.from_artifact(result.artifact)
+    spec = predictor.spec
+    assert spec.extra["family"] == "encoder-decoder" and "target_tokenizer" in spec.extra
+    task = get_task("translation")
+    (feature,) = task.encode(
+        [{"source": "a dog", "target": GERMAN[0][1]}], predictor.tokenizer, spec
+    )
+    from lepton_nlp.tasks.generation import _decoder_tokenizer
+
+    target = _decoder_tokenizer(predictor.tokenizer, spec)
+    # Case and umlauts survive the decoder's vocabulary (the MiniLM-style one lower-cases).
+    assert (
+        target.decode(feature["labels"], skip_special_tokens=True).replace(" .", ".")
+        == (GERMAN[0][1])
+    )
+    assert feature["labels"][-1] == spec.extra["eos_token_id"] == target.sep_token_id
+    sources = [GERMAN[1][0], GERMAN[4][0]]
+    assert [p["generated_text"] for p in result.predictor.predict(sources)] == [
+        p["generated_text"] for p in predictor.predict(sources)
+    ]
+    assert predictor.model.config.decoder.vocab_size == len(target) <= 120
+
+
+def test_target_vocabulary_is_refused_for_causal_models(tiny_causal, pairs_file, tmp_path):
+    config = load_config(
+        None,
+        [*_overrides(tiny_causal, pairs_file, tmp_path), "task_options.target_vocab_size=200"],
+    )
+    with pytest.raises(ConfigError, match="target_vocab_size applies to family=encoder-decoder"):
+        train(config)
