@@ -55,12 +55,13 @@ def _read_eval_records(args: argparse.Namespace, info) -> list[dict]:
     overrides = [f"training.output_dir={info.path}"]
     config = load_config(saved, overrides)
     data = config.data
+    reader = getattr(task, "read_records", None)  # tasks with records of their own kind
     if args.data:
         if args.format:
             data.format = args.format
-        return load_records(data, args.data, task.record_kind)
+        return load_records(data, args.data, task.record_kind, reader)
     # No file given: the test split of the run that made the artifact (same seed, same split).
-    test = load_splits(data, task.record_kind)["test"]
+    test = load_splits(data, task.record_kind, reader)["test"]
     if not test:
         raise SystemExit("The artifact's run had no test split; pass --data FILE to evaluate on.")
     return test

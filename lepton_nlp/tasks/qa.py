@@ -126,6 +126,12 @@ def _answer_tokens(
     return token_start - 1, token_end + 1
 
 
+def _cls_index(input_ids: list[int], tokenizer: Any) -> int:
+    """Where the null answer points: the [CLS] token (the first token if there is none)."""
+    cls = tokenizer.cls_token_id
+    return input_ids.index(cls) if cls is not None and cls in input_ids else 0
+
+
 def _softmax_top(scores: list[float]) -> np.ndarray:
     values = np.asarray(scores, dtype=np.float64)
     values = np.exp(values - values.max())
@@ -195,13 +201,11 @@ class QuestionAnsweringTask:
         for w, offsets in enumerate(encoded["offset_mapping"]):
             record = records[owners[w]]
             feature = {
-                key: encoded[key][w]
-                for key in ("input_ids", "attention_mask")
-                if key in encoded
+                key: encoded[key][w] for key in ("input_ids", "attention_mask") if key in encoded
             }
             answers = record.get("answers")
             if answers is not None:
-                cls = feature["input_ids"].index(tokenizer.cls_token_id)
+                cls = _cls_index(feature["input_ids"], tokenizer)
                 span = None
                 if answers["text"]:
                     start = answers["answer_start"][0]
@@ -275,11 +279,7 @@ class QuestionAnsweringTask:
         encoded = _windows(tokenizer, items, spec, padding=True, return_tensors="pt")
         owners = encoded["overflow_to_sample_mapping"].tolist()
         offsets = encoded["offset_mapping"].tolist()
-        inputs = {
-            key: encoded[key]
-            for key in ("input_ids", "attention_mask")
-            if key in encoded
-        }
+        inputs = {key: encoded[key] for key in ("input_ids", "attention_mask") if key in encoded}
         # Long contexts make many windows: run them in chunks no larger than the batch.
         chunk = max(len(items), 8)
         starts, ends = [], []
@@ -292,10 +292,11 @@ class QuestionAnsweringTask:
             ends.append(output.end_logits[:, -length:].float().cpu().numpy())
         start_logits, end_logits = np.concatenate(starts), np.concatenate(ends)
 
-        candidates: list[list[tuple[float, int, int]]] = [[] for _ in items]
+        # (start, end) in characters -> best score; overlapping windows find the same spans.
+        candidates: list[dict[tuple[int, int], float]] = [{} for _ in items]
         null_scores: list[float | None] = [None] * len(items)
         for w, owner in enumerate(owners):
-            cls = encoded["input_ids"][w].tolist().index(tokenizer.cls_token_id)
+            cls = _cls_index(encoded["input_ids"][w].tolist(), tokenizer)
             null = float(start_logits[w, cls] + end_logits[w, cls])
             if null_scores[owner] is None or null < null_scores[owner]:
                 null_scores[owner] = null
@@ -312,12 +313,17 @@ class QuestionAnsweringTask:
                 for e in top_ends:
                     if not in_context[e] or e < s or e - s + 1 > options.max_answer_length:
                         continue
+                    span = (offsets[w][s][0], offsets[w][e][1])
                     score = float(start_w[s] + end_w[e])
-                    candidates[owner].append((score, offsets[w][s][0], offsets[w][e][1]))
+                    if score > candidates[owner].get(span, -np.inf):
+                        candidates[owner][span] = score
 
         results = []
         for i, item in enumerate(items):
-            ranked = sorted(candidates[i], key=lambda c: c[0], reverse=True)[: options.n_best]
+            ranked = sorted(
+                ((score, start, end) for (start, end), score in candidates[i].items()),
+                reverse=True,
+            )[: options.n_best]
             null = null_scores[i]
             scores = [c[0] for c in ranked]
             if options.allow_no_answer and null is not None:

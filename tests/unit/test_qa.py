@@ -3,6 +3,7 @@ post-processing, and every PEFT method trained, saved and reloaded on a tiny mod
 
 from __future__ import annotations
 
+import io
 import json
 from types import SimpleNamespace
 
@@ -11,6 +12,7 @@ import torch
 from conftest import FIXTURES, ROOT
 from transformers import AutoTokenizer
 
+from lepton_nlp.cli import main
 from lepton_nlp.config import ConfigError, load_config
 from lepton_nlp.data import DataError, load_splits
 from lepton_nlp.data.squad import read_qa_jsonl, read_squad
@@ -251,7 +253,23 @@ def word_tokenizer(tmp_path_factory):
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    words = ["norrvik", "harbour", "rebuilt", "1987", "storm", "forty", "boats", "ferry", "skarpö", "seven", "when", "was", "the", "of", "in"]
+    words = [
+        "norrvik",
+        "harbour",
+        "rebuilt",
+        "1987",
+        "storm",
+        "forty",
+        "boats",
+        "ferry",
+        "skarpö",
+        "seven",
+        "when",
+        "was",
+        "the",
+        "of",
+        "in",
+    ]
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
     vocab = {w: i for i, w in enumerate([*specials, *words, ".", ",", "?"])}
     tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
@@ -308,14 +326,22 @@ def test_spans_longer_than_max_answer_length_or_reversed_are_skipped(word_tokeni
 
 def test_answer_in_a_later_window_of_a_long_context(word_tokenizer):
     task = get_task("qa")
-    filler = " ".join(["the harbour was rebuilt."] * 12)
-    context = f"{filler} A ferry goes to Skarpö at seven."
+    filler = " ".join(["the harbour was rebuilt."] * 9)
+    context = f"{filler} A ferry goes to Skarpö at seven. {filler}"
     model = _ScriptedQa(word_tokenizer, {("skarpö", "seven"): (6.0, 6.0)})
     item = {"question": "Where?", "context": context}
-    (prediction,) = task.predict_batch(model, word_tokenizer, [item], _spec(32, stride=8))
-    assert sum(shape[0] for shape in model.calls) > 3  # several windows
+    (prediction,) = task.predict_batch(model, word_tokenizer, [item], _spec(40, stride=12))
+    windows = word_tokenizer(
+        ["Where?"], [context], truncation="only_second", max_length=40, stride=12,
+        return_overflowing_tokens=True,
+    )["input_ids"]  # fmt: skip
+    skarpo = word_tokenizer.convert_tokens_to_ids("skarpö")
+    assert sum(shape[0] for shape in model.calls) == len(windows) == 4
+    assert [skarpo in ids for ids in windows] == [False, True, True, False]
     assert prediction["answer"] == "Skarpö at seven"
     assert context[prediction["start"] : prediction["end"]] == prediction["answer"]
+    # Both overlapping windows find the span: it counts once in the n-best probabilities.
+    assert prediction["score"] > 0.99
 
 
 def test_no_answer_when_the_null_score_wins_by_the_threshold(word_tokenizer):
@@ -393,7 +419,9 @@ def test_qa_method_round_trip(method, base_overrides):
     assert any("eval_loss" in entry for entry in result.metrics["history"])
 
 
-def test_qa_learns_the_fixture_and_the_predictor_evaluates_records(base_overrides):
+def test_qa_learns_the_fixture_and_the_predictor_evaluates_records(
+    base_overrides, capsys, monkeypatch
+):
     """Full fine-tuning on all 24 questions, scored on the same questions: it must learn them."""
     config = load_config(
         None,
@@ -414,6 +442,15 @@ def test_qa_learns_the_fixture_and_the_predictor_evaluates_records(base_override
     metrics = Predictor.from_artifact(result.artifact).evaluate(records)
     assert metrics["examples"] == 24
     assert metrics["f1"] > 0.5, metrics
+    # The command line reads SQuAD files through the task's reader, and JSON lines to predict.
+    capsys.readouterr()
+    assert main(["eval", str(result.artifact), "--data", str(SQUAD)]) == 0
+    assert json.loads(capsys.readouterr().out)["f1"] == pytest.approx(metrics["f1"], abs=1e-6)
+    line = json.dumps({"id": "x", "question": "Who opened the museum?", "context": CONTEXT})
+    monkeypatch.setattr("sys.stdin", io.StringIO(line + "\n"))
+    assert main(["predict", str(result.artifact)]) == 0
+    (out,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    assert out["id"] == "x" and {"answer", "start", "end", "score", "no_answer"} <= set(out)
 
 
 def test_shipped_squad_config_holds_out_articles():
