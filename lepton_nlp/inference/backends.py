@@ -104,6 +104,9 @@ class OnnxModel:
             for name in self.inputs
             if name in batch
         }
+        if "token_type_ids" in self.inputs and "token_type_ids" not in feed and feed:
+            # A task that leaves segment ids out (QA) means zeros, as the eager model does.
+            feed["token_type_ids"] = feed["input_ids"] * 0
         missing = [name for name in self.inputs if name not in feed]
         if missing:
             raise BackendError(f"The ONNX model needs inputs {missing} the batch does not hold.")
