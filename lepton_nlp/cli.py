@@ -213,6 +213,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             "torch_threads",
             "device",
             "batch_size",
+            "backend",
+            "shared_base",
             "graceful_timeout_s",
         )
     }
@@ -368,6 +370,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--torch-threads", type=int, help="torch threads (default 2)")
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
     p.add_argument("--batch-size", type=int, help="predictor forward-pass size (default 32)")
+    p.add_argument(
+        "--backend",
+        choices=["torch", "torch-int8", "onnx", "onnx-int8"],
+        help="predictor backend (default torch)",
+    )
+    p.add_argument(
+        "--shared-base",
+        action="store_const",
+        const=True,
+        help="load the models as adapters on one copy of their base model (saves memory)",
+    )
     p.add_argument(
         "--graceful-timeout", dest="graceful_timeout_s", type=float, help="seconds (default 30)"
     )

@@ -27,9 +27,19 @@ def load_models(settings: ServeSettings) -> dict[str, Any]:
             "serve config with a models: mapping."
         )
     models: dict[str, Any] = {}
+    if settings.shared_base and settings.models:
+        from lepton_nlp.inference.multi import MultiAdapterPredictor
+
+        multi = MultiAdapterPredictor.from_artifacts(
+            settings.models, batch_size=settings.batch_size
+        )
+        # Views of one encoder: the predictor's own lock keeps adapter switches apart.
+        models.update({name: multi[name] for name in multi.names})
     for name, path in settings.models.items():
+        if name in models:
+            continue
         models[name] = Predictor.from_artifact(
-            path, device=settings.device, batch_size=settings.batch_size
+            path, device=settings.device, batch_size=settings.batch_size, backend=settings.backend
         )
     if settings.embed:
         from lepton_nlp.serve.embedding import SentenceEmbedder

@@ -70,6 +70,11 @@ class ServeSettings:
     """``cpu``, ``cuda``... (default: cuda when available)."""
     batch_size: int = 32
     """Predictor batch size (a micro-batch larger than this runs as several forward passes)."""
+    backend: str = "torch"
+    """Predictor backend: ``torch``, ``torch-int8``, ``onnx`` or ``onnx-int8``."""
+    shared_base: bool = False
+    """Load all models as adapters on one copy of their common base model
+    (:class:`~lepton_nlp.inference.multi.MultiAdapterPredictor`; torch backend only)."""
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -93,6 +98,11 @@ class ServeSettings:
         ):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be at least 1, got {getattr(self, key)}.")
+        backends = ("torch", "torch-int8", "onnx", "onnx-int8")
+        if self.backend not in backends:
+            raise ConfigError(f"backend {self.backend!r} is not one of {', '.join(backends)}.")
+        if self.shared_base and self.backend != "torch":
+            raise ConfigError("shared_base needs backend torch (adapters switch inside torch).")
         if self.max_wait_ms < 0 or self.graceful_timeout_s < 0:
             raise ConfigError("max_wait_ms and graceful_timeout_s must not be negative.")
         if self.max_queue_items < self.max_items:

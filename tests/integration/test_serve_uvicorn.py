@@ -66,6 +66,7 @@ def server():
     port = _free_port()
     command = [sys.executable, "-m", "lepton_nlp.cli", "serve", "--port", str(port)]
     command += ["-m", "finance-sentiment=data/models/finance-sentiment", "--embed"]
+    command += ["-m", "conll2003-ner=data/models/conll2003-ner", "--shared-base"]
     command += ["--max-wait-ms", "30", "--max-batch-size", "16", "--torch-threads", "1"]
     process = _start(command, port)
     headers = {"Authorization": f"Bearer {KEY}"}
@@ -82,6 +83,7 @@ def test_auth_health_and_predictions(server):
     ready = httpx.get(f"{server.url}/readyz").json()
     assert ready["models"] == {
         "finance-sentiment": "classification",
+        "conll2003-ner": "ner",
         "all-MiniLM-L6-v2": "embedding",
     }
     answer = c.post(
@@ -89,6 +91,9 @@ def test_auth_health_and_predictions(server):
         json={"model": "finance-sentiment", "inputs": ["Operating profit rose 40% to EUR 12m."]},
     )
     assert answer.status_code == 200 and answer.json()["results"][0]["label"] == "positive"
+    ner = c.post("/v1/ner", json={"inputs": ["Nokia opened a plant in Oulu, Finland."]})
+    entities = ner.json()["results"][0]["entities"]
+    assert {(e["text"], e["label"]) for e in entities} >= {("Nokia", "ORG"), ("Finland", "LOC")}
     embed = c.post("/v1/embed", json={"inputs": ["a news item", "another"]}).json()
     vector = embed["results"][0]["embedding"]
     assert embed["dim"] == 384 and len(vector) == 384

@@ -213,6 +213,10 @@ def test_settings_refuse_open_binds_without_keys(tmp_path, monkeypatch):
     assert ServeSettings(host="::1").host == "::1"
     with pytest.raises(ConfigError, match="at least 16"):
         ServeSettings(api_keys=["short"])
+    with pytest.raises(ConfigError, match="shared_base needs backend torch"):
+        ServeSettings(shared_base=True, backend="onnx")
+    with pytest.raises(ConfigError, match="not one of torch"):
+        ServeSettings(backend="tensorrt")
     config = tmp_path / "serve.yaml"
     config.write_text("models:\n  s: some/folder\nmax_batch_sze: 4\n")
     with pytest.raises(ConfigError, match="Did you mean max_batch_size"):
