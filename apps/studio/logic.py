@@ -33,7 +33,9 @@ __all__ = [
     "evaluate_artifact",
     "guess_format",
     "highlight_entities",
+    "known_data_files",
     "load_data",
+    "missing_artifacts",
     "model_catalog",
     "run_records",
     "runs_table",
@@ -88,6 +90,39 @@ _EXTENSIONS = {
 
 class StudioError(ValueError):
     """Something the user can fix; the message says what happened and what to do."""
+
+
+SAMPLES = [
+    (
+        "finance sentiment sample (300 sentences)",
+        ROOT / "data/samples/finance_sentiment.csv",
+        "classification",
+        "csv",
+    ),
+    ("finance NER sample (120 sentences)", ROOT / "data/samples/finance_ner.conll", "ner", "conll"),
+]
+
+
+def known_data_files() -> list[dict]:
+    """The studio's uploads (newest first) and the project's samples, as data choices."""
+    choices = []
+    uploads = data_home() / "uploads"
+    if uploads.is_dir():
+        for path in sorted(uploads.iterdir(), key=lambda p: -p.stat().st_mtime):
+            if path.is_file():
+                task, fmt = guess_format(path.name)
+                choices.append(
+                    {
+                        "label": f"upload: {path.name}",
+                        "path": str(path),
+                        "task": task,
+                        "format": fmt,
+                    }
+                )
+    for label, path, task, fmt in SAMPLES:
+        if path.is_file():
+            choices.append({"label": label, "path": str(path), "task": task, "format": fmt})
+    return choices
 
 
 def guess_format(filename: str) -> tuple[str, str]:
@@ -513,6 +548,8 @@ def runs_table(runs: list[Run]) -> list[dict]:
         train = metrics.get("train") or {}
         row["train seconds"] = train.get("train_seconds")
         row["trainable params"] = train.get("trainable_parameters")
+        if run.artifact_path and not Path(run.artifact_path, "lepton_artifact.json").is_file():
+            row["status"] = f"{run.status} (model folder deleted)"
         row["created"] = run.created.strftime("%Y-%m-%d %H:%M") if run.created else ""
         rows.append(row)
     return rows
@@ -582,6 +619,17 @@ def model_catalog(store: RunStore | None = None, shipped: Path = SHIPPED_MODELS)
             }
         )
     return models
+
+
+def missing_artifacts(store: RunStore) -> list[Run]:
+    """Finished runs whose model folder has been deleted or moved since."""
+    return [
+        r
+        for r in store.list()
+        if r.status in ("completed", "stopped")
+        and r.artifact_path
+        and not Path(r.artifact_path, "lepton_artifact.json").is_file()
+    ]
 
 
 def artifact_zip(path: str | Path) -> bytes:

@@ -1,0 +1,70 @@
+"""Home page of the suite: what it can do, which models are ready, where the data is kept."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from apps.navigation import page
+from apps.studio import logic
+from apps.studio.store import data_home, database_url
+from apps.studio.ui import get_store
+
+
+def render() -> None:
+    st.title("lepton-nlp suite")
+    st.write(
+        "Fine-tune small transformer models on your own labelled text, offline on this "
+        "machine, and put them to work. Everything here runs locally; nothing is downloaded."
+    )
+    cols = st.columns(5)
+    steps = [
+        (
+            "data",
+            "Data",
+            "Upload a CSV, JSONL, CoNLL, SQuAD or parallel-text file; check labels and lengths.",
+        ),
+        ("train", "Train", "Pick task, base model and PEFT method; watch loss and metrics live."),
+        ("evaluate", "Evaluate", "Metrics, confusion matrix, per-label F1 and the worst errors."),
+        ("compare", "Compare", "All runs side by side: settings, scores, time, parameters."),
+        ("try", "Try", "Type a sentence, see the prediction; download the model."),
+    ]
+    for col, (url, title, text) in zip(cols, steps, strict=True):
+        with col.container(border=True):
+            st.page_link(page(url), label=f"**{title}**")
+            st.caption(text)
+
+    st.subheader("Models ready to use")
+    try:
+        store = get_store()
+        models = logic.model_catalog(store)
+    except Exception as error:  # the page must still say where things are
+        st.error(f"The run database could not be opened: {error}")
+        models = logic.model_catalog(None)
+    if models:
+        st.dataframe(
+            [
+                {k: m[k] for k in ("name", "task", "method", "labels", "metrics", "source")}
+                for m in models
+            ],
+            hide_index=True,
+            width="stretch",
+        )
+        st.caption(
+            "Metrics come from each model's card (test split where there is one). "
+            "A model is loaded once per process, the first time a page uses it."
+        )
+    else:
+        st.info("No models yet: train one on the Train page.")
+
+    st.subheader("Where the data is kept")
+    st.markdown(
+        f"- Runs database: `{_safe_url(database_url())}` (set `LEPTON_DB_URL` for PostgreSQL)\n"
+        f"- Uploads and run artifacts: `{data_home()}` (set `LEPTON_HOME` to move them)\n"
+        f"- Shipped models: `{logic.SHIPPED_MODELS}`"
+    )
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

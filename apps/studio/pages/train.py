@@ -1,0 +1,196 @@
+"""Train page: choose task, base model, PEFT method and settings; watch the run live; stop it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from apps.studio import logic
+from apps.studio.store import RunStore
+from apps.studio.ui import data_choices, get_store
+
+LOCAL = "A local model folder..."
+
+
+def _form(store: RunStore, busy: bool) -> None:
+    from lepton_nlp.peft_methods import METHODS
+
+    choices = data_choices()
+    labels = [c["label"] for c in choices]
+    data_label = st.selectbox(
+        "Data", labels, key="train_data", help="Choose or upload more on the Data page."
+    )
+    data = next(c for c in choices if c["label"] == data_label)
+    tasks = list(logic.FORMATS_BY_TASK)
+    c1, c2, c3 = st.columns(3)
+    task = c1.selectbox("Task", tasks, index=tasks.index(data["task"]), key="train_task")
+    models = [*logic.BASE_MODELS[task], LOCAL]
+    base = c2.selectbox("Base model", models, key=f"train_base_{task}")
+    if base == LOCAL:
+        base = c2.text_input("Model folder", key="train_base_path", placeholder="/path/to/model")
+    methods = [m for m in METHODS if m != "prefix"]
+    method = c3.selectbox("PEFT method", methods, index=methods.index("lora"), key="train_method")
+
+    defaults = logic.TASK_DEFAULTS[task]
+    c4, c5, c6, c7, c8 = st.columns(5)
+    epochs = c4.number_input(
+        "Epochs", 0.1, 100.0, float(defaults["epochs"]), 1.0, key=f"train_epochs_{task}"
+    )
+    batch = c5.number_input(
+        "Batch size", 1, 512, int(defaults["batch_size"]), key=f"train_batch_{task}"
+    )
+    lr = c6.number_input(
+        "Learning rate",
+        1e-6,
+        1.0,
+        float(defaults["learning_rate"]),
+        format="%.0e",
+        key=f"train_lr_{task}",
+    )
+    max_length = c7.number_input(
+        "Max tokens", 8, 4096, int(defaults["max_length"]), key=f"train_len_{task}"
+    )
+    r = c8.number_input(
+        "LoRA rank r",
+        1,
+        256,
+        16,
+        key="train_r",
+        disabled=method in ("full", "ia3", "prompt", "ptuning", "ln_tuning"),
+    )
+    name = st.text_input("Run name", f"{Path(data['path']).stem}-{method}", key="train_name")
+    validation = data.get("validation_size", 0.2)
+    test = data.get("test_size", 0.1)
+    st.caption(
+        f"Held out: {validation:.0%} validation, {test:.0%} test (change it on the Data page)."
+    )
+
+    if st.button("Start training", type="primary", disabled=busy or not base, key="train_start"):
+        try:
+            config = logic.build_config(
+                task=task,
+                data_path=data["path"],
+                fmt=data["format"],
+                base_model=base,
+                method=method,
+                epochs=epochs,
+                batch_size=batch,
+                learning_rate=lr,
+                max_length=max_length,
+                r=r,
+                validation_size=validation,
+                test_size=test,
+                columns=data.get("columns"),
+                name=name,
+            )
+            run = logic.start_run(store, config, name, task)
+        except logic.StudioError as error:
+            st.error(str(error))
+            return
+        st.session_state["train_last_run"] = run.id
+        st.rerun()
+
+
+def _curves(history: list[dict]) -> None:
+    rows = logic.loss_curves(history)
+    if not rows:
+        st.caption("Curves appear after the first logged step.")
+        return
+    frame = pd.DataFrame(rows)
+    losses = frame[frame.series.str.endswith("loss")]
+    scores = frame[~frame.series.str.endswith("loss")]
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Loss**")
+        st.line_chart(losses, x="step", y="value", color="series", height=260)
+    with right:
+        st.markdown("**Validation metrics**")
+        if scores.empty:
+            st.caption("Shown after the first evaluation (end of epoch 1).")
+        else:
+            st.line_chart(scores, x="step", y="value", color="series", height=260)
+
+
+@st.fragment(run_every=2)
+def _live(run_id: int) -> None:
+    store = get_store()
+    store.reap()
+    run = store.get(run_id)
+    if run is None:
+        return
+    if not run.active:
+        st.rerun()
+    st.subheader(f"Training run #{run.id}: {run.name}")
+    text = (
+        f"step {run.step} of {run.total_steps} - about {logic.format_eta(run.eta_seconds)} left"
+        if run.total_steps
+        else "starting: loading data and model..."
+    )
+    if run.status == "stopping":
+        text = "stopping after this step; the best checkpoint will be kept..."
+    st.progress(min(max(run.progress, 0.0), 1.0), text=text)
+    if st.button(
+        "Stop (keep the best checkpoint)", key="train_stop", disabled=run.status == "stopping"
+    ):
+        store.request_stop(run.id)
+        st.rerun(scope="fragment")
+    _curves(run.history)
+    st.caption("Training runs in a separate process: you can leave this page or reload it.")
+
+
+def _result(run) -> None:
+    st.subheader(f"Last run #{run.id}: {run.name}")
+    if run.status == "failed":
+        st.error(f"The run failed. {run.error}")
+        st.info(
+            "Check the data and settings, then start again. Runs and models saved before are "
+            "untouched."
+        )
+        log = Path(run.log_path) if run.log_path else None
+        if log and log.is_file():
+            with st.expander("Worker log (last lines)"):
+                st.code("\n".join(log.read_text(errors="replace").splitlines()[-40:]))
+        return
+    if run.status == "stopped":
+        st.warning("Stopped on request; the best checkpoint so far was evaluated and saved.")
+    else:
+        st.success(f"Finished in {run.metrics.get('train', {}).get('train_seconds', '?')} s.")
+    metrics = run.metrics
+    table = [
+        {
+            "split": split,
+            **{
+                k: round(v, 4)
+                for k, v in (metrics.get(split) or {}).items()
+                if isinstance(v, float)
+            },
+        }
+        for split in ("validation", "test")
+        if metrics.get(split)
+    ]
+    if table:
+        st.dataframe(pd.DataFrame(table), hide_index=True)
+    _curves(run.history)
+    st.caption(
+        f"Artifact: `{run.artifact_path}`. Evaluate it, compare it or try it from the sidebar."
+    )
+
+
+def render() -> None:
+    st.title("Train")
+    store = get_store()
+    active = store.active()
+    if active:
+        _live(active[0].id)
+    runs = store.list()
+    finished = [r for r in runs if not r.active]
+    with st.expander("New run", expanded=not active):
+        if active:
+            st.info(
+                f"Run #{active[0].id} is training; one run at a time keeps this machine responsive."
+            )
+        _form(store, busy=bool(active))
+    if finished and not active:
+        _result(finished[0])

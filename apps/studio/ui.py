@@ -1,0 +1,85 @@
+"""Streamlit helpers the pages share: the cached run store and predictors, the chosen data set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from apps.studio import logic
+from apps.studio.store import RunStore, database_url
+
+__all__ = ["artifact_zip", "current_data", "data_choices", "get_predictor", "get_store", "set_data"]
+
+DATA_KEY = "studio_data"
+
+
+@st.cache_resource(show_spinner=False)
+def _store(url: str) -> RunStore:
+    return RunStore(url)
+
+
+def get_store() -> RunStore:
+    """The run store of this process (one per database URL)."""
+    return _store(database_url())
+
+
+@st.cache_resource(show_spinner="Loading the model (once per process)...", max_entries=6)
+def _predictor(path: str, stamp: float) -> Any:
+    from lepton_nlp.inference import Predictor
+
+    return Predictor.from_artifact(path)
+
+
+def get_predictor(path: str | Path) -> Any:
+    """A loaded predictor for an artifact folder; reloaded only when the artifact changes.
+
+    Raises:
+        logic.StudioError: the folder is gone or is not a complete artifact.
+    """
+    from lepton_nlp.artifacts import ArtifactError
+
+    marker = Path(path) / "lepton_artifact.json"
+    if not marker.is_file():
+        raise logic.StudioError(
+            f"The model folder {path} is missing or incomplete (it may have been deleted or "
+            "moved). Choose another model, or train it again on the Train page; the run's "
+            "record and metrics are kept."
+        )
+    try:
+        return _predictor(str(path), marker.stat().st_mtime)
+    except (ArtifactError, OSError) as error:
+        raise logic.StudioError(f"The model in {path} cannot be loaded: {error}") from None
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _zip(path: str, stamp: float) -> bytes:
+    return logic.artifact_zip(path)
+
+
+def artifact_zip(path: str | Path) -> bytes:
+    """The artifact as a zip, built once per artifact version."""
+    marker = Path(path) / "lepton_artifact.json"
+    return _zip(str(path), marker.stat().st_mtime if marker.is_file() else 0.0)
+
+
+def current_data() -> dict | None:
+    """The data set chosen on the Data page in this browser session, if any."""
+    return st.session_state.get(DATA_KEY)
+
+
+def set_data(choice: dict) -> None:
+    st.session_state[DATA_KEY] = choice
+
+
+def data_choices() -> list[dict]:
+    """Data sets the Train and Evaluate pages offer: the chosen one, uploads and the samples."""
+    choices = []
+    chosen = current_data()
+    if chosen:
+        choices.append(chosen)
+    for item in logic.known_data_files():
+        if not chosen or item["path"] != chosen["path"]:
+            choices.append(item)
+    return choices
