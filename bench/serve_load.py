@@ -49,7 +49,7 @@ def start_server(port: int, batching: bool, args: argparse.Namespace) -> subproc
         "--max-wait-ms",
         str(args.max_wait_ms),
     ]
-    command += ["--backend", args.backend]
+    command += ["--backend", args.backend, "--batch-size", str(args.batch_size)]
     if not batching:
         command.append("--no-batching")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(args.torch_threads)}
@@ -136,6 +136,9 @@ def main() -> None:
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument("--max-wait-ms", type=float, default=10)
     parser.add_argument("--backend", default="torch", help="predictor backend of the server")
+    parser.add_argument(
+        "--batch-size", type=int, default=32, help="server's forward-pass size within a micro-batch"
+    )
     parser.add_argument("--torch-threads", type=int, default=2)
     args = parser.parse_args()
     if not 1 <= args.clients <= 256 or not 0 < args.seconds <= 600:
@@ -151,6 +154,7 @@ def main() -> None:
         "max_wait_ms": args.max_wait_ms,
         "server_torch_threads": args.torch_threads,
         "backend": args.backend,
+        "forward_batch_size": args.batch_size,
         "items_per_request": 1,
     }
     for mode, batching in (("batched", True), ("unbatched", False)):
