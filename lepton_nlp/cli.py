@@ -178,10 +178,22 @@ def _write_predictions(predictor, items: list[dict], sink) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from lepton_nlp.export import merge_artifact
+    from lepton_nlp.export import export_onnx_artifact, merge_artifact
 
-    out = merge_artifact(args.artifact, args.output, overwrite=args.overwrite)
-    print(f"Merged model written to {out}")
+    if args.format == "merged" or (args.merge and args.format is None):
+        out = merge_artifact(args.artifact, args.output, overwrite=args.overwrite)
+        print(f"Merged model written to {out}")
+    elif args.format in ("onnx", "onnx-int8"):
+        out = export_onnx_artifact(
+            args.artifact,
+            args.output,
+            quantize=args.format == "onnx-int8",
+            overwrite=args.overwrite,
+        )
+        print(f"ONNX model written to {out}")
+    else:
+        print("Choose what to export: --format merged | onnx | onnx-int8.", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -388,14 +400,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "export",
-        help="merge an adapter into its base model",
-        description="Fold a LoRA-family adapter into the base weights and write a new artifact "
-        "with full weights (peft_method 'full'), loadable without peft.",
+        help="merge an adapter into its base model, or export to ONNX",
+        description="--format merged (or --merge): fold a LoRA-family adapter into the base "
+        "weights and write a new artifact with full weights (peft_method 'full'), loadable "
+        "without peft. --format onnx / onnx-int8: write OUTPUT/model.onnx (ONNX Runtime "
+        "dynamic int8 for onnx-int8) with the tokenizer and labels, for classification, NER "
+        "and QA models.",
     )
-    p.add_argument("artifact", help="artifact folder with an adapter")
-    p.add_argument("output", help="folder for the merged artifact")
+    p.add_argument("artifact", help="artifact folder")
+    p.add_argument("output", help="folder for the exported model")
+    p.add_argument("--merge", action="store_true", help="same as --format merged")
     p.add_argument(
-        "--merge", action="store_true", required=True, help="merge the adapter (required)"
+        "--format", choices=["merged", "onnx", "onnx-int8"], default=None, help="what to write"
     )
     p.add_argument("--overwrite", action="store_true", help="replace an artifact already at OUTPUT")
     p.set_defaults(func=_cmd_export)
