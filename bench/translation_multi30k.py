@@ -72,6 +72,8 @@ def overrides_from(args: argparse.Namespace, extra: list[str], scratch: Path) ->
                 f"model.name={SMOLLM2}",
                 "peft.method=lora",
                 "training.learning_rate=5.0e-4",
+                "task_options.target_vocab_size=0",
+                "model.max_length=128",  # the chat template and instruction come on top
                 f"task_options.prompt={CAUSAL_PROMPT!r}",
             ]
         elif args.family == "encoder-decoder":

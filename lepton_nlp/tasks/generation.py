@@ -255,12 +255,23 @@ class _PadCollator:
 
     def __call__(self, features: list[dict]) -> dict:
         width = max(len(f["input_ids"]) for f in features)
-        fills = {"input_ids": self.pad_id, "attention_mask": 0, "labels": -100}
+        # Decoder inputs are padded at the end, where causal attention never looks back and
+        # the labels are ignored, so their pad value does not matter.
+        fills = {
+            "input_ids": self.pad_id,
+            "attention_mask": 0,
+            "labels": -100,
+            "decoder_input_ids": 0,
+        }
         batch = {}
         for key, fill in fills.items():
             if key not in features[0]:
                 continue
-            size = width if key != "labels" else max(len(f["labels"]) for f in features)
+            size = (
+                width
+                if key in ("input_ids", "attention_mask")
+                else max(len(f[key]) for f in features)
+            )
             batch[key] = torch.tensor(
                 [list(f[key]) + [fill] * (size - len(f[key])) for f in features], dtype=torch.long
             )
@@ -352,6 +363,13 @@ class GenerationTask:
                     "tokenizer has no [CLS]/bos token to start decoding or [SEP]/eos to stop."
                 )
             spec.extra.update(decoder_start_token_id=start, eos_token_id=end)
+        if family == "seq2seq" and "decoder_start_token_id" not in spec.extra:
+            from transformers import AutoConfig
+
+            # Recorded at training time (the tokenizer still sits beside the model's config).
+            start = AutoConfig.from_pretrained(tokenizer.name_or_path).decoder_start_token_id
+            if start is not None:
+                spec.extra["decoder_start_token_id"] = start
         spec.extra["peft_task_type"] = "CAUSAL_LM" if family == "causal" else "SEQ_2_SEQ_LM"
         return tokenizer
 
@@ -502,6 +520,11 @@ class GenerationTask:
                     "attention_mask": encoded["attention_mask"],
                     "labels": labels,
                 }
+                start = spec.extra.get("decoder_start_token_id")
+                if start is not None:
+                    # Given explicitly (labels shifted right), as the Trainer's label
+                    # smoothing takes the labels away before the model could shift them.
+                    feature["decoder_input_ids"] = [start, *labels[:-1]]
             features.append(feature)
         return features
 
@@ -595,9 +618,13 @@ class GenerationTask:
         ):
             # Decoder-only generate returns prompt + continuation; keep the continuation.
             output = output[:, width:]
-        texts = _decoder_tokenizer(tokenizer, spec).batch_decode(
-            output, skip_special_tokens=True, clean_up_tokenization_spaces=True
-        )
+        if "target_tokenizer" in spec.extra:
+            # The run's WordPiece vocabulary: join "word ." back into "word.".
+            texts = _decoder_tokenizer(tokenizer, spec).batch_decode(
+                output, skip_special_tokens=True, clean_up_tokenization_spaces=True
+            )
+        else:
+            texts = tokenizer.batch_decode(output, skip_special_tokens=True)
         return [{"generated_text": text.strip()} for text in texts]
 
     def evaluate_predictions(

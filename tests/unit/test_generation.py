@@ -297,6 +297,7 @@ def test_encoder_decoder_labels_and_generation_config(tiny_model):
     # [CLS] starts decoding (the model shifts it in); labels end in [SEP].
     assert feature["labels"][0] != tokenizer.cls_token_id
     assert feature["labels"][-1] == tokenizer.sep_token_id
+    assert feature["decoder_input_ids"] == [tokenizer.cls_token_id, *feature["labels"][:-1]]
     model = task.load_model(tiny_model, spec)
     config = task.generation_config(model, tokenizer, spec)
     assert (config.num_beams, config.length_penalty, config.do_sample) == (2, 0.8, False)
@@ -426,3 +427,10 @@ def test_target_vocabulary_is_refused_for_causal_models(tiny_causal, pairs_file,
     )
     with pytest.raises(ConfigError, match="target_vocab_size applies to family=encoder-decoder"):
         train(config)
+
+
+def test_encoder_decoder_trains_with_label_smoothing(tiny_model, pairs_file, tmp_path):
+    # The Trainer's label smoother takes the labels away: decoder inputs come from the collator.
+    overrides = [*_overrides(tiny_model, pairs_file, tmp_path), "peft.method=full"]
+    result = train(load_config(None, [*overrides, "training.label_smoothing=0.1"]))
+    assert result.metrics["train"]["train_loss"] > 0
