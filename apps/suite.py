@@ -20,4 +20,4 @@ import streamlit as st  # noqa: E402
 from apps import navigation  # noqa: E402
 
 st.set_page_config(page_title="lepton-nlp suite", page_icon=":material/neurology:", layout="wide")
-st.navigation(navigation.build()).run()
+navigation.run()

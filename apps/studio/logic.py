@@ -490,10 +490,17 @@ def _entities_from_tags(tokens: list[str], tags: list[str]) -> list[dict]:
 _COLOURS = ["#fde68a", "#bfdbfe", "#bbf7d0", "#fecaca", "#ddd6fe", "#fed7aa", "#a5f3fc"]
 
 
+_FIXED = {"PER": _COLOURS[0], "ORG": _COLOURS[1], "LOC": _COLOURS[2], "MISC": _COLOURS[4]}
+
+
+def _entity_colour(label: str) -> str:
+    # The same type has the same colour in every sentence (and every session).
+    return _FIXED.get(label) or _COLOURS[sum(map(ord, label)) % len(_COLOURS)]
+
+
 def highlight_entities(text: str, entities: list[dict]) -> str:
     """HTML of ``text`` with each entity span marked and labelled (text is escaped)."""
-    types = sorted({e["label"] for e in entities})
-    colour = {t: _COLOURS[i % len(_COLOURS)] for i, t in enumerate(types)}
+    colour = {t: _entity_colour(t) for t in {e["label"] for e in entities}}
     out, last = [], 0
     for e in sorted(entities, key=lambda e: e["start"]):
         if e["start"] < last:
@@ -540,11 +547,13 @@ def runs_table(runs: list[Run]) -> list[dict]:
             "task": run.task,
             "status": run.status,
         }
-        row.update({label: config.get(key) for key, label in _TABLE_CONFIG.items()})
         for split in ("validation", "test"):
             for key, value in (metrics.get(split) or {}).items():
                 if key != "examples" and not key.startswith("f1_"):
                     row[f"{split} {key}"] = round(float(value), 4)
+        row.update({label: config.get(key) for key, label in _TABLE_CONFIG.items()})
+        if "/" in str(row.get("base model")) and Path(str(row["base model"])).is_dir():
+            row["base model"] = Path(str(row["base model"])).name  # a local folder: its name
         train = metrics.get("train") or {}
         row["train seconds"] = train.get("train_seconds")
         row["trainable params"] = train.get("trainable_parameters")
@@ -562,7 +571,8 @@ def diff_runs(a: Run, b: Run) -> list[dict]:
     flat_a.update(_flat({k: v for k, v in a.metrics.items() if k != "history"}, "metrics."))
     flat_b.update(_flat({k: v for k, v in b.metrics.items() if k != "history"}, "metrics."))
     rows = []
-    for key in sorted(set(flat_a) | set(flat_b)):
+    # Settings first, then results.
+    for key in sorted(set(flat_a) | set(flat_b), key=lambda k: (k.startswith("metrics."), k)):
         if key in ("training.output_dir", "name") or key.endswith(
             ("train_seconds", "samples_per_second", "peak_memory_mb")
         ):
@@ -586,14 +596,14 @@ def model_catalog(store: RunStore | None = None, shipped: Path = SHIPPED_MODELS)
     from lepton_nlp.artifacts import ArtifactError, read_artifact
 
     folders: list[tuple[str, Path]] = []
-    if shipped.is_dir():
-        folders += [("shipped", p) for p in sorted(shipped.iterdir()) if p.is_dir()]
-    if store is not None:
+    if store is not None:  # the newest studio runs first, then the shipped models
         folders += [
             (f"studio run #{r.id}", Path(r.artifact_path))
             for r in store.list()
             if r.artifact_path and r.status in ("completed", "stopped")
         ]
+    if shipped.is_dir():
+        folders += [("shipped", p) for p in sorted(shipped.iterdir()) if p.is_dir()]
     models = []
     for source, folder in folders:
         try:

@@ -18,11 +18,9 @@ def _script(page: str, root: str) -> None:
     import sys
 
     sys.path.insert(0, root)
-    import streamlit as st
-
     from apps import navigation
 
-    st.navigation(navigation.build(default=page)).run()
+    navigation.run(default=page)
 
 
 def open_page(page: str, state: dict | None = None) -> AppTest:
@@ -144,7 +142,9 @@ def test_train_a_tiny_run_then_evaluate_compare_try(studio_home, store, tiny_mod
 
     trial = open_page("try")
     trial.selectbox(key="try_model").set_value(mine).run()
-    trial.text_area(key="try_text_classification").set_value("the battery died after a week").run()
+    trial.text_area(key=f"try_text_{run.artifact_path}").set_value(
+        "the battery died after a week"
+    ).run()
     trial.button(key="try_predict").click().run()
     assert trial.metric[0].label == "Prediction" and trial.get("vega_lite_chart")
 

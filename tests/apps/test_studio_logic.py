@@ -176,3 +176,15 @@ def test_ner_highlight_escapes():
         [{"label": "PER", "start": 0, "end": 4}, {"label": "LOC", "start": 12, "end": 16}],
     )
     assert "&lt;b&gt;" in html and html.count("<mark") == 2
+
+
+def test_stop_keeps_the_best_checkpoint(store, tiny_model):
+    run = logic.start_run(store, tiny_config(tiny_model, epochs=300), "long", "classification")
+    wait_for(lambda: store.get(run.id).step >= 12)  # past the first evaluations
+    store.request_stop(run.id)
+    done = wait_for(lambda: (r := store.get(run.id)).status not in ("running", "stopping") and r)
+    assert done.status == "stopped", done.error
+    assert done.step < 300 * 5
+    assert Path(done.artifact_path, "lepton_artifact.json").is_file()
+    assert done.metrics["train"]["best_checkpoint_step"] is not None
+    assert "accuracy" in done.metrics["validation"]

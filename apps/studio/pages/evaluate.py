@@ -133,6 +133,9 @@ def render() -> None:
     if not report.errors:
         st.success("No errors on these records.")
     elif "entities" in report.errors[0]:
+        st.caption(
+            "Highlighted: the entities the model found. Below each sentence: what the data says."
+        )
         for error in report.errors:
             st.markdown(
                 logic.highlight_entities(error["text"], error["entities"]), unsafe_allow_html=True

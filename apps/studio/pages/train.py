@@ -60,7 +60,9 @@ def _form(store: RunStore, busy: bool) -> None:
         key="train_r",
         disabled=method in ("full", "ia3", "prompt", "ptuning", "ln_tuning"),
     )
-    name = st.text_input("Run name", f"{Path(data['path']).stem}-{method}", key="train_name")
+    name = st.text_input(
+        "Run name", f"{Path(data['path']).stem}-{method}", key=f"train_name_{method}"
+    )
     validation = data.get("validation_size", 0.2)
     test = data.get("test_size", 0.1)
     st.caption(
@@ -182,15 +184,15 @@ def render() -> None:
     st.title("Train")
     store = get_store()
     active = store.active()
+    finished = [r for r in store.list() if not r.active]
     if active:
         _live(active[0].id)
-    runs = store.list()
-    finished = [r for r in runs if not r.active]
+    elif finished:
+        # The outcome of the last run first: what a person comes back to this page for.
+        _result(finished[0])
     with st.expander("New run", expanded=not active):
         if active:
             st.info(
                 f"Run #{active[0].id} is training; one run at a time keeps this machine responsive."
             )
         _form(store, busy=bool(active))
-    if finished and not active:
-        _result(finished[0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -9,6 +10,10 @@ from apps.studio import logic
 from apps.studio.pages.evaluate import model_choice
 from apps.studio.ui import artifact_zip, get_predictor
 
+MODEL_EXAMPLES = {
+    "banking77-intent": "I lost my card yesterday, can you block it and send me a new one?",
+    "finance-sentiment": "Operating profit rose 20% and the company raised its full-year guidance.",
+}
 EXAMPLES = {
     "classification": "Operating profit rose 20% and the company raised its full-year guidance.",
     "ner": "Anna Berg joined Halden Steel in Oslo after ten years at Nordea.",
@@ -18,7 +23,7 @@ EXAMPLES = {
 }
 
 
-def _input(task: str):
+def _input(task: str, model: dict):
     if task == "qa":
         context = st.text_area(
             "Context", "Halden Steel opened its new plant in Oulu in March 2024.", key="try_context"
@@ -27,7 +32,8 @@ def _input(task: str):
             "Question", "Where did Halden Steel open its plant?", key="try_question"
         )
         return {"question": question, "context": context} if context and question else None
-    return st.text_area("Input", EXAMPLES.get(task, ""), height=100, key=f"try_text_{task}") or None
+    example = MODEL_EXAMPLES.get(model["name"], EXAMPLES.get(task, ""))
+    return st.text_area("Input", example, height=100, key=f"try_text_{model['path']}") or None
 
 
 def _show(task: str, output: dict) -> None:
@@ -42,20 +48,24 @@ def _show(task: str, output: dict) -> None:
         return
     if "scores" in output and isinstance(output["scores"], dict):
         label = output.get("label") or ", ".join(output.get("labels", [])) or "(none)"
-        st.metric(
-            "Prediction", label, f"{output.get('score', 0):.1%} sure" if "score" in output else None
-        )
+        st.metric("Prediction", label)
+        if "score" in output:
+            st.caption(f"with probability {output['score']:.1%}; all labels below")
         frame = pd.DataFrame(
             {"label": list(output["scores"]), "probability": list(output["scores"].values())}
         )
         frame = frame.sort_values("probability", ascending=False).head(15)
-        st.bar_chart(
-            frame,
-            x="label",
-            y="probability",
-            horizontal=True,
-            height=min(60 + 28 * len(frame), 460),
+        chart = (
+            alt.Chart(frame)
+            .mark_bar()
+            .encode(
+                x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1])),
+                y=alt.Y("label:N", sort="-x", title=None),
+                tooltip=["label", alt.Tooltip("probability:Q", format=".3f")],
+            )
+            .properties(height=min(40 + 26 * len(frame), 460))
         )
+        st.altair_chart(chart)
         return
     st.json(output)
 
@@ -66,7 +76,7 @@ def render() -> None:
     model = model_choice("try_model")
     if model is None:
         return
-    item = _input(model["task"])
+    item = _input(model["task"], model)
     if st.button("Predict", type="primary", key="try_predict", disabled=item is None):
         try:
             with st.spinner("Predicting..."):

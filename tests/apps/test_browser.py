@@ -1,0 +1,319 @@
+"""The running suite in a real browser: headless Chromium driven by selenium, explicit waits.
+
+The test starts the suite with the README's launcher on a free loopback port, opens every
+page, uploads data, trains a tiny run to completion in the studio and reads its metrics.
+With LEPTON_SCREENSHOTS=docs/screenshots it saves a screenshot of each page there.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+WAIT = float(os.environ.get("LEPTON_BROWSER_WAIT", "120"))  # generous: CI has 2 cores
+TRAIN_WAIT = 600
+
+if not (CHROMIUM and DRIVER):
+    pytest.skip(
+        "needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
+        allow_module_level=True,
+    )
+
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory):
+    """The suite started by `python -m apps.launch` on a free port, with its own data folder."""
+    home = tmp_path_factory.mktemp("suite-home")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "LEPTON_HOME": str(home),
+        "LEPTON_DB_URL": f"sqlite:///{home / 'studio.db'}",
+        "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+    }
+    log = open(home / "suite.log", "wb")  # noqa: SIM115 - kept open while the server runs
+    process = subprocess.Popen(
+        [sys.executable, "-m", "apps.launch", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        WebDriverWait(None, WAIT, poll_frequency=0.5).until(
+            lambda _: _healthy(url) or process.poll() is not None
+        )
+        assert process.poll() is None, (home / "suite.log").read_text()
+        yield {"url": url, "env": env, "home": home, "port": port}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1440,1500",
+        "--force-device-scale-factor=1",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(DRIVER))
+    yield driver
+    driver.quit()
+
+
+def _wait(driver, seconds: float = WAIT) -> WebDriverWait:
+    return WebDriverWait(driver, seconds, poll_frequency=0.25)
+
+
+def _text_visible(driver, text: str, seconds: float = WAIT):
+    return _wait(driver, seconds).until(
+        EC.visibility_of_element_located(
+            (By.XPATH, f"//*[contains(normalize-space(text()), {text!r})]")
+        )
+    )
+
+
+def _idle(driver, seconds: float = WAIT) -> None:
+    """Wait until Streamlit has finished running the script (no 'Running...' status)."""
+    _wait(driver, seconds).until(
+        lambda d: not d.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']")
+    )
+
+
+def _title(driver, title: str) -> None:
+    _wait(driver).until(
+        EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid='stMain'] h1"), title)
+    )
+    _idle(driver)
+
+
+def _nav(driver, label: str) -> None:
+    link = _wait(driver).until(
+        EC.element_to_be_clickable(
+            (
+                By.XPATH,
+                f"//a[@data-testid='stSidebarNavLink'][.//span[normalize-space()={label!r}]]",
+            )
+        )
+    )
+    link.click()
+    _title(driver, "lepton-nlp suite" if label == "Home" else label)
+
+
+def _select(driver, label: str, option: str) -> None:
+    opener = _wait(driver).until(
+        EC.element_to_be_clickable(
+            (
+                By.XPATH,
+                f"//input[@role='combobox'][@aria-label={label!r}]/following-sibling::button",
+            )
+        )
+    )
+    opener.click()
+    _wait(driver).until(
+        EC.element_to_be_clickable((By.XPATH, f"//*[@role='option'][contains(., {option!r})]"))
+    ).click()
+    _wait(driver).until(
+        lambda d: (
+            option
+            in d.find_element(
+                By.XPATH, f"//input[@role='combobox'][@aria-label={label!r}]"
+            ).get_attribute("value")
+        )
+    )
+
+
+def _type(driver, label: str, value: str) -> None:
+    field = _wait(driver).until(
+        EC.element_to_be_clickable((By.XPATH, f"//input[@aria-label={label!r}]"))
+    )
+    field.send_keys(Keys.CONTROL, "a")
+    field.send_keys(value, Keys.ENTER)
+    _wait(driver).until(
+        lambda d: (
+            d.find_element(By.XPATH, f"//input[@aria-label={label!r}]").get_attribute("value")
+            in (value, f"{float(value):.2f}" if value.replace(".", "").isdigit() else value)
+        )
+    )
+
+
+def _button(driver, label: str) -> None:
+    _wait(driver).until(
+        EC.element_to_be_clickable((By.XPATH, f"//button[.//p[normalize-space()={label!r}]]"))
+    ).click()
+
+
+def _shot(driver, name: str) -> None:
+    folder = os.environ.get("LEPTON_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(Path(folder) / f"{name}.png"))
+
+
+def test_second_launch_says_the_suite_is_running(suite):
+    result = subprocess.run(
+        [sys.executable, "-m", "apps.launch", "--port", str(suite["port"])],
+        cwd=ROOT,
+        env=suite["env"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0
+    assert f"already running at {suite['url']}" in result.stdout
+
+
+def test_every_page_and_a_tiny_run_in_the_studio(suite, browser, tiny_model):
+    try:
+        _studio_walkthrough(suite, browser, tiny_model)
+    except Exception:
+        failure = suite["home"] / "failure.png"
+        browser.save_screenshot(str(failure))
+        print(f"screenshot of the failure: {failure}")
+        raise
+
+
+def _studio_walkthrough(suite, driver, tiny_model) -> None:
+    driver.get(suite["url"])
+    _title(driver, "lepton-nlp suite")
+    _wait(driver).until(
+        EC.visibility_of_element_located((By.CSS_SELECTOR, "[data-testid='stDataFrame']"))
+    )
+    _text_visible(driver, "Where the data is kept")
+    _shot(driver, "home")
+
+    _nav(driver, "Data")
+    upload = _wait(driver).until(
+        EC.presence_of_element_located(
+            (By.CSS_SELECTOR, "[data-testid='stFileUploader'] input[type='file']")
+        )
+    )
+    upload.send_keys(str(FIXTURES / "classification.csv"))
+    _wait(driver).until(
+        EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid='stMetricValue']"), "48")
+    )
+    _wait(driver).until(
+        EC.visibility_of_element_located((By.CSS_SELECTOR, "[data-testid='stDataFrame']"))
+    )
+    _shot(driver, "data")
+    _button(driver, "Use this data set for training")
+    _text_visible(driver, "will be used on the Train page")
+
+    _nav(driver, "Train")
+    _select(driver, "Base model", "A local model folder")
+    _type(driver, "Model folder", tiny_model)
+    _type(driver, "Epochs", "2")
+    _type(driver, "Batch size", "8")
+    _type(driver, "Max tokens", "48")
+    _button(driver, "Start training")
+    _wait(driver).until(
+        EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid='stProgress']"))
+    )
+    _text_visible(driver, "Finished in", TRAIN_WAIT)
+    _wait(driver).until(
+        lambda d: (
+            len(
+                d.find_elements(
+                    By.CSS_SELECTOR,
+                    "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg",
+                )
+            )
+            >= 2
+        )
+    )
+    _shot(driver, "train")
+    table = driver.find_element(By.CSS_SELECTOR, "[data-testid='stDataFrame']")
+    assert table.is_displayed()
+
+    _nav(driver, "Evaluate")
+    _select(driver, "Model", "studio run #1")
+    _button(driver, "Evaluate")
+    _text_visible(driver, "Confusion matrix")
+    _idle(driver)
+    labels = [
+        e.text for e in driver.find_elements(By.CSS_SELECTOR, "[data-testid='stMetricLabel']")
+    ]
+    assert "accuracy" in " ".join(labels)
+    _shot(driver, "evaluate")
+
+    # A shipped NER model on the NER sample: entities highlighted in the worst errors.
+    _select(driver, "Model", "conll2003-ner")
+    _button(driver, "Evaluate")
+    _text_visible(driver, "F1 per label")
+    _text_visible(driver, "expected:")
+    _wait(driver).until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid='stMain'] mark"))
+    _shot(driver, "evaluate-ner")
+
+    # A second, different run, so that Compare has two to set side by side.
+    _nav(driver, "Train")
+    _select(driver, "PEFT method", "ia3")
+    _type(driver, "Epochs", "1")
+    _button(driver, "Start training")
+    _text_visible(driver, "Last run #2", TRAIN_WAIT)
+    _text_visible(driver, "Finished in", TRAIN_WAIT)
+
+    _nav(driver, "Compare")
+    _text_visible(driver, "Two runs side by side")
+    _wait(driver).until(
+        EC.visibility_of_element_located((By.XPATH, "//label[.//p[text()='Status']]"))
+    )
+    _wait(driver).until(
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, "[data-testid='stDataFrame']")) == 2
+    )
+    _wait(driver).until(
+        EC.visibility_of_element_located((By.XPATH, "//input[@aria-label='Run B']"))
+    )
+    _shot(driver, "compare")
+
+    _nav(driver, "Try")
+    _select(driver, "Model", "finance-sentiment")
+    _button(driver, "Predict")
+    _text_visible(driver, "with probability")
+    _idle(driver)
+    _shot(driver, "try")
