@@ -192,6 +192,7 @@ def _button(driver, label: str) -> None:
 def _shot(driver, name: str) -> None:
     folder = os.environ.get("LEPTON_SCREENSHOTS")
     if folder:
+        _idle(driver)
         Path(folder).mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(Path(folder) / f"{name}.png"))
 
