@@ -70,7 +70,8 @@ class StudioCallback(TrainerCallback):
             entry = {"step": state.global_step, "epoch": state.epoch}
             entry.update({k: v for k, v in logs.items() if isinstance(v, int | float)})
             self.history.append(entry)
-            self._report(state, force=True)
+            # Evaluations are shown at once; training losses at most once a second.
+            self._report(state, force=any(k.startswith("eval_") for k in logs))
 
     def on_train_end(self, args, state, control, **kwargs):
         self._report(state, force=True)
