@@ -301,6 +301,7 @@ def build_config(
     columns: dict[str, str] | None = None,
     name: str = "studio-run",
     output_dir: str | Path = "runs/studio",
+    early_stopping: bool = True,
 ) -> str:
     """A validated run config, as YAML, for the choices made on the Train page.
 
@@ -328,7 +329,7 @@ def build_config(
             "learning_rate": float(learning_rate),
             "progress": False,
             "logging_steps": 1,
-            "early_stopping_patience": 3 if validation_size > 0 else None,
+            "early_stopping_patience": 3 if validation_size > 0 and early_stopping else None,
             "eval_strategy": "epoch" if validation_size > 0 else "no",
         },
     }

@@ -165,3 +165,35 @@ def test_failed_run_says_why(studio_home, store, tiny_model, tmp_path):
     _wait_until_done(app, store)
     assert store.list()[0].status == "failed"
     assert app.error and "The run failed." in app.error[0].value
+
+
+def test_refresh_mid_run_shows_it_and_stop_keeps_the_best(studio_home, store, tiny_model):
+    from apps.studio import logic
+
+    config = logic.build_config(
+        task="classification",
+        data_path=FIXTURES / "classification.csv",
+        fmt="csv",
+        base_model=tiny_model,
+        method="lora",
+        epochs=300,
+        batch_size=8,
+        learning_rate=5e-3,
+        max_length=48,
+        validation_size=0.25,
+        name="long",
+        early_stopping=False,
+    )
+    run = logic.start_run(store, config, "long", "classification")
+    deadline = time.monotonic() + 180
+    while store.get(run.id).step < 12 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    app = open_page("train")  # a new browser session: as after a refresh
+    assert app.get("progress"), "the running run is not shown"
+    assert app.button(key="train_start").disabled
+    app.button(key="train_stop").click().run()
+    assert store.get(run.id).stop_requested
+    _wait_until_done(app, store)
+    done = store.get(run.id)
+    assert done.status == "stopped", done.error
+    assert any("Stopped on request" in w.value for w in app.warning)

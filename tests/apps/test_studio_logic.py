@@ -19,7 +19,9 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CSV = FIXTURES / "classification.csv"
 
 
-def tiny_config(tiny_model: str, data: Path = CSV, epochs: float = 2) -> str:
+def tiny_config(
+    tiny_model: str, data: Path = CSV, epochs: float = 2, early_stopping: bool = True
+) -> str:
     return logic.build_config(
         task="classification",
         data_path=data,
@@ -32,6 +34,7 @@ def tiny_config(tiny_model: str, data: Path = CSV, epochs: float = 2) -> str:
         max_length=48,
         validation_size=0.25,
         name="tiny",
+        early_stopping=early_stopping,
     )
 
 
@@ -179,7 +182,9 @@ def test_ner_highlight_escapes():
 
 
 def test_stop_keeps_the_best_checkpoint(store, tiny_model):
-    run = logic.start_run(store, tiny_config(tiny_model, epochs=300), "long", "classification")
+    run = logic.start_run(
+        store, tiny_config(tiny_model, epochs=300, early_stopping=False), "long", "classification"
+    )
     wait_for(lambda: store.get(run.id).step >= 12)  # past the first evaluations
     store.request_stop(run.id)
     done = wait_for(lambda: (r := store.get(run.id)).status not in ("running", "stopping") and r)
