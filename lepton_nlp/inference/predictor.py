@@ -198,7 +198,10 @@ class Predictor:
         Returns:
             One dict per input, in input order: ``{"label", "score", "scores"}`` for
             classification (``{"labels", "scores"}`` multi-label), ``{"text", "entities",
-            "tags"}`` for NER, entities as ``{"label", "start", "end", "text", "score"}``.
+            "tags"}`` for NER, entities as ``{"label", "start", "end", "text", "score"}``;
+            ``{"label", "relation", "score", "scores", "head", "tail", ...}`` for relations,
+            ``{"answer", "start", "end", "score", "no_answer"}`` for QA and
+            ``{"generated_text"}`` for summarization and translation.
         """
         items = [self.task.prepare_input(item) for item in inputs]
         return predict_items(
