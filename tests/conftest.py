@@ -119,3 +119,23 @@ def store(studio_home):
     from apps.studio.store import RunStore
 
     return RunStore()
+
+
+@pytest.fixture(scope="session")
+def tiny_artifact(tiny_model, tmp_path_factory):
+    """A tiny classification artifact trained once through the CLI (serving and batch tests)."""
+    from lepton_nlp.cli import main
+
+    out = tmp_path_factory.mktemp("tiny-artifact") / "artifact"
+    overrides = [
+        f"model.name={tiny_model}",
+        "model.max_length=48",
+        f"training.output_dir={out}",
+        "training.epochs=1",
+        "training.batch_size=8",
+        "training.progress=false",
+        "training.report_to=[none]",
+    ]
+    config = str(ROOT / "configs" / "demo_finance.yaml")
+    assert main(["train", config, *classification_overrides(), *overrides]) == 0
+    return out

@@ -11,28 +11,11 @@ import sys
 import time
 
 import pytest
-from conftest import FIXTURES, ROOT, classification_overrides
+from conftest import FIXTURES
 
 from lepton_nlp.batch import BatchError, iter_chunks, progress_path, score_local, score_ray
 from lepton_nlp.cli import main
 from lepton_nlp.inference import Predictor
-
-
-@pytest.fixture(scope="module")
-def tiny_artifact(tiny_model, tmp_path_factory):
-    out = tmp_path_factory.mktemp("batch") / "artifact"
-    overrides = [
-        f"model.name={tiny_model}",
-        "model.max_length=48",
-        f"training.output_dir={out}",
-        "training.epochs=1",
-        "training.batch_size=8",
-        "training.progress=false",
-        "training.report_to=[none]",
-    ]
-    config = str(ROOT / "configs" / "demo_finance.yaml")
-    assert main(["train", config, *classification_overrides(), *overrides]) == 0
-    return out
 
 
 def _texts() -> list[str]:

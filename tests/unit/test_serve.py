@@ -9,7 +9,6 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from conftest import ROOT, classification_overrides
 from fastapi.testclient import TestClient
 
 from lepton_nlp.cli import build_parser, main
@@ -56,23 +55,6 @@ def _answer(task: str, item) -> dict:
     if task == "translation":
         return {"generated_text": item[::-1]}
     return {"embedding": [0.6, 0.8]}
-
-
-@pytest.fixture(scope="module")
-def tiny_artifact(tiny_model, tmp_path_factory):
-    out = tmp_path_factory.mktemp("serve") / "artifact"
-    overrides = [
-        f"model.name={tiny_model}",
-        "model.max_length=48",
-        f"training.output_dir={out}",
-        "training.epochs=1",
-        "training.batch_size=8",
-        "training.progress=false",
-        "training.report_to=[none]",
-    ]
-    config = str(ROOT / "configs" / "demo_finance.yaml")
-    assert main(["train", config, *classification_overrides(), *overrides]) == 0
-    return out
 
 
 @pytest.fixture
