@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 from typing import Any
 
-from lepton_nlp.data.readers import DataError, _read_text, read_hf
+from lepton_nlp.data.readers import DataError, _read_text, iter_json_lines, read_hf
 
 __all__ = ["read_pair_records", "read_pairs_csv", "read_pairs_jsonl", "read_parallel"]
 
@@ -60,18 +59,8 @@ def read_pairs_jsonl(
     encoding: str = "utf-8",
 ) -> list[dict]:
     """Read JSON Lines objects into pair records (DialogSum: ``dialogue`` / ``summary``)."""
-    content = _read_text(path, encoding)
     records = []
-    for line_no, line in enumerate(content.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}, line {line_no}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{where}: not valid JSON ({exc.msg}).") from None
-        if not isinstance(row, dict):
-            raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}.")
+    for where, row in iter_json_lines(path, encoding):
         records.append(_pair(row, source_field, target_field, where))
     if not records:
         raise DataError(f"{path} holds no records.")

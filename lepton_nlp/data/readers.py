@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,26 @@ def read_csv(
     return records
 
 
+def iter_json_lines(path: str | Path, encoding: str = "utf-8") -> Iterator[tuple[str, dict]]:
+    """Yield ``(where, object)`` for each non-blank line of a JSON Lines file.
+
+    ``where`` names the file and line for error messages. Raises DataError for a line that
+    is not JSON or not a JSON object.
+    """
+    content = _read_text(path, encoding)
+    for line_no, line in enumerate(content.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}, line {line_no}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{where}: not valid JSON ({exc.msg}).") from None
+        if not isinstance(obj, dict):
+            raise DataError(f"{where}: expected a JSON object, got {type(obj).__name__}.")
+        yield where, obj
+
+
 def read_jsonl(
     path: str | Path,
     text_column: str = "text",
@@ -120,18 +141,8 @@ def read_jsonl(
     With ``fields`` given, each object must have those fields and is returned as is
     (used for NER ``tokens``/``tags``); otherwise ``{"text", "label"}`` records.
     """
-    content = _read_text(path, encoding)
     records = []
-    for line_no, line in enumerate(content.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}, line {line_no}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{where}: not valid JSON ({exc.msg}).") from None
-        if not isinstance(obj, dict):
-            raise DataError(f"{where}: expected a JSON object, got {type(obj).__name__}.")
+    for where, obj in iter_json_lines(path, encoding):
         if fields is not None:
             missing = [f for f in fields if f not in obj]
             if missing:

@@ -8,12 +8,11 @@ A relation record is ``{"text", "head": {"start", "end"[, "type"]}, "tail": {...
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
-from lepton_nlp.data.readers import DataError, _read_text
+from lepton_nlp.data.readers import DataError, _read_text, iter_json_lines
 
 __all__ = ["entity_span", "parse_marked", "read_relation_jsonl", "read_semeval"]
 
@@ -145,17 +144,9 @@ def read_relation_jsonl(
     "type"}``; the label may be absent (data to predict). Objects without ``head``/``tail``
     may instead mark the arguments in the text with ``<e1>..</e1>`` and ``<e2>..</e2>``.
     """
-    content = _read_text(path, encoding)
     records = []
-    for line_no, line in enumerate(content.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}, line {line_no}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{where}: not valid JSON ({exc.msg}).") from None
-        if not isinstance(obj, dict) or not isinstance(obj.get(text_column), str):
+    for where, obj in iter_json_lines(path, encoding):
+        if not isinstance(obj.get(text_column), str):
             raise DataError(
                 f"{where}: expected an object with a string {text_column!r} field "
                 "(set data.text_column otherwise)."

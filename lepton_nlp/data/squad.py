@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lepton_nlp.data.readers import DataError, read_hf
+from lepton_nlp.data.readers import DataError, iter_json_lines, read_hf
 
 __all__ = ["qa_record", "read_qa_jsonl", "read_qa_records", "read_squad"]
 
@@ -133,24 +133,8 @@ def read_squad(path: str | Path, encoding: str = "utf-8") -> list[dict]:
 
 def read_qa_jsonl(path: str | Path, encoding: str = "utf-8") -> list[dict]:
     """Read one question a line: ``{"question", "context", "answers"[, "id", "title"]}``."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding=encoding).splitlines()
-    except FileNotFoundError:
-        raise DataError(
-            f"{path} does not exist; check data.train / data.validation / data.test."
-        ) from None
     records = []
-    for line_no, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{path}, line {line_no}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{where}: not valid JSON ({exc.msg}).") from None
-        if not isinstance(obj, dict):
-            raise DataError(f"{where}: expected a JSON object, got {type(obj).__name__}.")
+    for where, obj in iter_json_lines(path, encoding):
         records.append(qa_record(obj, where))
     if not records:
         raise DataError(f"{path} holds no questions.")
