@@ -319,6 +319,25 @@ def _yaml(text: str):
     return yaml.load(text, Loader=_Loader)
 
 
+def read_yaml_file(path: str | Path, what: str = "Config file") -> dict:
+    """A YAML file (YAML 1.2 booleans) holding a mapping; empty file: ``{}``.
+
+    Raises:
+        FileNotFoundError: the file does not exist (``what`` names it in the message).
+        ConfigError: the file is not valid YAML, or holds something other than a mapping.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist.")
+    try:
+        tree = _yaml(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path} must hold a mapping of settings, got {tree!r}.")
+    return tree
+
+
 def expand_path(value: Any) -> Any:
     """Expand ``${VAR}`` in a path; LEPTON_DATASETS defaults to ``../shared/datasets``.
 
@@ -452,13 +471,7 @@ def load_config(
     elif isinstance(source, dict):
         tree = dict(source)
     else:
-        path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(f"Config file {path} does not exist.")
-        try:
-            tree = _yaml(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+        tree = read_yaml_file(source)
     tree = apply_overrides(tree, list(overrides or []))
     return _build(RunConfig, tree, "")
 

@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lepton_nlp.config import ConfigError
 
 __all__ = ["API_KEYS_ENV", "ServeSettings", "is_loopback", "load_serve_settings"]
@@ -137,7 +135,7 @@ def load_serve_settings(
             non-loopback bind without API keys.
         FileNotFoundError: the YAML file does not exist.
     """
-    from lepton_nlp.config import _build
+    from lepton_nlp.config import _build, read_yaml_file
 
     if source is None:
         tree: dict = {}
@@ -145,14 +143,7 @@ def load_serve_settings(
         tree = dict(source)
     else:
         path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(f"Serve config {path} does not exist.")
-        try:
-            tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
-        if not isinstance(tree, dict):
-            raise ConfigError(f"{path} must hold a mapping of settings, got {tree!r}.")
+        tree = read_yaml_file(path, "Serve config")
         # Artifact paths in the file are relative to the file, not to the working folder.
         models = tree.get("models")
         if isinstance(models, dict):

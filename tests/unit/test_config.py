@@ -47,6 +47,18 @@ def test_overrides_change_nested_values_with_yaml_types():
     assert config.data.multi_label is True
 
 
+def test_config_file_errors_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.yaml does not exist"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("task: [classification\n")
+    with pytest.raises(ConfigError, match="bad.yaml is not valid YAML"):
+        load_config(bad)
+    bad.write_text("- task: classification\n")
+    with pytest.raises(ConfigError, match="bad.yaml must hold a mapping"):
+        load_config(bad)
+
+
 def test_override_typo_is_an_error_too():
     with pytest.raises(ConfigError, match="Did you mean training.batch_size"):
         load_config(None, ["training.batchsize=8"])

@@ -213,6 +213,13 @@ def test_settings_refuse_open_binds_without_keys(tmp_path, monkeypatch):
     keys.write_text(f"{KEY}\n\n")
     monkeypatch.delenv("LEPTON_NLP_API_KEYS")
     assert load_serve_settings(None, {"api_key_file": str(keys)}).api_keys == [KEY]
+    # Same YAML rules as run configs: only true/false are booleans ("no" is not False).
+    config.write_text("models:\n  s: some/folder\nbatching: no\n")
+    with pytest.raises(ConfigError, match="batching"):
+        load_serve_settings(config)
+    config.write_text("- a list, not settings\n")
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        load_serve_settings(config)
 
 
 def test_health_ready_and_metrics(client):
