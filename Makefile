@@ -47,7 +47,9 @@ lint: setup
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
 
 bench: setup
-	bench/run_all.sh classification_fpb classification_banking77 ner_conll2003 peft_methods
+	bench/run_all.sh classification_fpb classification_banking77 ner_conll2003 peft_methods \
+		relation_semeval2010 qa_squad summarization_dialogsum translation_multi30k \
+		inference_throughput multi_adapter_memory serve_load
 
 clean:
 	rm -rf runs .pytest_cache

@@ -64,7 +64,8 @@ def run_config_benchmark(
 
     datasets_root()
     os.chdir(ROOT)  # relative paths in configs (runs/, data/) are from the repository root
-    config = load_config(ROOT / config_path, overrides)
+    # A benchmark rerun replaces its own run folder (runs/<name>); later overrides still win.
+    config = load_config(ROOT / config_path, ["training.overwrite=true", *overrides])
     result = train(config)
     m = result.metrics
     figures = {
