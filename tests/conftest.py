@@ -139,3 +139,58 @@ def tiny_artifact(tiny_model, tmp_path_factory):
     config = str(ROOT / "configs" / "demo_finance.yaml")
     assert main(["train", config, *classification_overrides(), *overrides]) == 0
     return out
+
+
+# --- studio runs of the other tasks (qa, relation, summarization, translation) ---
+def studio_tiny_config(task: str, model: str, output_dir: str | Path = "runs/studio") -> str:
+    """The studio's run config (``logic.build_config``) of a fast tiny run on ``task``'s sample.
+
+    The tiny BERT serves every task; for summarization and translation it warm-starts an
+    encoder-decoder (as the unit tests do), with short outputs so validation stays quick.
+    """
+    from apps.studio import logic
+
+    sample = logic.sample_data(task)
+    options = None
+    if task in ("summarization", "translation"):
+        options = {"max_new_tokens": 8, "max_target_length": 32}
+    return logic.build_config(
+        task=task,
+        data_path=sample["path"],
+        fmt=sample["format"],
+        columns=sample["columns"],
+        base_model=model,
+        method="lora",
+        epochs=1,
+        batch_size=8,
+        learning_rate=5e-3,
+        max_length=64,
+        validation_size=0.2,
+        test_size=0.2,
+        name=f"tiny-{task}",
+        output_dir=output_dir,
+        early_stopping=False,
+        task_options=options,
+    )
+
+
+@pytest.fixture(scope="session")
+def studio_artifact(tiny_model, tmp_path_factory):
+    """``studio_artifact(task) -> (artifact folder, config YAML, metrics)``: a tiny run of the
+    studio's config on the task's sample, trained in this process once per session."""
+    import yaml
+
+    from lepton_nlp.config import load_config
+    from lepton_nlp.training import train
+
+    built: dict[str, tuple[Path, str, dict]] = {}
+
+    def artifact(task: str) -> tuple[Path, str, dict]:
+        if task not in built:
+            out = tmp_path_factory.mktemp(f"studio-{task}") / "artifact"
+            config = studio_tiny_config(task, tiny_model, out)
+            result = train(load_config(yaml.safe_load(config)))
+            built[task] = (Path(result.artifact), config, result.metrics)
+        return built[task]
+
+    return artifact

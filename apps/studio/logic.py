@@ -5,9 +5,11 @@ No streamlit here: the same functions serve the pages, the tests and any script.
 
 from __future__ import annotations
 
+import csv
 import html
 import io
 import json
+import re
 import statistics
 import zipfile
 from collections import Counter
@@ -21,24 +23,36 @@ from apps.studio.store import Run, RunStore, data_home
 
 __all__ = [
     "BASE_MODELS",
+    "EXPECTED_SHAPE",
     "FORMATS_BY_TASK",
+    "HEADLINE_METRICS",
     "MAX_UPLOAD_MB",
+    "SAMPLES",
     "TASK_DEFAULTS",
     "DataSummary",
     "EvalReport",
     "StudioError",
+    "artifact_spec",
     "artifact_zip",
     "build_config",
+    "default_task_options",
+    "detect_columns",
     "diff_runs",
     "evaluate_artifact",
+    "format_metric",
     "guess_format",
+    "headline_metrics",
     "highlight_entities",
     "known_data_files",
     "load_data",
+    "marked_text",
     "missing_artifacts",
     "model_catalog",
+    "relation_input",
+    "relation_spans",
     "run_records",
     "runs_table",
+    "sample_data",
     "save_upload",
     "start_run",
     "summarize",
@@ -87,20 +101,120 @@ _EXTENSIONS = {
     ".json": ("qa", "squad"),
 }
 
+PAIR_TASKS = ("summarization", "translation")
+
+_PAIR_CSV = (
+    "a CSV file with a header row, a source column and a target column (name them under Columns)"
+)
+EXPECTED_SHAPE = {
+    ("classification", "csv"): (
+        "a CSV file with a header row, a text column and a label column (name them under Columns)"
+    ),
+    ("classification", "jsonl"): (
+        'one JSON object a line with a text and a label field, e.g. {"text": "Profit rose.", '
+        '"label": "positive"}'
+    ),
+    ("ner", "conll"): (
+        "one word and its tag a line (e.g. 'Oslo B-LOC'), a blank line between sentences"
+    ),
+    ("ner", "jsonl"): 'one JSON object a line with "tokens" and "tags" lists of the same length',
+    ("qa", "squad"): (
+        'SQuAD JSON: {"data": [{"title": ..., "paragraphs": [{"context": ..., "qas": '
+        '[{"question": ..., "answers": [{"text": ..., "answer_start": ...}]}]}]}]}'
+    ),
+    ("qa", "jsonl"): (
+        'one JSON object a line with "question", "context" and "answers" ({"text": [...], '
+        '"answer_start": [...]}, character offsets into the context)'
+    ),
+    ("relation", "jsonl"): (
+        'one JSON object a line with "text", "label" and the two arguments, as character spans '
+        '("head": {"start": 0, "end": 9}, "tail": {...}) or marked in the text with '
+        "<e1>...</e1> and <e2>...</e2>"
+    ),
+    ("relation", "semeval"): (
+        'SemEval-2010 Task 8 text: a line 1<TAB>"The <e1>storm</e1> caused a <e2>flood</e2>.", '
+        "the label on the next line, then a blank line"
+    ),
+    ("summarization", "jsonl"): (
+        "one JSON object a line with the text and its summary (name the two fields under "
+        "Columns, e.g. dialogue and summary)"
+    ),
+    ("summarization", "csv"): _PAIR_CSV,
+    ("translation", "jsonl"): (
+        "one JSON object a line with the text and its translation (name the two fields under "
+        "Columns, e.g. en and de)"
+    ),
+    ("translation", "csv"): _PAIR_CSV,
+    ("translation", "parallel"): (
+        "two aligned plain-text files, <name>.<source language> and <name>.<target language> "
+        "(e.g. news.en and news.de), one sentence a line; upload both"
+    ),
+}
+"""What a file of each (task, format) must look like, in plain words (shown with read errors)."""
+
+# Field names of (source, target) pairs in common data sets, in the order they are preferred.
+_SOURCE_FIELDS = ("source", "dialogue", "document", "article", "src", "en")
+_TARGET_FIELDS = ("target", "summary", "highlights", "tgt", "de")
+
 
 class StudioError(ValueError):
     """Something the user can fix; the message says what happened and what to do."""
 
 
-SAMPLES = [
+SAMPLES: list[tuple[str, Path, str, str, dict[str, str]]] = [
     (
         "finance sentiment sample (300 sentences)",
         ROOT / "data/samples/finance_sentiment.csv",
         "classification",
         "csv",
+        {},
     ),
-    ("finance NER sample (120 sentences)", ROOT / "data/samples/finance_ner.conll", "ner", "conll"),
+    (
+        "finance NER sample (120 sentences)",
+        ROOT / "data/samples/finance_ner.conll",
+        "ner",
+        "conll",
+        {},
+    ),
+    (
+        "finance QA sample (36 questions)",
+        ROOT / "data/samples/finance_qa.json",
+        "qa",
+        "squad",
+        {},
+    ),
+    (
+        "finance relation sample (48 sentences)",
+        ROOT / "data/samples/finance_relations.jsonl",
+        "relation",
+        "jsonl",
+        {},
+    ),
+    (
+        "finance dialogue summarization sample (30 dialogues)",
+        ROOT / "data/samples/finance_dialogues.jsonl",
+        "summarization",
+        "jsonl",
+        {"source_column": "dialogue", "target_column": "summary"},
+    ),
+    (
+        "finance news en-de translation sample (40 sentences)",
+        ROOT / "data/samples/finance_news",  # finance_news.en + finance_news.de
+        "translation",
+        "parallel",
+        {"source_lang": "en", "target_lang": "de"},
+    ),
 ]
+"""Label, path (parallel text: the common prefix), task, format and columns of each sample."""
+
+
+def _exists(path: Path, fmt: str, columns: dict[str, str]) -> bool:
+    if fmt == "parallel":
+        return all(
+            Path(f"{path}.{columns.get(key, default)}").is_file()
+            for key, default in (("source_lang", "en"), ("target_lang", "de"))
+        )
+    return path.is_file()
 
 
 def known_data_files() -> list[dict]:
@@ -110,24 +224,125 @@ def known_data_files() -> list[dict]:
     if uploads.is_dir():
         for path in sorted(uploads.iterdir(), key=lambda p: -p.stat().st_mtime):
             if path.is_file():
-                task, fmt = guess_format(path.name)
+                task, fmt = guess_format(path)
                 choices.append(
                     {
                         "label": f"upload: {path.name}",
                         "path": str(path),
                         "task": task,
                         "format": fmt,
+                        "columns": detect_columns(path, task, fmt),
                     }
                 )
-    for label, path, task, fmt in SAMPLES:
-        if path.is_file():
-            choices.append({"label": label, "path": str(path), "task": task, "format": fmt})
+    for label, path, task, fmt, columns in SAMPLES:
+        if _exists(path, fmt, columns):
+            choices.append(
+                {
+                    "label": label,
+                    "path": str(path),
+                    "task": task,
+                    "format": fmt,
+                    "columns": dict(columns),
+                }
+            )
     return choices
 
 
-def guess_format(filename: str) -> tuple[str, str]:
-    """(task, data format) that a file name suggests; the user can change both."""
-    suffix = Path(filename).suffix.lower()
+def sample_data(task: str) -> dict:
+    """The project's sample data set for ``task`` as a data choice (label, path, format, columns).
+
+    Raises:
+        StudioError: there is no sample for this task.
+    """
+    for label, path, sample_task, fmt, columns in SAMPLES:
+        if sample_task == task:
+            return {
+                "label": label,
+                "path": str(path),
+                "task": task,
+                "format": fmt,
+                "columns": dict(columns),
+            }
+    raise StudioError(f"There is no sample data set for {task}; upload a file on the Data page.")
+
+
+def _head(path: Path, size: int = 8192) -> str:
+    """The first characters of a text file ("" when it is not a readable file)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            return file.read(size)
+    except OSError:
+        return ""
+
+
+def _field_names(path: Path, fmt: str) -> list[str]:
+    """Field names of the first JSON Lines object, or the CSV header ([] when unreadable)."""
+    head = _head(path)
+    if fmt == "jsonl":
+        for line in head.splitlines():
+            if line.strip():
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError:
+                    return []
+                return list(obj) if isinstance(obj, dict) else []
+        return []
+    if fmt == "csv" and head:
+        return next(csv.reader(io.StringIO(head)), [])
+    return []
+
+
+def _pair_fields(names: list[str]) -> dict[str, str]:
+    # DialogSum's test file numbers its references (summary1..3); the reader takes the stem.
+    stems = [re.sub(r"\d+$", "", name) for name in names]
+    found = {}
+    for key, candidates in (("source_column", _SOURCE_FIELDS), ("target_column", _TARGET_FIELDS)):
+        match = next((c for c in candidates if c in names or c in stems), None)
+        if match:
+            found[key] = match
+    return found
+
+
+def detect_columns(path: str | Path, task: str, fmt: str) -> dict[str, str]:
+    """Source and target field names a pair file (csv/jsonl) seems to use, e.g. dialogue/summary.
+
+    Only fields found in the file are returned; the reader's defaults hold for the rest.
+    """
+    if task not in PAIR_TASKS or fmt not in ("csv", "jsonl"):
+        return {}
+    return _pair_fields(_field_names(Path(path), fmt))
+
+
+def guess_format(filename: str | Path) -> tuple[str, str]:
+    """(task, data format) that a file's name, and its first lines when it exists, suggest.
+
+    The user can change both. Content decides among the tasks one extension serves: a JSON
+    Lines file with question/context is QA, with head/tail (or ``<e1>`` marks) relation,
+    with tokens NER, with a source/summary pair summarization; a CSV header with such a
+    pair is summarization; a ``.txt`` in SemEval-2010 layout is relation.
+    """
+    path = Path(filename)
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        names = _field_names(path, "jsonl")
+        first = _head(path).lstrip()[:2000]
+        if {"question", "context"} <= set(names):
+            return "qa", "jsonl"
+        if {"head", "tail"} & set(names) or "<e1>" in first:
+            return "relation", "jsonl"
+        if "tokens" in names:
+            return "ner", "jsonl"
+        pair = _pair_fields(names)
+        if len(pair) == 2:
+            if all(len(v) == 2 for v in pair.values()):  # language codes: en / de
+                return "translation", "jsonl"
+            return "summarization", "jsonl"
+    if suffix in (".csv", ".tsv"):
+        names = _field_names(path, "csv")
+        if len(_pair_fields(names)) == 2 and "label" not in names:
+            return "summarization", "csv"
+    if suffix == ".txt" and re.match(r"\s*\d+\t\"", _head(path)):
+        return "relation", "semeval"
     if suffix in _EXTENSIONS:
         return _EXTENSIONS[suffix]
     return "translation", "parallel"
@@ -196,8 +411,10 @@ def load_data(path: str | Path, task: str, fmt: str, columns: dict[str, str] | N
             getattr(adapter, "read_records", None),
         )
     except (DataError, ConfigError, KeyError, ValueError, OSError) as error:
+        expected = EXPECTED_SHAPE.get((task, fmt))
+        hint = f" Expected for {task} ({fmt}): {expected}." if expected else ""
         raise StudioError(
-            f"{path.name} could not be read as {fmt} data for {task}: {error}"
+            f"{path.name} could not be read as {fmt} data for {task}: {error}{hint}"
         ) from None
     if not records:
         raise StudioError(f"{path.name} holds no records; check the format and the columns.")
@@ -213,11 +430,65 @@ def _record_text(record: dict) -> str:
     return json.dumps(record, ensure_ascii=False)[:200]
 
 
+def _record_kind(record: dict) -> str:
+    """``tokens`` (NER), ``qa``, ``relation``, ``pair`` (summarization, translation) or ``text``."""
+    if "tags" in record:
+        return "tokens"
+    if "answers" in record:
+        return "qa"
+    if "head" in record and "tail" in record:
+        return "relation"
+    if "source" in record and "target" in record:
+        return "pair"
+    return "text"
+
+
+def _words(text: Any) -> int:
+    return len(str(text).split())
+
+
+def _stats(values: list[int]) -> dict[str, float]:
+    values = values or [0]
+    return {
+        "min": min(values),
+        "mean": round(statistics.fmean(values), 1),
+        "median": statistics.median(values),
+        "max": max(values),
+    }
+
+
+def _references(target: Any) -> list[str]:
+    return [str(t) for t in target] if isinstance(target, list) else [str(target)]
+
+
+def marked_text(record: dict) -> str:
+    """A relation record's text with its head marked ``<e1>..</e1>`` and its tail ``<e2>..</e2>``."""
+    text = record["text"]
+    spans = sorted(((record["head"], "e1"), (record["tail"], "e2")), key=lambda s: s[0]["start"])
+    out, last = [], 0
+    for span, tag in spans:
+        out += [text[last : span["start"]], f"<{tag}>", text[span["start"] : span["end"]]]
+        out.append(f"</{tag}>")
+        last = span["end"]
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _argument(record: dict, name: str) -> str:
+    span = record[name]
+    words = record["text"][span["start"] : span["end"]]
+    return f"{words} ({span['type']})" if span.get("type") else words
+
+
 def _label_of(record: dict) -> str | None:
     if "label" in record:
         label = record["label"]
         return "|".join(map(str, label)) if isinstance(label, list) else str(label)
     return None
+
+
+def _cell(value: Any) -> Any:
+    return value if isinstance(value, str | int | float) else json.dumps(value, ensure_ascii=False)
 
 
 @dataclass
@@ -228,59 +499,123 @@ class DataSummary:
     label_counts: dict[str, int]
     label_name: str
     lengths: dict[str, float]
+    """Length statistics in words of the main text (text, context or source)."""
     preview: list[dict]
     warnings: list[str] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+    """Headline figures after the record count (``{"Labels": 3, "Median length (words)": 12}``)."""
+    lengths_by_field: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Length statistics in words per field (QA: question, context, answer; pairs: source, target)."""
 
 
 def summarize(records: list[dict], preview_rows: int = 20) -> DataSummary:
-    """Counts of labels (entity types for NER), length statistics in words, and a preview."""
+    """Counts of labels (entity types, relations), length statistics in words, and a preview.
+
+    The figures follow the records' kind: labels for classification and relations, entity
+    types for NER, contexts and question lengths for QA, source and target lengths for
+    summarization and translation.
+    """
+    kind = _record_kind(records[0]) if records else "text"
     labels: Counter = Counter()
-    label_name = "label"
-    if records and "tags" in records[0]:
+    warnings: list[str] = []
+    fields: dict[str, list[int]] = {}
+    preview: list[dict] = []
+    head = records[:preview_rows]
+    if kind == "tokens":
         label_name = "entity type"
         for r in records:
             labels.update(t[2:] for t in r["tags"] if t.startswith("B-"))
-    elif records and "answers" in records[0]:
+        fields["text"] = [len(r["tokens"]) for r in records]
+        for r in head:
+            row = {k: v for k, v in r.items() if k not in ("tokens", "tags")}
+            row["text"] = " ".join(r["tokens"])
+            row["entities"] = ", ".join(t[2:] for t in r["tags"] if t.startswith("B-"))
+            preview.append(row)
+    elif kind == "qa":
         label_name = "answer"
         for r in records:
-            has = bool(r["answers"].get("text"))
-            labels["has an answer" if has else "no answer"] += 1
-    else:
-        labels.update(lab for r in records if (lab := _label_of(r)) is not None)
-    lengths = [len(_record_text(r).split()) for r in records] or [0]
-    preview = []
-    for r in records[:preview_rows]:
-        row = {k: v for k, v in r.items() if k not in ("tokens", "tags")}
-        if "tokens" in r:
-            row["text"] = " ".join(r["tokens"])
-            row["entities"] = ", ".join(f"{t[2:]}" for t in r["tags"] if t.startswith("B-"))
-        preview.append(
+            labels["has an answer" if r["answers"]["text"] else "no answer"] += 1
+        fields["context"] = [_words(r["context"]) for r in records]
+        fields["question"] = [_words(r["question"]) for r in records]
+        fields["answer"] = [
+            _words(r["answers"]["text"][0]) for r in records if r["answers"]["text"]
+        ]
+        preview = [
             {
-                k: v if isinstance(v, str | int | float) else json.dumps(v, ensure_ascii=False)
-                for k, v in row.items()
+                "question": r["question"],
+                "answer": " | ".join(r["answers"]["text"]) or "(no answer)",
+                "context": r["context"],
+                **({"title": r["title"]} if r.get("title") else {}),
             }
-        )
-    warnings = []
-    if labels and len(labels) == 1 and label_name == "label":
-        warnings.append("Only one label: a classifier needs at least two.")
-    rare = [k for k, v in labels.items() if v < 2]
-    if rare and label_name == "label":
-        warnings.append(
-            f"{len(rare)} label(s) have a single example ({', '.join(sorted(rare)[:5])}); "
-            "they stay in training and cannot be validated."
-        )
+            for r in head
+        ]
+        if labels["no answer"]:
+            warnings.append(
+                f"{labels['no answer']} question(s) have no answer: the studio's runs always "
+                "answer, so these count as errors in evaluation."
+            )
+    elif kind == "relation":
+        label_name = "relation"
+        labels.update(lab for r in records if (lab := _label_of(r)) is not None)
+        fields["text"] = [_words(r["text"]) for r in records]
+        preview = [
+            {
+                "text": marked_text(r),
+                "head (e1)": _argument(r, "head"),
+                "tail (e2)": _argument(r, "tail"),
+                "relation": r.get("label", ""),
+            }
+            for r in head
+        ]
+    elif kind == "pair":
+        label_name = ""
+        fields["source"] = [_words(r["source"]) for r in records]
+        fields["target"] = [_words(_references(r["target"])[0]) for r in records]
+        preview = [
+            {"source": r["source"], "target": " | ".join(_references(r["target"]))} for r in head
+        ]
+        several = sum(len(_references(r["target"])) > 1 for r in records)
+        if several:
+            warnings.append(
+                f"{several} record(s) have several references: training uses the first, "
+                "evaluation scores against all of them."
+            )
+    else:
+        label_name = "label"
+        labels.update(lab for r in records if (lab := _label_of(r)) is not None)
+        fields["text"] = [len(_record_text(r).split()) for r in records]
+        preview = [dict(r) for r in head]
+    if kind in ("text", "relation"):
+        if labels and len(labels) == 1:
+            warnings.append(f"Only one {label_name}: a classifier needs at least two.")
+        rare = [k for k, v in labels.items() if v < 2]
+        if rare:
+            warnings.append(
+                f"{len(rare)} {label_name}(s) have a single example ({', '.join(sorted(rare)[:5])}); "
+                "they stay in training and cannot be validated."
+            )
+    by_field = {name: _stats(values) for name, values in fields.items()}
+    main = next(iter(by_field.values()), _stats([]))
+    figures: dict[str, Any] = {}
+    if kind == "qa":
+        figures["Contexts"] = len({r["context"] for r in records})
+        figures["Median context length (words)"] = by_field["context"]["median"]
+        figures["Median question length (words)"] = by_field["question"]["median"]
+    elif kind == "pair":
+        figures["Median source length (words)"] = by_field["source"]["median"]
+        figures["Median target length (words)"] = by_field["target"]["median"]
+    else:
+        figures[f"{label_name.capitalize()}s"] = len(labels)
+        figures["Median length (words)"] = main["median"]
     return DataSummary(
         count=len(records),
         label_counts=dict(labels.most_common()),
         label_name=label_name,
-        lengths={
-            "min": min(lengths),
-            "mean": round(statistics.fmean(lengths), 1),
-            "median": statistics.median(lengths),
-            "max": max(lengths),
-        },
-        preview=preview,
+        lengths=main,
+        preview=[{k: _cell(v) for k, v in row.items()} for row in preview],
         warnings=warnings,
+        figures=figures,
+        lengths_by_field=by_field,
     )
 
 
@@ -302,13 +637,18 @@ def build_config(
     name: str = "studio-run",
     output_dir: str | Path = "runs/studio",
     early_stopping: bool = True,
+    task_options: dict[str, Any] | None = None,
 ) -> str:
     """A validated run config, as YAML, for the choices made on the Train page.
+
+    ``task_options`` are added to :func:`default_task_options` (and win over them).
 
     Raises:
         StudioError: the choices do not make a valid config (the core's message says why).
     """
     from lepton_nlp.config import ConfigError, config_to_dict, load_config
+
+    options = {**default_task_options(task, int(max_length)), **(task_options or {})}
 
     tree = {
         "task": task,
@@ -333,11 +673,28 @@ def build_config(
             "eval_strategy": "epoch" if validation_size > 0 else "no",
         },
     }
+    if options:
+        tree["task_options"] = options
     try:
         config = load_config(tree)
     except (ConfigError, ValueError, KeyError) as error:
         raise StudioError(f"These settings do not make a valid run: {error}") from None
     return yaml.safe_dump(config_to_dict(config), sort_keys=False)
+
+
+def default_task_options(task: str, max_length: int) -> dict[str, Any]:
+    """Task options that fit the chosen max tokens (QA: the window overlap and question length).
+
+    QA reads a long context in windows of ``max_length`` tokens that overlap by ``stride``;
+    the core's defaults (stride 128, questions up to 64 tokens) need 384 tokens or so, so a
+    shorter window gets a proportionally shorter overlap and question instead of an error.
+    """
+    if task == "qa":
+        return {
+            "stride": min(128, max_length // 3),
+            "max_question_length": max(1, min(64, max_length // 6)),
+        }
+    return {}
 
 
 def start_run(store: RunStore, config_yaml: str, name: str, task: str) -> Run:
@@ -400,6 +757,37 @@ def run_records(config_yaml: str, split: str = "test") -> list[dict]:
     return load_splits(config.data, task.record_kind, getattr(task, "read_records", None))[split]
 
 
+HEADLINE_METRICS = {
+    "qa": ["exact_match", "f1"],
+    "relation": ["macro_f1", "micro_f1", "accuracy"],
+    "summarization": ["rouge1", "rouge2", "rougeL"],
+    "translation": ["bleu", "chrf"],
+}
+"""The metrics the Evaluate page leads with, per task (others: the first of a general list)."""
+
+_GENERAL_HEADLINE = (
+    "accuracy",
+    "macro_f1",
+    "precision",
+    "recall",
+    "f1",
+    "exact_match",
+    "rougeL",
+    "bleu",
+)
+_PERCENT_SCALE = ("bleu", "chrf")  # sacrebleu's scores are in [0, 100]
+
+
+def headline_metrics(task: str, metrics: dict[str, float]) -> list[str]:
+    """Names of the metrics to show first for ``task``, those present in ``metrics``."""
+    return [k for k in HEADLINE_METRICS.get(task, _GENERAL_HEADLINE) if k in metrics]
+
+
+def format_metric(name: str, value: float) -> str:
+    """A metric as shown: BLEU and chrF (0-100) with one decimal, fractions with three."""
+    return f"{value:.1f}" if name in _PERCENT_SCALE else f"{value:.3f}"
+
+
 @dataclass
 class EvalReport:
     """Metrics of an artifact on labelled records, with what a person needs to read them."""
@@ -409,10 +797,94 @@ class EvalReport:
     confusion: list[list[int]] | None
     per_label: dict[str, float]
     errors: list[dict]
+    """The worst predictions, worst first; their keys are the columns the page shows."""
+    task: str = ""
+
+
+def _label_errors(records: list[dict], predictions: list[dict]) -> list[dict]:
+    errors = []
+    for r, p in zip(records, predictions, strict=True):
+        if str(p["label"]) != str(r["label"]):
+            text = marked_text(r) if "head" in r and "tail" in r else r.get("text", "")
+            errors.append(
+                {
+                    "text": text,
+                    "true": str(r["label"]),
+                    "predicted": str(p["label"]),
+                    "confidence": round(float(p["score"]), 3),
+                }
+            )
+    return sorted(errors, key=lambda e: -e["confidence"])
+
+
+def _qa_errors(records: list[dict], predictions: list[dict]) -> list[dict]:
+    from lepton_nlp.evaluation.squad import exact_match_score, f1_score
+
+    errors = []
+    for r, p in zip(records, predictions, strict=True):
+        golds = r["answers"]["text"]
+        answer = p["answer"]
+        if golds:
+            exact = max(exact_match_score(answer, g) for g in golds)
+            f1 = max(f1_score(answer, g) for g in golds)
+        else:  # a question without an answer: only an empty prediction is right
+            exact = f1 = float(answer == "")
+        if exact < 1.0:
+            errors.append(
+                {
+                    "question": r["question"],
+                    "expected": " | ".join(golds) or "(no answer)",
+                    "predicted": answer or "(no answer)",
+                    "F1": round(f1, 3),
+                    "confidence": round(float(p["score"]), 3),
+                    "context": r["context"],
+                }
+            )
+    # Wrong and sure of it first: those teach the most about the model.
+    return sorted(errors, key=lambda e: (e["F1"], -e["confidence"]))
+
+
+def _generation_errors(task: str, records: list[dict], predictions: list[dict]) -> list[dict]:
+    """Every example with its own score (summaries: ROUGE-L, translations: chrF), lowest first."""
+    outputs = [p["generated_text"] for p in predictions]
+    references = [_references(r["target"]) for r in records]
+    if task == "translation":
+        import sacrebleu
+
+        name = "chrF"
+        scores = [
+            sacrebleu.sentence_chrf(o, refs).score
+            for o, refs in zip(outputs, references, strict=True)
+        ]
+    else:
+        from rouge_score import rouge_scorer
+
+        name = "ROUGE-L"
+        scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+        scores = [
+            scorer.score_multi(refs, o or "")["rougeL"].fmeasure
+            for o, refs in zip(outputs, references, strict=True)
+        ]
+    rows = [
+        {
+            "source": r["source"],
+            "reference": " | ".join(refs),
+            "output": output,
+            name: round(float(score), 3),
+        }
+        for r, refs, output, score in zip(records, references, outputs, scores, strict=True)
+    ]
+    return sorted(rows, key=lambda e: e[name])
 
 
 def evaluate_artifact(predictor: Any, records: list[dict], worst: int = 10) -> EvalReport:
-    """Predict ``records`` with ``predictor`` and score them: metrics, confusion, worst errors."""
+    """Predict ``records`` with ``predictor`` and score them: metrics, confusion, worst errors.
+
+    The worst errors follow the task: confident wrong labels (classification, relations,
+    with the relation's arguments marked in the text), sentences with most wrong tags
+    (NER), wrong answers with the question and the gold answer (QA), and the outputs that
+    score lowest against their references (summarization, translation).
+    """
     if not records:
         raise StudioError(
             "There are no labelled records to evaluate on; choose another split or file."
@@ -430,17 +902,7 @@ def evaluate_artifact(predictor: Any, records: list[dict], worst: int = 10) -> E
         refs = [str(r["label"]) for r in records]
         preds = [str(p["label"]) for p in predictions]
         confusion = confusion_matrix(refs, preds, labels=labels).tolist()
-        for r, p in zip(records, predictions, strict=True):
-            if str(p["label"]) != str(r["label"]):
-                errors.append(
-                    {
-                        "text": r.get("text", ""),
-                        "true": str(r["label"]),
-                        "predicted": str(p["label"]),
-                        "confidence": round(float(p["score"]), 3),
-                    }
-                )
-        errors.sort(key=lambda e: -e["confidence"])
+        errors = _label_errors(records, predictions)
     elif predictions and "tags" in predictions[0]:
         per_label = {
             k.split("_", 1)[1]: v
@@ -464,12 +926,17 @@ def evaluate_artifact(predictor: Any, records: list[dict], worst: int = 10) -> E
                     }
                 )
         errors.sort(key=lambda e: -e["wrong tags"])
+    elif predictions and "answer" in predictions[0]:
+        errors = _qa_errors(records, predictions)
+    elif predictions and "generated_text" in predictions[0]:
+        errors = _generation_errors(predictor.task.name, records, predictions)
     return EvalReport(
         metrics={k: v for k, v in metrics.items() if isinstance(v, int | float)},
         labels=labels,
         confusion=confusion,
         per_label=per_label,
         errors=errors[:worst],
+        task=predictor.task.name,
     )
 
 
@@ -491,7 +958,15 @@ def _entities_from_tags(tokens: list[str], tags: list[str]) -> list[dict]:
 _COLOURS = ["#fde68a", "#bfdbfe", "#bbf7d0", "#fecaca", "#ddd6fe", "#fed7aa", "#a5f3fc"]
 
 
-_FIXED = {"PER": _COLOURS[0], "ORG": _COLOURS[1], "LOC": _COLOURS[2], "MISC": _COLOURS[4]}
+_FIXED = {
+    "PER": _COLOURS[0],
+    "ORG": _COLOURS[1],
+    "LOC": _COLOURS[2],
+    "MISC": _COLOURS[4],
+    "answer": _COLOURS[2],
+    "head": _COLOURS[3],
+    "tail": _COLOURS[1],
+}
 
 
 def _entity_colour(label: str) -> str:
@@ -514,6 +989,84 @@ def highlight_entities(text: str, entities: list[dict]) -> str:
         last = e["end"]
     out.append(html.escape(text[last:]))
     return "".join(out)
+
+
+def relation_spans(prediction: dict) -> list[dict]:
+    """The head and tail of a relation input or prediction as spans for :func:`highlight_entities`."""
+    return [
+        {"label": name, "start": prediction[name]["start"], "end": prediction[name]["end"]}
+        for name in ("head", "tail")
+    ]
+
+
+def _occurrences(text: str, words: str) -> list[int]:
+    starts, start = [], text.find(words) if words else -1
+    while start >= 0:
+        starts.append(start)
+        start = text.find(words, start + 1)
+    return starts
+
+
+def _argument_spans(text: str, head: str, tail: str) -> tuple[dict, dict]:
+    """The first places of ``head`` and ``tail`` in ``text`` that do not overlap."""
+    head, tail = head.strip(), tail.strip()
+    heads, tails = _occurrences(text, head), _occurrences(text, tail)
+    for name, words, found, mark in (
+        ("head", head, heads, "<e1>...</e1>"),
+        ("tail", tail, tails, "<e2>...</e2>"),
+    ):
+        if not found:
+            raise StudioError(
+                f"The {name} {words!r} is not in the text. Type it exactly as it appears there "
+                f"(same capitals), or mark it in the text with {mark}."
+            )
+    for h in heads:
+        for t in tails:
+            if h + len(head) <= t or t + len(tail) <= h:
+                return {"start": h, "end": h + len(head)}, {"start": t, "end": t + len(tail)}
+    raise StudioError(
+        f"The head {head!r} and the tail {tail!r} overlap in the text; the two arguments must "
+        "be different words. Mark them with <e1>...</e1> and <e2>...</e2> to be exact."
+    )
+
+
+def relation_input(
+    text: str, head: str = "", tail: str = "", head_type: str = "", tail_type: str = ""
+) -> dict:
+    """A relation Predictor input from the Try page: ``{"text", "head", "tail"}`` spans.
+
+    The arguments are either marked in the text (``<e1>head</e1>``, ``<e2>tail</e2>``) or
+    typed as words of the text (the first place they occur; the tail clear of the head).
+    Types, when given, go with the spans (models trained with typed arguments use them).
+
+    Raises:
+        StudioError: the text is empty, its marks are broken, or an argument is not in it.
+    """
+    from lepton_nlp.data import DataError
+    from lepton_nlp.data.semeval import parse_marked
+
+    if not text.strip():
+        raise StudioError("Type a sentence that names the two arguments.")
+    if re.search(r"</?e[12]>", text):
+        try:
+            item = parse_marked(text, "The text")
+        except DataError as error:
+            raise StudioError(
+                f"{error} Mark the first argument (head) as <e1>...</e1> and the second (tail) "
+                "as <e2>...</e2>."
+            ) from None
+    else:
+        if not head.strip() or not tail.strip():
+            raise StudioError(
+                "Give the two arguments: mark them in the text as <e1>...</e1> (head) and "
+                "<e2>...</e2> (tail), or type them in the Head and Tail boxes."
+            )
+        first, second = _argument_spans(text, head, tail)
+        item = {"text": text, "head": first, "tail": second}
+    for name, kind in (("head", head_type), ("tail", tail_type)):
+        if kind.strip():
+            item[name]["type"] = kind.strip()
+    return item
 
 
 def _flat(tree: dict, prefix: str = "") -> dict[str, Any]:
@@ -641,6 +1194,23 @@ def missing_artifacts(store: RunStore) -> list[Run]:
         and r.artifact_path
         and not Path(r.artifact_path, "lepton_artifact.json").is_file()
     ]
+
+
+def artifact_spec(path: str | Path) -> Any:
+    """The task spec saved in an artifact folder (labels, options), without loading the model.
+
+    Raises:
+        StudioError: the folder is gone or is not a complete artifact.
+    """
+    from lepton_nlp.artifacts import ArtifactError, read_artifact
+
+    try:
+        return read_artifact(path).spec
+    except (ArtifactError, OSError, KeyError, ValueError) as error:
+        raise StudioError(
+            f"The model folder {path} cannot be read ({error}); choose another model or train "
+            "it again."
+        ) from None
 
 
 def artifact_zip(path: str | Path) -> bytes:

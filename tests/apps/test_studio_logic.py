@@ -193,3 +193,234 @@ def test_stop_keeps_the_best_checkpoint(store, tiny_model):
     assert Path(done.artifact_path, "lepton_artifact.json").is_file()
     assert done.metrics["train"]["best_checkpoint_step"] is not None
     assert "accuracy" in done.metrics["validation"]
+
+
+# --- the other tasks: qa, relation, summarization, translation -----------------------------
+
+OTHER_TASKS = ["qa", "relation", "summarization", "translation"]
+
+
+@pytest.mark.parametrize("task", OTHER_TASKS)
+def test_each_task_sample_loads_and_summarizes(task):
+    sample = logic.sample_data(task)
+    assert any(c["label"] == sample["label"] for c in logic.known_data_files())
+    records = logic.load_data(sample["path"], task, sample["format"], sample["columns"])
+    summary = logic.summarize(records)
+    assert summary.count == len(records) >= 30 and not summary.warnings
+    first = summary.preview[0]
+    if task == "qa":
+        assert summary.figures["Contexts"] == 12
+        assert set(summary.lengths_by_field) == {"context", "question", "answer"}
+        assert first["answer"] in first["context"] and first["question"].endswith("?")
+        assert summary.lengths_by_field["context"]["median"] > 30
+    elif task == "relation":
+        assert summary.label_name == "relation" and len(summary.label_counts) == 4
+        assert set(summary.label_counts.values()) == {12}
+        assert first["text"].count("<e1>") == first["text"].count("<e2>") == 1
+        assert first["head (e1)"] == "Nordvik Oyj (ORG)" and first["relation"] == "acquired"
+    else:
+        assert summary.label_counts == {} and set(first) == {"source", "target"}
+        source, target = (summary.lengths_by_field[k]["median"] for k in ("source", "target"))
+        if task == "summarization":
+            assert source > target and first["source"].startswith("Anna:")
+        else:
+            assert first["target"].startswith("Der Umsatz")
+    # Uploaded as they are, each file is recognised by its content, not only its extension.
+    name = sample["path"] + (".en" if sample["format"] == "parallel" else "")
+    assert logic.guess_format(name) == (task, sample["format"])
+    assert logic.detect_columns(sample["path"], task, sample["format"]) == {
+        k: v for k, v in sample["columns"].items() if k.endswith("_column")
+    }
+
+
+@pytest.mark.parametrize(
+    ("task", "fmt", "file", "expected"),
+    [
+        ("qa", "squad", "finance_sentiment.csv", "SQuAD JSON"),
+        ("qa", "jsonl", "finance_relations.jsonl", '"question", "context" and "answers"'),
+        ("relation", "jsonl", "finance_sentiment.csv", "<e1>...</e1> and <e2>...</e2>"),
+        ("relation", "semeval", "finance_sentiment.csv", "SemEval-2010 Task 8"),
+        ("summarization", "jsonl", "finance_relations.jsonl", "the text and its summary"),
+        ("translation", "parallel", "finance_sentiment.csv", "upload both"),
+    ],
+)
+def test_wrong_shape_says_what_was_expected(task, fmt, file, expected):
+    with pytest.raises(StudioError, match="could not be read") as error:
+        logic.load_data(logic.ROOT / "data/samples" / file, task, fmt)
+    assert expected in str(error.value)
+
+
+def test_dialogues_need_their_columns_named(tmp_path):
+    sample = logic.sample_data("summarization")
+    with pytest.raises(StudioError, match="'dialogue'"):  # names the fields the file has
+        logic.load_data(sample["path"], "summarization", "jsonl")
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("document,summary\nA long text about sales.,Sales.\n", encoding="utf-8")
+    assert logic.guess_format(pairs) == ("summarization", "csv")
+    columns = logic.detect_columns(pairs, "summarization", "csv")
+    assert logic.load_data(pairs, "summarization", "csv", columns) == [
+        {"source": "A long text about sales.", "target": "Sales."}
+    ]
+
+
+def test_qa_windows_follow_max_tokens(tiny_model):
+    from lepton_nlp.config import load_config
+
+    sample = logic.sample_data("qa")
+    for max_length, stride, question in ((384, 128, 64), (64, 21, 10)):
+        config = logic.build_config(
+            task="qa", data_path=sample["path"], fmt="squad", base_model=tiny_model,
+            method="lora", epochs=1, batch_size=8, learning_rate=1e-3, max_length=max_length,
+        )  # fmt: skip
+        options = yaml.safe_load(config)["task_options"]
+        assert (options["stride"], options["max_question_length"]) == (stride, question)
+        assert load_config(yaml.safe_load(config)).task_options.stride == stride
+    with pytest.raises(StudioError, match="task_options"):
+        logic.build_config(
+            task="qa", data_path=sample["path"], fmt="squad", base_model=tiny_model,
+            method="lora", epochs=1, batch_size=8, learning_rate=1e-3, max_length=64,
+            task_options={"strid": 8},
+        )  # fmt: skip
+
+
+def test_relation_input_from_marks_or_words():
+    marked = logic.relation_input("<e1>Eva Holm</e1> runs <e2>Vik Air</e2>.", "", "", "PER", "ORG")
+    assert marked == {
+        "text": "Eva Holm runs Vik Air.",
+        "head": {"start": 0, "end": 8, "type": "PER"},
+        "tail": {"start": 14, "end": 21, "type": "ORG"},
+    }
+    typed = logic.relation_input("Vik Air hired Vik.", head="Vik", tail="Vik Air")
+    assert typed["head"] == {"start": 14, "end": 17} and typed["tail"] == {"start": 0, "end": 7}
+    assert logic.marked_text(typed) == "<e2>Vik Air</e2> hired <e1>Vik</e1>."
+    with pytest.raises(StudioError, match="'Anna' is not in the text"):
+        logic.relation_input("Eva runs Vik Air.", head="Anna", tail="Vik Air")
+    with pytest.raises(StudioError, match="<e2>"):
+        logic.relation_input("<e1>Eva</e1> runs Vik Air.")
+    with pytest.raises(StudioError, match="Head and Tail boxes"):
+        logic.relation_input("Eva runs Vik Air.")
+
+
+class _FixedPredictor:
+    """A predictor that answers from a table: the evaluation logic without a model."""
+
+    def __init__(self, task: str, outputs: list[dict], labels: list[str] | None = None):
+        from lepton_nlp.tasks import TaskSpec, get_task
+
+        self.task = get_task(task)
+        self.spec = TaskSpec(labels=labels or [], extra={"options": {}})
+        self.outputs = outputs
+
+    def predict(self, records):
+        return self.outputs[: len(records)]
+
+
+def test_worst_errors_come_with_their_texts():
+    qa = [
+        {"question": "Who?", "context": "Eva Holm runs Vik Air.", "answers": {"text": ["Eva Holm"], "answer_start": [0]}},
+        {"question": "What?", "context": "Eva Holm runs Vik Air.", "answers": {"text": ["Vik Air"], "answer_start": [14]}},
+        {"question": "Runs?", "context": "Eva Holm runs Vik Air.", "answers": {"text": ["runs"], "answer_start": [9]}},
+    ]  # fmt: skip
+    answers = [
+        {"answer": "Holm", "score": 0.4, "start": 4, "end": 8},
+        {"answer": "Eva", "score": 0.9, "start": 0, "end": 3},
+        {"answer": "runs", "score": 0.8, "start": 9, "end": 13},
+    ]
+    report = logic.evaluate_artifact(_FixedPredictor("qa", answers), qa)
+    assert report.metrics["exact_match"] == pytest.approx(1 / 3)
+    assert logic.headline_metrics("qa", report.metrics) == ["exact_match", "f1"]
+    assert [(e["question"], e["expected"], e["predicted"]) for e in report.errors] == [
+        ("What?", "Vik Air", "Eva"),  # F1 0 before F1 0.67
+        ("Who?", "Eva Holm", "Holm"),
+    ]
+
+    pairs = [
+        {"source": "Sales rose.", "target": "Der Umsatz stieg."},
+        {"source": "Profit fell.", "target": "Der Gewinn sank."},
+    ]
+    outputs = [{"generated_text": "Der Umsatz stieg."}, {"generated_text": "Die Bank."}]
+    report = logic.evaluate_artifact(_FixedPredictor("translation", outputs), pairs)
+    assert logic.headline_metrics("translation", report.metrics) == ["bleu", "chrf"]
+    assert [(e["source"], e["reference"], e["output"]) for e in report.errors] == [
+        ("Profit fell.", "Der Gewinn sank.", "Die Bank."),
+        ("Sales rose.", "Der Umsatz stieg.", "Der Umsatz stieg."),
+    ]
+    assert report.errors[0]["chrF"] < report.errors[1]["chrF"] == 100.0
+    summary = logic.evaluate_artifact(_FixedPredictor("summarization", outputs), pairs)
+    assert "ROUGE-L" in summary.errors[0] and "rougeL" in summary.metrics
+
+    relations = [
+        {"text": "Eva runs Vik.", "head": {"start": 0, "end": 3}, "tail": {"start": 9, "end": 12}, "label": "ceo_of"},
+        {"text": "Vik is in Oslo.", "head": {"start": 0, "end": 3}, "tail": {"start": 10, "end": 14}, "label": "Other"},
+    ]  # fmt: skip
+    labels = ["Other", "ceo_of"]
+    guesses = [{"label": "Other", "score": 0.7}, {"label": "Other", "score": 0.6}]
+    report = logic.evaluate_artifact(_FixedPredictor("relation", guesses, labels), relations)
+    assert report.confusion == [[1, 0], [1, 0]] and report.per_label == {"ceo_of": 0.0}
+    assert report.errors == [
+        {
+            "text": "<e1>Eva</e1> runs <e2>Vik</e2>.",
+            "true": "ceo_of",
+            "predicted": "Other",
+            "confidence": 0.7,
+        }
+    ]
+
+
+TRY_INPUTS = {
+    "qa": {"question": "Who runs Polar Foods?", "context": "Maria Koski runs Polar Foods."},
+    "relation": "<e1>Maria Koski</e1> runs <e2>Polar Foods</e2>.",
+    "summarization": "Anna: The budget is due on Friday.\nBen: I'll send my numbers today.",
+    "translation": "Sales rose by 5% in the second quarter.",
+}
+METRICS = {
+    "qa": {"exact_match", "f1"},
+    "relation": {"macro_f1", "micro_f1", "accuracy"},
+    "summarization": {"rouge1", "rouge2", "rougeL"},
+    "translation": {"bleu", "chrf"},
+}
+ERROR_COLUMNS = {
+    "qa": {"question", "expected", "predicted", "F1", "confidence", "context"},
+    "relation": {"text", "true", "predicted", "confidence"},
+    "summarization": {"source", "reference", "output", "ROUGE-L"},
+    "translation": {"source", "reference", "output", "chrF"},
+}
+
+
+@pytest.mark.parametrize("task", OTHER_TASKS)
+def test_worker_trains_each_task_then_evaluate_and_try(task, store, tiny_model):
+    from conftest import studio_tiny_config
+
+    from lepton_nlp.inference import Predictor
+
+    run = logic.start_run(store, studio_tiny_config(task, tiny_model), f"tiny-{task}", task)
+    done = wait_for(lambda: (r := store.get(run.id)).status not in ("queued", "running") and r)
+    log = Path(done.log_path).read_text(errors="replace")
+    assert done.status == "completed", done.error + log[-2000:]
+    assert METRICS[task] <= set(done.metrics["validation"]) and done.metrics["test"]
+    assert any(m["source"] == f"studio run #{run.id}" for m in logic.model_catalog(store))
+
+    predictor = Predictor.from_artifact(done.artifact_path)
+    records = logic.run_records(done.config_yaml, "test")
+    assert len(records) >= 6
+    report = logic.evaluate_artifact(predictor, records)
+    assert report.task == task and METRICS[task] <= set(report.metrics)
+    assert report.errors and set(report.errors[0]) == ERROR_COLUMNS[task]
+    if task == "relation":
+        assert sum(map(sum, report.confusion)) == len(records)
+        assert set(report.per_label) == {"acquired", "ceo_of", "headquartered_in"}
+        assert "<e1>" in report.errors[0]["text"]
+
+    item = TRY_INPUTS[task]
+    if task == "relation":
+        item = logic.relation_input(item, head_type="PER", tail_type="ORG")
+    output = predictor.predict_one(item)
+    if task == "qa":
+        assert output["answer"] == item["context"][output["start"] : output["end"]]
+        assert 0 < output["score"] <= 1
+    elif task == "relation":
+        assert output["label"] in {"acquired", "ceo_of", "headquartered_in", "Other"}
+        assert output["head"]["text"] == "Maria Koski" and output["tail"]["text"] == "Polar Foods"
+        assert sum(output["scores"].values()) == pytest.approx(1, abs=1e-3)
+    else:
+        assert isinstance(output["generated_text"], str)
