@@ -197,3 +197,212 @@ def test_refresh_mid_run_shows_it_and_stop_keeps_the_best(studio_home, store, ti
     done = store.get(run.id)
     assert done.status == "stopped", done.error
     assert any("Stopped on request" in w.value for w in app.warning)
+
+
+# --- the other tasks: qa, relation, summarization, translation -----------------------------
+
+OTHER_TASKS = ["qa", "relation", "summarization", "translation"]
+SAMPLES = Path(ROOT) / "data" / "samples"
+
+
+@pytest.mark.parametrize(
+    ("task", "figures", "preview"),
+    [
+        ("qa", ["Contexts", "Median context length (words)"], {"question", "answer", "context"}),
+        ("relation", ["Relations", "Median length (words)"], {"text", "head (e1)", "tail (e2)"}),
+        ("summarization", ["Median source length (words)"], {"source", "target"}),
+        ("translation", ["Median source length (words)"], {"source", "target"}),
+    ],
+)
+def test_data_page_sample_of_each_task_then_train_defaults(studio_home, task, figures, preview):
+    from apps.studio import logic
+
+    sample = logic.sample_data(task)
+    app = open_page("data")
+    app.radio(key="data_source").set_value("A sample data set").run()
+    app.selectbox(key="data_sample").set_value(sample["label"]).run()
+    assert not app.error, [e.value for e in app.error]
+    assert app.selectbox(key="data_task").value == task
+    labels = [m.label for m in app.metric]
+    assert labels[0] == "Records" and all(f in labels for f in figures)
+    assert preview <= set(app.dataframe[-1].value.columns)
+    app.button(key="data_use").click().run()
+    chosen = app.session_state["studio_data"]
+    assert (chosen["task"], chosen["format"]) == (task, sample["format"])
+
+    train = open_page("train", {"studio_data": chosen})
+    assert train.selectbox(key="train_task").value == task
+    defaults = logic.TASK_DEFAULTS[task]
+    assert train.number_input(key=f"train_len_{task}").value == defaults["max_length"]
+    assert train.selectbox(key=f"train_base_{task}").value == logic.BASE_MODELS[task][0]
+
+
+def test_data_page_recognises_uploads_and_refuses_the_wrong_shape(studio_home):
+    app = open_page("data")
+    relations = (SAMPLES / "finance_relations.jsonl").read_bytes()
+    app.file_uploader[0].set_value(("rel.jsonl", relations, "application/json")).run()
+    assert not app.error, [e.value for e in app.error]
+    assert app.selectbox(key="data_task").value == "relation"
+    assert app.metric[1].label == "Relations" and app.metric[1].value == "4"
+    assert "<e1>" in app.dataframe[-1].value["text"][0]
+
+    dialogues = (SAMPLES / "finance_dialogues.jsonl").read_bytes()
+    app.file_uploader[0].set_value(("talks.jsonl", dialogues, "application/json")).run()
+    assert app.selectbox(key="data_task").value == "summarization"
+    assert app.text_input(key="data_source_col").value == "dialogue"
+    assert not app.error and app.metric[0].value == "30"
+
+    csv = (FIXTURES / "classification.csv").read_bytes()
+    app.file_uploader[0].set_value(("questions.json", csv, "application/json")).run()
+    assert app.selectbox(key="data_task").value == "qa"
+    assert "Expected for qa (squad): SQuAD JSON" in app.error[0].value
+
+
+def _register(store, task: str, studio_artifact) -> str:
+    """A finished studio run holding the session's tiny artifact of ``task``; its model label."""
+    artifact, config, metrics = studio_artifact(task)
+    run = store.create(name=f"tiny-{task}", task=task, config_yaml=config)
+    store.update(run.id, status="completed", artifact_path=str(artifact), metrics=metrics)
+    return f"studio run #{run.id}"
+
+
+def _choose_model(app: AppTest, key: str, source: str) -> None:
+    box = app.selectbox(key=key)
+    box.set_value(next(o for o in box.options if source in o)).run()
+    assert not app.exception, [e.message for e in app.exception]
+
+
+def test_train_page_runs_a_qa_model_in_the_worker(studio_home, store, tiny_model):
+    from apps.studio import logic
+
+    data = {**logic.sample_data("qa"), "validation_size": 0.2, "test_size": 0.2}
+    app = open_page("train", {"studio_data": data})
+    app.selectbox(key="train_base_qa").set_value("A local model folder...").run()
+    app.text_input(key="train_base_path").set_value(tiny_model)
+    app.number_input(key="train_epochs_qa").set_value(1)
+    app.number_input(key="train_batch_qa").set_value(8)
+    app.number_input(key="train_len_qa").set_value(64)  # the windows follow (stride 21)
+    app.run()
+    app.button(key="train_start").click().run()
+    assert not app.error, [e.value for e in app.error]
+    _wait_until_done(app, store)
+    run = store.list()[0]
+    assert run.status == "completed", run.error
+    assert run.name == "finance_qa-lora" and "stride: 21" in run.config_yaml
+    assert any("Finished in" in s.value for s in app.success)
+    assert {"exact_match", "f1"} <= set(app.dataframe[0].value.columns)
+
+
+ERROR_COLUMNS = {
+    "qa": ["question", "expected", "predicted"],
+    "relation": ["text", "true", "predicted"],
+    "summarization": ["source", "reference", "output"],
+    "translation": ["source", "reference", "output"],
+}
+
+
+@pytest.mark.parametrize("task", OTHER_TASKS)
+def test_evaluate_page_shows_the_task_metrics_and_worst_errors(
+    studio_home, store, studio_artifact, task
+):
+    from apps.studio import logic
+
+    source = _register(store, task, studio_artifact)
+    app = open_page("evaluate")
+    _choose_model(app, "eval_model", source)
+    app.button(key="eval_run").click().run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    headline = {
+        "qa": ["exact_match", "f1"],
+        "relation": ["macro_f1", "micro_f1", "accuracy"],
+        "summarization": ["rouge1", "rouge2", "rougeL"],
+        "translation": ["bleu", "chrf"],
+    }[task]
+    assert [m.label for m in app.metric] == ["Records", *headline]
+    test_split = logic.run_records(store.list()[0].config_yaml, "test")
+    assert app.metric[0].value == str(len(test_split))
+    errors = app.dataframe[-1].value
+    assert list(errors.columns[:3]) == ERROR_COLUMNS[task] and len(errors) > 0
+    first = ERROR_COLUMNS[task][0]
+    known = {logic.marked_text(r) if task == "relation" else r[first] for r in test_split}
+    assert set(errors[first]) <= known  # the errors come with their own texts
+    if task == "relation":
+        assert "official score" in texts(app)
+        assert len(app.get("vega_lite_chart")) == 2  # confusion matrix and F1 per relation
+
+
+def _try(app: AppTest, task: str, path: str) -> object:
+    """Fill the Try page's inputs for ``task``; the item the Predictor should get."""
+    if task == "qa":
+        context = "Maria Koski is the chief executive of Polar Foods, based in Lahti."
+        question = "Who is the chief executive of Polar Foods?"
+        app.text_area(key="try_context").set_value(context)
+        app.text_input(key="try_question").set_value(question)
+        return {"question": question, "context": context}
+    if task == "relation":
+        app.text_area(key=f"try_text_{path}").set_value(
+            "<e1>Maria Koski</e1> is the chief executive of <e2>Polar Foods</e2>."
+        )
+        app.text_input(key=f"try_head_type_{path}").set_value("PER")
+        app.text_input(key=f"try_tail_type_{path}").set_value("ORG")
+        return {
+            "text": "Maria Koski is the chief executive of Polar Foods.",
+            "head": {"start": 0, "end": 11, "type": "PER"},
+            "tail": {"start": 38, "end": 49, "type": "ORG"},
+        }
+    text = {
+        "summarization": "Anna: The budget is due on Friday.\nBen: I'll send my numbers today.",
+        "translation": "Sales rose by 5% in the second quarter.",
+    }[task]
+    app.text_area(key=f"try_text_{path}").set_value(text)
+    return text
+
+
+@pytest.mark.parametrize("task", OTHER_TASKS)
+def test_try_page_takes_the_task_input_and_shows_the_prediction(
+    studio_home, store, studio_artifact, task
+):
+    import html
+
+    from lepton_nlp.inference import Predictor
+
+    source = _register(store, task, studio_artifact)
+    path = str(studio_artifact(task)[0])
+    app = open_page("try")
+    _choose_model(app, "try_model", source)
+    item = _try(app, task, path)
+    app.run()
+    app.button(key="try_predict").click().run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    expected = Predictor.from_artifact(path).predict_one(item)
+    shown = "\n".join(str(m.value) for m in app.markdown)
+    if task == "qa":
+        assert app.metric[0].label == "Answer" and app.metric[0].value == expected["answer"]
+        assert f"{html.escape(expected['answer'])} <b" in shown  # highlighted in the context
+    elif task == "relation":
+        assert app.metric[0].label == "Relation" and app.metric[0].value == expected["label"]
+        assert shown.count("<mark") == 2 and ">head</b>" in shown and ">tail</b>" in shown
+        assert app.get("vega_lite_chart")  # the probabilities of every relation
+    else:
+        assert ("Summary" if task == "summarization" else "Translation") in shown
+        if expected["generated_text"]:
+            assert html.escape(expected["generated_text"]) in shown
+        else:
+            assert "generated nothing" in texts(app)
+
+
+def test_try_page_relation_from_typed_arguments_and_a_missing_one(
+    studio_home, store, studio_artifact
+):
+    source = _register(store, "relation", studio_artifact)
+    path = str(studio_artifact("relation")[0])
+    app = open_page("try")
+    _choose_model(app, "try_model", source)
+    app.text_area(key=f"try_text_{path}").set_value("Eva Holm runs Vik Air.")
+    app.text_input(key=f"try_head_{path}").set_value("Eva Holm")
+    app.text_input(key=f"try_tail_{path}").set_value("Vik Airways").run()
+    assert "'Vik Airways' is not in the text" in app.warning[0].value
+    assert app.button(key="try_predict").disabled
+    app.text_input(key=f"try_tail_{path}").set_value("Vik Air").run()
+    app.button(key="try_predict").click().run()
+    assert app.metric[0].label == "Relation"

@@ -14,101 +14,114 @@ from apps.studio.ui import current_data, set_data
 SOURCES = ["Upload a file", "A file or folder on this machine", "A sample data set"]
 
 
-def _pick_path() -> Path | None:
+def _pick_path() -> tuple[Path | None, dict | None]:
+    """The chosen file, and for a sample (or earlier upload) its task, format and columns."""
     source = st.radio("Where is the data?", SOURCES, horizontal=True, key="data_source")
     if source == SOURCES[0]:
         upload = st.file_uploader(
-            "CSV, JSONL, CoNLL, SQuAD JSON or parallel text (up to 200 MB)", key="data_upload"
+            "CSV, JSONL, CoNLL, SQuAD JSON or parallel text (up to 200 MB; for parallel text "
+            "upload both files, e.g. news.en and news.de)",
+            key="data_upload",
         )
         if upload is None:
-            return None
+            return None, None
         try:
-            return logic.save_upload(upload.name, upload.getvalue())
+            return logic.save_upload(upload.name, upload.getvalue()), None
         except logic.StudioError as error:
             st.error(str(error))
-            return None
+            return None, None
     if source == SOURCES[1]:
         typed = st.text_input(
             "Path of a file or folder (for parallel text: the common prefix, e.g. data/train)",
             key="data_path",
         )
         if not typed:
-            return None
+            return None, None
         path = Path(typed).expanduser()
         if path.is_dir():
             files = sorted(p.name for p in path.iterdir() if p.is_file())
             if not files:
                 st.error(f"{path} holds no files. Point to a file or a folder with data files.")
-                return None
-            return path / st.selectbox("File in this folder", files, key="data_folder_file")
+                return None, None
+            return path / st.selectbox("File in this folder", files, key="data_folder_file"), None
         if not path.exists() and not list(path.parent.glob(path.name + ".*")):
             st.error(
                 f"{path} does not exist. Check the path (it is read on the machine running the suite)."
             )
-            return None
-        return path
+            return None, None
+        return path, None
     samples = logic.known_data_files()
     labels = [s["label"] for s in samples]
     chosen = st.selectbox("Sample", labels, key="data_sample")
-    return Path(next(s["path"] for s in samples if s["label"] == chosen)) if chosen else None
+    if not chosen:
+        return None, None
+    sample = next(s for s in samples if s["label"] == chosen)
+    return Path(sample["path"]), sample
 
 
-def render() -> None:
-    st.title("Data")
-    st.caption("Choose a data set, check what it holds, and decide how much to hold out.")
-    path = _pick_path()
-    if path is None:
-        chosen = current_data()
-        if chosen:
-            st.info(
-                f"In use for training: **{Path(chosen['path']).name}** ({chosen['task']}, {chosen['format']})."
-            )
+def _guess(path: Path, preset: dict | None) -> None:
+    """Set task, format and columns from what the file suggests, once per newly chosen file."""
+    if st.session_state.get("data_last_path") == str(path):
         return
+    st.session_state["data_last_path"] = str(path)
+    if preset:
+        task, fmt, columns = preset["task"], preset["format"], preset.get("columns") or {}
+    else:
+        task, fmt = logic.guess_format(path)
+        columns = logic.detect_columns(path, task, fmt)
+    st.session_state["data_task"] = task
+    st.session_state["data_format"] = fmt
+    st.session_state["data_source_col"] = columns.get("source_column", "source")
+    st.session_state["data_target_col"] = columns.get("target_column", "target")
+    # Parallel text: the chosen file's suffix is the source language (news.en -> en).
+    source = path.suffix[1:] if path.suffix else "en"
+    st.session_state["data_source_lang"] = source
+    st.session_state["data_target_lang"] = "en" if source == "de" else "de"
 
-    guessed_task, guessed_format = logic.guess_format(path.name)
-    tasks = list(logic.FORMATS_BY_TASK)
-    c1, c2 = st.columns(2)
-    task = c1.selectbox("Task", tasks, index=tasks.index(guessed_task), key="data_task")
-    formats = logic.FORMATS_BY_TASK[task]
-    fmt = c2.selectbox(
-        "Format",
-        formats,
-        index=formats.index(guessed_format) if guessed_format in formats else 0,
-        key="data_format",
-    )
+
+def _columns(path: Path, task: str, fmt: str, preset: dict | None) -> tuple[Path, dict[str, str]]:
+    """The reader's column (or language) settings the user can change, and the path to read."""
     columns: dict[str, str] = {}
-    if fmt in ("csv", "jsonl") and task == "classification":
+    if fmt in ("csv", "jsonl") and task in ("classification", "relation"):
         with st.expander("Columns", expanded=False):
             c3, c4 = st.columns(2)
             columns["text_column"] = c3.text_input("Text column", "text", key="data_text_col")
             columns["label_column"] = c4.text_input("Label column", "label", key="data_label_col")
-    if fmt == "parallel" and path.suffix:
-        columns["source_lang"] = path.suffix[1:]
-        columns["target_lang"] = st.text_input(
-            "Target language suffix", "de", key="data_target_lang"
-        )
-        path = path.with_suffix("")
+    if fmt in ("csv", "jsonl") and task in logic.PAIR_TASKS:
+        with st.expander("Columns", expanded=True):
+            c3, c4 = st.columns(2)
+            columns["source_column"] = c3.text_input(
+                "Source column (the input text)", key="data_source_col"
+            )
+            columns["target_column"] = c4.text_input(
+                "Target column (summary or translation)", key="data_target_col"
+            )
+    if fmt == "parallel":
+        if preset and (preset.get("columns") or {}).get("source_lang"):
+            columns = dict(preset["columns"])  # a sample: the path is already the prefix
+        elif path.suffix:
+            c3, c4 = st.columns(2)
+            columns["source_lang"] = c3.text_input("Source language suffix", key="data_source_lang")
+            columns["target_lang"] = c4.text_input("Target language suffix", key="data_target_lang")
+            path = path.with_suffix("")
+    return path, columns
 
-    try:
-        records = logic.load_data(path, task, fmt, columns)
-    except logic.StudioError as error:
-        st.error(str(error))
-        st.info(
-            "Pick the right task and format above, or fix the file and choose it again. Nothing was changed."
-        )
-        return
-    summary = logic.summarize(records)
 
-    m1, m2, m3 = st.columns(3)
-    m1.metric("Records", f"{summary.count:,}")
-    m2.metric(f"{summary.label_name.capitalize()}s", len(summary.label_counts))
-    m3.metric("Median length (words)", summary.lengths["median"])
+def _summary(summary: logic.DataSummary) -> None:
+    figures = list(summary.figures.items())
+    cols = st.columns(1 + len(figures))
+    cols[0].metric("Records", f"{summary.count:,}")
+    for col, (name, value) in zip(cols[1:], figures, strict=True):
+        col.metric(name, value)
     for warning in summary.warnings:
         st.warning(warning)
-    left, right = st.columns([3, 2])
-    with left:
-        st.markdown(f"**{summary.label_name.capitalize()} counts**")
-        if summary.label_counts:
+    lengths = pd.DataFrame(
+        [{"field": name, **stats} for name, stats in summary.lengths_by_field.items()]
+    )
+    if summary.label_counts:
+        left, right = st.columns([3, 2])
+        with left:
+            st.markdown(f"**{summary.label_name.capitalize()} counts**")
             counts = pd.DataFrame(
                 {
                     summary.label_name: list(summary.label_counts),
@@ -122,11 +135,46 @@ def render() -> None:
                 horizontal=True,
                 height=min(60 + 28 * len(counts), 420),
             )
+    else:
+        right = st.container()
     with right:
         st.markdown("**Length in words**")
-        st.dataframe(pd.DataFrame([summary.lengths]), hide_index=True)
+        st.dataframe(lengths, hide_index=True)
     st.markdown("**Preview**")
     st.dataframe(pd.DataFrame(summary.preview), hide_index=True, width="stretch", height=240)
+
+
+def render() -> None:
+    st.title("Data")
+    st.caption("Choose a data set, check what it holds, and decide how much to hold out.")
+    path, preset = _pick_path()
+    if path is None:
+        chosen = current_data()
+        if chosen:
+            st.info(
+                f"In use for training: **{Path(chosen['path']).name}** ({chosen['task']}, {chosen['format']})."
+            )
+        return
+
+    _guess(path, preset)
+    tasks = list(logic.FORMATS_BY_TASK)
+    c1, c2 = st.columns(2)
+    task = c1.selectbox("Task", tasks, key="data_task")
+    formats = logic.FORMATS_BY_TASK[task]
+    if st.session_state.get("data_format") not in formats:
+        st.session_state["data_format"] = formats[0]
+    fmt = c2.selectbox("Format", formats, key="data_format")
+    path, columns = _columns(path, task, fmt, preset)
+
+    try:
+        records = logic.load_data(path, task, fmt, columns)
+    except logic.StudioError as error:
+        st.error(str(error))
+        st.info(
+            "Pick the right task and format above, or fix the file and choose it again. Nothing was changed."
+        )
+        return
+    _summary(logic.summarize(records))
 
     st.subheader("Split")
     s1, s2 = st.columns(2)
@@ -134,9 +182,11 @@ def render() -> None:
         "Validation fraction (early stopping, best checkpoint)", 0.0, 0.4, 0.2, 0.05, key="data_val"
     )
     test = s2.slider("Test fraction (scored once at the end)", 0.0, 0.4, 0.1, 0.05, key="data_test")
-    n_val, n_test = round(summary.count * validation), round(summary.count * test)
+    count = len(records)
+    n_val, n_test = round(count * validation), round(count * test)
     st.caption(
-        f"About {summary.count - n_val - n_test} training, {n_val} validation and {n_test} test records (seeded, stratified)."
+        f"About {count - n_val - n_test} training, {n_val} validation and {n_test} test records "
+        "(seeded; stratified by label where there are labels)."
     )
     if st.button("Use this data set for training", type="primary", key="data_use"):
         set_data(

@@ -1,4 +1,4 @@
-"""Evaluate page: metrics, confusion matrix or per-label F1, and the worst errors of a model."""
+"""Evaluate page: the task's metrics, confusion matrix or per-label F1, and the worst errors."""
 
 from __future__ import annotations
 
@@ -97,24 +97,13 @@ def render() -> None:
         st.caption(f"{len(records)} records ready. Press Evaluate.")
         return
     report = stored[1]
-    headline = [
-        k
-        for k in (
-            "accuracy",
-            "macro_f1",
-            "precision",
-            "recall",
-            "f1",
-            "exact_match",
-            "rougeL",
-            "bleu",
-        )
-        if k in report.metrics
-    ]
+    headline = logic.headline_metrics(model["task"], report.metrics)
     cols = st.columns(max(len(headline), 1) + 1)
     cols[0].metric("Records", len(records))
     for col, name in zip(cols[1:], headline, strict=False):
-        col.metric(name, f"{report.metrics[name]:.3f}")
+        col.metric(name, logic.format_metric(name, report.metrics[name]))
+    if METRIC_NOTES.get(model["task"]):
+        st.caption(METRIC_NOTES[model["task"]])
     left, right = st.columns(2)
     if report.confusion:
         with left:
@@ -129,10 +118,33 @@ def render() -> None:
             st.bar_chart(
                 frame, x="label", y="F1", horizontal=True, height=min(60 + 28 * len(frame), 420)
             )
+    _errors(model["task"], report)
+
+
+METRIC_NOTES = {
+    "qa": "Exact match and F1 as in SQuAD (lower case, no punctuation or articles; the best "
+    "over the gold answers), as fractions.",
+    "relation": "macro_f1 is SemEval-2010 Task 8's official score: the F1 of each relation "
+    "(right type and direction), averaged without 'Other'.",
+    "summarization": "ROUGE F-measures (0-1), each example scored against its best reference.",
+    "translation": "BLEU and chrF on a 0-100 scale (sacrebleu), all references used.",
+}
+
+ERROR_NOTES = {
+    "classification": "Wrong predictions, the most confident first.",
+    "relation": "Wrong relations, the most confident first; `<e1>` marks the head, `<e2>` the tail.",
+    "qa": "Questions answered wrongly, the lowest F1 first (then the most confident).",
+    "summarization": "The summaries with the lowest ROUGE-L against their reference.",
+    "translation": "The translations with the lowest chrF against their reference.",
+}
+
+
+def _errors(task: str, report: logic.EvalReport) -> None:
     st.subheader("Worst errors")
     if not report.errors:
         st.success("No errors on these records.")
-    elif "entities" in report.errors[0]:
+        return
+    if "entities" in report.errors[0]:
         st.caption(
             "Highlighted: the entities the model found. Below each sentence: what the data says."
         )
@@ -141,5 +153,11 @@ def render() -> None:
                 logic.highlight_entities(error["text"], error["entities"]), unsafe_allow_html=True
             )
             st.caption(f"expected: {error['gold'] or 'no entities'}")
-    else:
-        st.dataframe(pd.DataFrame(report.errors), hide_index=True, width="stretch")
+        return
+    if ERROR_NOTES.get(task):
+        st.caption(ERROR_NOTES[task])
+    frame = pd.DataFrame(report.errors)
+    config = {}
+    if "context" in frame.columns:
+        config["context"] = st.column_config.TextColumn("context", width="large")
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=config)

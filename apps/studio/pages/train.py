@@ -12,6 +12,15 @@ from apps.studio.store import RunStore
 from apps.studio.ui import data_choices, get_store
 
 LOCAL = "A local model folder..."
+TASK_NOTES = {
+    "qa": "Contexts longer than Max tokens are read in overlapping windows; the overlap and the "
+    "longest question follow Max tokens.",
+    "relation": "The two arguments are marked in each text; a relation label keeps its direction.",
+    "summarization": "Validation writes a summary of every held-out text after each epoch, "
+    "which takes a while on a CPU.",
+    "translation": "Validation translates every held-out sentence after each epoch, which takes "
+    "a while on a CPU.",
+}
 
 
 def _form(store: RunStore, busy: bool) -> None:
@@ -67,6 +76,7 @@ def _form(store: RunStore, busy: bool) -> None:
     test = data.get("test_size", 0.1)
     st.caption(
         f"Held out: {validation:.0%} validation, {test:.0%} test (change it on the Data page)."
+        + (f" {TASK_NOTES[task]}" if task in TASK_NOTES else "")
     )
 
     if st.button("Start training", type="primary", disabled=busy or not base, key="train_start"):
