@@ -118,7 +118,7 @@ def _summary(summary: logic.DataSummary) -> None:
     lengths = pd.DataFrame(
         [{"field": name, **stats} for name, stats in summary.lengths_by_field.items()]
     )
-    if summary.label_counts:
+    if len(summary.label_counts) > 1:  # one bar says nothing the figures do not
         left, right = st.columns([3, 2])
         with left:
             st.markdown(f"**{summary.label_name.capitalize()} counts**")
@@ -133,7 +133,7 @@ def _summary(summary: logic.DataSummary) -> None:
                 x=summary.label_name,
                 y="count",
                 horizontal=True,
-                height=min(60 + 28 * len(counts), 420),
+                height=max(120, min(60 + 28 * len(counts), 420)),
             )
     else:
         right = st.container()

@@ -74,7 +74,12 @@ def _input(task: str, model: dict):
     label = {"summarization": "Text to summarize", "translation": "Text to translate"}
     example = MODEL_EXAMPLES.get(model["name"], EXAMPLES.get(task, ""))
     return (
-        st.text_area(label.get(task, "Input"), example, height=100, key=f"try_text_{model['path']}")
+        st.text_area(
+            label.get(task, "Input"),
+            example,
+            height=160 if task == "summarization" else 100,
+            key=f"try_text_{model['path']}",
+        )
         or None
     )
 
@@ -87,10 +92,10 @@ def _probabilities(scores: dict[str, float]) -> None:
         .mark_bar()
         .encode(
             x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1])),
-            y=alt.Y("label:N", sort="-x", title=None),
+            y=alt.Y("label:N", sort="-x", title=None, axis=alt.Axis(labelOverlap=False)),
             tooltip=["label", alt.Tooltip("probability:Q", format=".3f")],
         )
-        .properties(height=min(40 + 26 * len(frame), 460))
+        .properties(height=min(60 + 30 * len(frame), 500))
     )
     st.altair_chart(chart)
 
