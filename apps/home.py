@@ -65,6 +65,6 @@ def render() -> None:
 
 
 def _safe_url(url: str) -> str:
-    from sqlalchemy import make_url
+    from apps.studio.store import safe_url
 
-    return make_url(url).render_as_string(hide_password=True)
+    return safe_url(url)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from apps.studio.store import RunStore, _now, data_home
+from apps.studio.store import RunStore, StoreError, _now, data_home
 
 __all__ = ["StudioCallback", "main", "run_training", "spawn_worker"]
 
@@ -153,9 +153,15 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["HF_HUB_OFFLINE"] = "1"
     signal.signal(signal.SIGTERM, _terminate)
     data_home()
-    store = RunStore()
-    store.reap()
-    run_training(store, int(argv[0]))
+    try:
+        store = RunStore()
+        store.reap()
+        run_training(store, int(argv[0]))
+    except StoreError as error:
+        # Nowhere to record the failure: say it in the run's log; the pages mark the run
+        # failed once they see this process gone.
+        print(f"Run {argv[0]} cannot be trained: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
