@@ -105,11 +105,18 @@ def ner_overrides() -> list[str]:
 
 # --- the app tests (tests/apps): a studio home and database in a temporary folder ---
 @pytest.fixture
-def studio_home(tmp_path, monkeypatch):
-    """LEPTON_HOME and LEPTON_DB_URL in a fresh temporary folder (workers inherit them)."""
+def db_url(tmp_path) -> str:
+    """The studio's database for one test: SQLite in its folder (tests/apps/test_store_postgres.py
+    overrides this to run the same store tests on a real PostgreSQL server)."""
+    return f"sqlite:///{tmp_path / 'lepton-home' / 'studio.db'}"
+
+
+@pytest.fixture
+def studio_home(tmp_path, monkeypatch, db_url):
+    """LEPTON_HOME in a fresh temporary folder and LEPTON_DB_URL = ``db_url`` (workers inherit them)."""
     home = tmp_path / "lepton-home"
     monkeypatch.setenv("LEPTON_HOME", str(home))
-    monkeypatch.setenv("LEPTON_DB_URL", f"sqlite:///{home / 'studio.db'}")
+    monkeypatch.setenv("LEPTON_DB_URL", db_url)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     return home
 
