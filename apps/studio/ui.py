@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 from apps.studio import logic
-from apps.studio.store import RunStore, database_url
+from apps.studio.store import RunStore, StoreError, database_url
 
 __all__ = ["artifact_zip", "current_data", "data_choices", "get_predictor", "get_store", "set_data"]
 
@@ -21,8 +21,16 @@ def _store(url: str) -> RunStore:
 
 
 def get_store() -> RunStore:
-    """The run store of this process (one per database URL)."""
-    return _store(database_url())
+    """The run store of this process (one per database URL).
+
+    A database that cannot be opened stops the page with the store's plain message (what is
+    wrong, the URL with its password hidden, what to change) instead of a traceback.
+    """
+    try:
+        return _store(database_url())
+    except StoreError as error:
+        st.error(str(error))
+        st.stop()
 
 
 @st.cache_resource(show_spinner="Loading the model (once per process)...", max_entries=6)

@@ -346,12 +346,14 @@ def test_worker_with_an_unreachable_database_says_so_plainly(tmp_path):
     assert PASSWORD not in done.stderr + done.stdout
 
 
-def test_home_page_with_an_unreachable_database_says_so(tmp_path, monkeypatch):
+@pytest.mark.parametrize("page", ["home", "train", "evaluate", "compare"])
+def test_pages_with_an_unreachable_database_say_so(page, tmp_path, monkeypatch):
     from test_pages import open_page
 
     monkeypatch.setenv("LEPTON_HOME", str(tmp_path))
     monkeypatch.setenv("LEPTON_DB_URL", REFUSED)
-    app = open_page("home")
+    app = open_page(page)
+    assert not app.exception
     errors = " ".join(e.value for e in app.error)
     assert "No database server answered" in errors and "LEPTON_DB_URL" in errors
     page = errors + " ".join(str(m.value) for m in app.markdown)
