@@ -8,6 +8,7 @@ import os
 import platform
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -82,3 +83,70 @@ def run_config_benchmark(
     }
     write_result(name, figures)
     return figures
+
+
+# --- generation benchmarks (summarization, translation) ----------------------------------
+
+
+def add_generation_arguments(parser: Any) -> None:
+    """The budget and baseline flags every generation benchmark takes."""
+    parser.add_argument("--train-samples", type=int, help="train on N examples (seeded)")
+    parser.add_argument("--epochs", type=float, help="training epochs")
+    parser.add_argument("--max-steps", type=int, help="optimizer steps (overrides epochs)")
+    parser.add_argument(
+        "--family", choices=["causal", "seq2seq", "encoder-decoder"], help="model family"
+    )
+    parser.add_argument("--no-zero-shot", action="store_true", help="skip the zero-shot baseline")
+
+
+def budget_overrides(args: Any) -> list[str]:
+    """Config overrides for --train-samples, --epochs, --max-steps and --family."""
+    out = ["training.overwrite=true"]
+    if args.train_samples:
+        out.append(f"data.max_train_samples={args.train_samples}")
+    if args.epochs:
+        out.append(f"training.epochs={args.epochs}")
+    if args.max_steps:
+        out.append(f"training.max_steps={args.max_steps}")
+    if args.family:
+        out.append(f"task_options.family={args.family}")
+    return out
+
+
+def zero_shot_figures(
+    task: str, model: str, config: Any, records: list[dict], prompt: str | None = None
+) -> dict:
+    """The instruct ``model`` with no training, same options and records: ``zero_shot_*``."""
+    import dataclasses
+    import time
+
+    from lepton_nlp.tasks.generation import generate_zero_shot
+
+    started = time.perf_counter()
+    options = dataclasses.asdict(config.task_options) | {"family": "causal"}
+    if prompt is not None:
+        options["prompt"] = prompt
+    _, metrics = generate_zero_shot(
+        task,
+        model,
+        records,
+        options,
+        max_length=config.model.max_length,
+        batch_size=config.evaluation.batch_size,
+    )
+    return flatten("zero_shot", metrics) | {
+        "zero_shot_seconds": round(time.perf_counter() - started, 1)
+    }
+
+
+def tuned_figures(result: Any, records: list[dict]) -> tuple[dict, dict]:
+    """Score a training result's predictor on ``records``: (test metrics, flat figures)."""
+    import time
+
+    started = time.perf_counter()
+    tuned = result.predictor.evaluate(records)
+    figures = {"test_seconds": round(time.perf_counter() - started, 1)}
+    figures.update(flatten("test", tuned))
+    figures.update(flatten("validation", result.metrics.get("validation", {})))
+    figures.update(flatten("train", result.metrics["train"]))
+    return tuned, figures

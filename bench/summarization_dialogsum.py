@@ -12,11 +12,18 @@ python bench/summarization_dialogsum.py [--train-samples N] [--test-samples 50]
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
-import time
 
-from common import ROOT, datasets_root, flatten, write_result
+from common import (
+    ROOT,
+    add_generation_arguments,
+    budget_overrides,
+    datasets_root,
+    flatten,
+    tuned_figures,
+    write_result,
+    zero_shot_figures,
+)
 
 NAME = "summarization_dialogsum"
 CONFIG = "configs/summarization_dialogsum.yaml"
@@ -33,31 +40,17 @@ REFERENCE = {
 
 def arguments() -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train-samples", type=int, help="train on N dev dialogues (seeded)")
+    add_generation_arguments(parser)
     parser.add_argument("--test-samples", type=int, default=50, help="first N test dialogues")
-    parser.add_argument("--epochs", type=float, help="training epochs")
-    parser.add_argument("--max-steps", type=int, help="optimizer steps (overrides epochs)")
-    parser.add_argument(
-        "--family", choices=["causal", "seq2seq", "encoder-decoder"], help="model family"
-    )
     parser.add_argument("--lead-turns", type=int, default=2, help="turns of the lead baseline")
-    parser.add_argument("--no-zero-shot", action="store_true", help="skip the zero-shot baseline")
     return parser.parse_known_args()
 
 
 def overrides_from(args: argparse.Namespace, extra: list[str]) -> list[str]:
-    out = ["training.overwrite=true", "data.test=null"]  # the test subset is scored below
-    if args.train_samples:
-        out.append(f"data.max_train_samples={args.train_samples}")
-    if args.epochs:
-        out.append(f"training.epochs={args.epochs}")
-    if args.max_steps:
-        out.append(f"training.max_steps={args.max_steps}")
-    if args.family:
-        out.append(f"task_options.family={args.family}")
-        if args.family == "encoder-decoder":
-            # A warm-started MiniLM encoder-decoder; its new cross-attention must train.
-            out += [f"model.name={MINILM}", "peft.method=full", "task_options.prompt='{source}'"]
+    out = [*budget_overrides(args), "data.test=null"]  # the test subset is scored below
+    if args.family == "encoder-decoder":
+        # A warm-started MiniLM encoder-decoder; its new cross-attention must train.
+        out += [f"model.name={MINILM}", "peft.method=full", "task_options.prompt='{source}'"]
     return out + extra
 
 
@@ -65,7 +58,6 @@ def main() -> None:
     from lepton_nlp.config import expand_path, load_config
     from lepton_nlp.evaluation.generation import generation_metrics, lead_baseline
     from lepton_nlp.tasks import get_task
-    from lepton_nlp.tasks.generation import generate_zero_shot
     from lepton_nlp.training import train
 
     args, extra = arguments()
@@ -92,25 +84,11 @@ def main() -> None:
     )
 
     if not args.no_zero_shot:
-        started = time.perf_counter()
-        options = dataclasses.asdict(config.task_options) | {"family": "causal"}
-        _, zero_shot = generate_zero_shot(
-            "summarization",
-            SMOLLM2,
-            records,
-            options,
-            max_length=config.model.max_length,
-            batch_size=config.evaluation.batch_size,
-        )
-        figures.update(flatten("zero_shot", zero_shot))
-        figures["zero_shot_seconds"] = round(time.perf_counter() - started, 1)
+        figures.update(zero_shot_figures("summarization", SMOLLM2, config, records))
 
     result = train(config)
-    started = time.perf_counter()
-    tuned = result.predictor.evaluate(records)
-    figures["test_seconds"] = round(time.perf_counter() - started, 1)
-    figures.update(flatten("test", tuned))
-    figures.update(flatten("train", result.metrics["train"]))
+    tuned, scored = tuned_figures(result, records)
+    figures.update(scored)
     best_baseline = max(
         figures.get(f"lead{args.lead_turns}_rougeL", 0.0), figures.get("zero_shot_rougeL", 0.0)
     )

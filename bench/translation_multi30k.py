@@ -14,13 +14,20 @@ python bench/translation_multi30k.py [--train-samples N] [--test-samples 100]
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import tempfile
-import time
 from pathlib import Path
 
-from common import ROOT, datasets_root, flatten, write_result
+from common import (
+    ROOT,
+    add_generation_arguments,
+    budget_overrides,
+    datasets_root,
+    flatten,
+    tuned_figures,
+    write_result,
+    zero_shot_figures,
+)
 
 NAME = "translation_multi30k"
 CONFIG = "configs/translation_multi30k.yaml"
@@ -38,46 +45,32 @@ CAUSAL_PROMPT = "Translate this English sentence into German.\n\n{source}"
 
 def arguments() -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train-samples", type=int, help="train on N pairs (seeded)")
+    add_generation_arguments(parser)
     parser.add_argument("--test-samples", type=int, default=100, help="first N val sentences")
     parser.add_argument(
         "--validation-samples",
         type=int,
         help="validate on N val pairs after the scored ones (default: all of them)",
     )
-    parser.add_argument("--epochs", type=float, help="training epochs")
-    parser.add_argument("--max-steps", type=int, help="optimizer steps (overrides epochs)")
-    parser.add_argument(
-        "--family", choices=["causal", "seq2seq", "encoder-decoder"], help="model family"
-    )
-    parser.add_argument("--no-zero-shot", action="store_true", help="skip the zero-shot baseline")
     return parser.parse_known_args()
 
 
 def overrides_from(args: argparse.Namespace, extra: list[str], scratch: Path) -> list[str]:
-    out = ["training.overwrite=true"]
-    if args.train_samples:
-        out.append(f"data.max_train_samples={args.train_samples}")
-    if args.epochs:
-        out.append(f"training.epochs={args.epochs}")
-    if args.max_steps:
-        out.append(f"training.max_steps={args.max_steps}")
+    out = budget_overrides(args)
     out.append(
         f"data.validation={_rest_of_val(args.test_samples, args.validation_samples, scratch)}"
     )
-    if args.family:
-        out.append(f"task_options.family={args.family}")
-        if args.family == "causal":
-            out += [
-                f"model.name={SMOLLM2}",
-                "peft.method=lora",
-                "training.learning_rate=5.0e-4",
-                "task_options.target_vocab_size=0",
-                "model.max_length=128",  # the chat template and instruction come on top
-                f"task_options.prompt={CAUSAL_PROMPT!r}",
-            ]
-        elif args.family == "encoder-decoder":
-            out += [f"model.name={MINILM}", "peft.method=full", "task_options.prompt='{source}'"]
+    if args.family == "causal":
+        out += [
+            f"model.name={SMOLLM2}",
+            "peft.method=lora",
+            "training.learning_rate=5.0e-4",
+            "task_options.target_vocab_size=0",
+            "model.max_length=128",  # the chat template and instruction come on top
+            f"task_options.prompt={CAUSAL_PROMPT!r}",
+        ]
+    elif args.family == "encoder-decoder":
+        out += [f"model.name={MINILM}", "peft.method=full", "task_options.prompt='{source}'"]
     return out + extra
 
 
@@ -99,7 +92,6 @@ def main() -> None:
     from lepton_nlp.config import load_config
     from lepton_nlp.evaluation.generation import generation_metrics
     from lepton_nlp.tasks import get_task
-    from lepton_nlp.tasks.generation import generate_zero_shot
     from lepton_nlp.training import train
 
     args, extra = arguments()
@@ -124,29 +116,13 @@ def main() -> None:
         figures.update(flatten("copy_source", copy))
 
         if not args.no_zero_shot:
-            started = time.perf_counter()
-            options = dataclasses.asdict(config.task_options) | {
-                "family": "causal",
-                "prompt": CAUSAL_PROMPT,
-            }
-            _, zero_shot = generate_zero_shot(
-                "translation",
-                SMOLLM2,
-                records,
-                options,
-                max_length=config.model.max_length,
-                batch_size=config.evaluation.batch_size,
+            figures.update(
+                zero_shot_figures("translation", SMOLLM2, config, records, prompt=CAUSAL_PROMPT)
             )
-            figures.update(flatten("zero_shot", zero_shot))
-            figures["zero_shot_seconds"] = round(time.perf_counter() - started, 1)
 
         result = train(config)
-    started = time.perf_counter()
-    tuned = result.predictor.evaluate(records)
-    figures["test_seconds"] = round(time.perf_counter() - started, 1)
-    figures.update(flatten("test", tuned))
-    figures.update(flatten("validation", result.metrics.get("validation", {})))
-    figures.update(flatten("train", result.metrics["train"]))
+    tuned, scored = tuned_figures(result, records)
+    figures.update(scored)
     zero = figures.get("zero_shot_bleu", REFERENCE["reference_zero_shot_smollm2_bleu"])
     figures["test_bleu_over_zero_shot"] = round(tuned["bleu"] - zero, 2)
     figures["target_met"] = tuned["bleu"] >= zero + REFERENCE["target_bleu_margin"]
