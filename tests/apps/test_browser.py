@@ -189,10 +189,11 @@ def _button(driver, label: str) -> None:
     ).click()
 
 
-def _shot(driver, name: str) -> None:
+def _shot(driver, name: str, idle: bool = True) -> None:
     folder = os.environ.get("LEPTON_SCREENSHOTS")
     if folder:
-        _idle(driver)
+        if idle:
+            _idle(driver)
         Path(folder).mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(Path(folder) / f"{name}.png"))
 
@@ -256,6 +257,7 @@ def _studio_walkthrough(suite, driver, tiny_model) -> None:
     _wait(driver).until(
         EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid='stProgress']"))
     )
+    _shot(driver, "train-running", idle=False)  # the run as it goes (bar, time left, Stop)
     _text_visible(driver, "Finished in", TRAIN_WAIT)
     _wait(driver).until(
         lambda d: (
