@@ -6,6 +6,7 @@ Nothing is downloaded: the model folder is written once per test session.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -146,6 +147,42 @@ def tiny_artifact(tiny_model, tmp_path_factory):
     config = str(ROOT / "configs" / "demo_finance.yaml")
     assert main(["train", config, *classification_overrides(), *overrides]) == 0
     return out
+
+
+# --- studio runs (tests/apps) ---
+CSV = Path(__file__).resolve().parent / "fixtures" / "classification.csv"
+
+
+def tiny_config(
+    tiny_model: str, data: Path = CSV, epochs: float = 2, early_stopping: bool = True
+) -> str:
+    """The studio's run config of a fast tiny classification run on ``data``."""
+    from apps.studio import logic
+
+    return logic.build_config(
+        task="classification",
+        data_path=data,
+        fmt="csv",
+        base_model=tiny_model,
+        method="lora",
+        epochs=epochs,
+        batch_size=8,
+        learning_rate=5e-3,
+        max_length=48,
+        validation_size=0.25,
+        name="tiny",
+        early_stopping=early_stopping,
+    )
+
+
+def wait_for(predicate, timeout: float = 180.0, every: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"condition not met within {timeout} s")
 
 
 # --- studio runs of the other tasks (qa, relation, summarization, translation) ---

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import tiny_config, wait_for
 from streamlit.testing.v1 import AppTest
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -170,24 +171,9 @@ def test_failed_run_says_why(studio_home, store, tiny_model, tmp_path):
 def test_refresh_mid_run_shows_it_and_stop_keeps_the_best(studio_home, store, tiny_model):
     from apps.studio import logic
 
-    config = logic.build_config(
-        task="classification",
-        data_path=FIXTURES / "classification.csv",
-        fmt="csv",
-        base_model=tiny_model,
-        method="lora",
-        epochs=300,
-        batch_size=8,
-        learning_rate=5e-3,
-        max_length=48,
-        validation_size=0.25,
-        name="long",
-        early_stopping=False,
-    )
+    config = tiny_config(tiny_model, epochs=300, early_stopping=False)
     run = logic.start_run(store, config, "long", "classification")
-    deadline = time.monotonic() + 180
-    while store.get(run.id).step < 12 and time.monotonic() < deadline:
-        time.sleep(0.5)
+    wait_for(lambda: store.get(run.id).step >= 12)
     app = open_page("train")  # a new browser session: as after a refresh
     assert app.get("progress"), "the running run is not shown"
     assert app.button(key="train_start").disabled

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import test_studio_logic as sqlite_tests  # the SQLite store tests, reused below on PostgreSQL
+from conftest import wait_for
 
 from apps.studio.store import RunStore, StoreError, _now
 
@@ -230,7 +231,7 @@ def test_a_worker_process_and_the_page_write_the_same_run(store):
     worker = subprocess.Popen(
         [sys.executable, "-c", WORKER_LIKE, str(run.id)], cwd=ROOT, stderr=subprocess.PIPE
     )
-    sqlite_tests.wait_for(lambda: store.get(run.id).step >= 5, timeout=60, every=0.05)
+    wait_for(lambda: store.get(run.id).step >= 5, timeout=60, every=0.05)
     store.request_stop(run.id)  # the page, while the worker goes on writing its progress
     assert worker.wait(timeout=120) == 0, worker.stderr.read().decode()
     run = store.get(run.id)

@@ -5,47 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import CSV, tiny_config, wait_for
 
 from apps.studio import logic
 from apps.studio.logic import StudioError
 from apps.studio.store import RunStore, pid_alive
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-CSV = FIXTURES / "classification.csv"
-
-
-def tiny_config(
-    tiny_model: str, data: Path = CSV, epochs: float = 2, early_stopping: bool = True
-) -> str:
-    return logic.build_config(
-        task="classification",
-        data_path=data,
-        fmt="csv",
-        base_model=tiny_model,
-        method="lora",
-        epochs=epochs,
-        batch_size=8,
-        learning_rate=5e-3,
-        max_length=48,
-        validation_size=0.25,
-        name="tiny",
-        early_stopping=early_stopping,
-    )
-
-
-def wait_for(predicate, timeout: float = 180.0, every: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def test_upload_checks(studio_home):
