@@ -1,6 +1,9 @@
 """Financial PhraseBank 50Agree, FinBERT's 64/16/20 protocol: test accuracy and macro-F1.
 
-python bench/classification_fpb.py [key.sub=value ...]
+python bench/classification_fpb.py [--restarts N] [key.sub=value ...]
+
+--restarts N trains with N seeds (training.seed, +1, ...) and keeps the run with the best
+validation macro-F1; every restart's validation and test figures are recorded.
 """
 
 from __future__ import annotations
