@@ -93,9 +93,7 @@ def run_config_benchmark(
         runs.append((run_config, train(run_config)))
     metric = config.training.metric_for_best
     sign = 1 if _greater_is_better(metric) else -1
-    chosen_config, result = max(
-        runs, key=lambda run: sign * run[1].metrics["validation"][metric]
-    )
+    chosen_config, result = max(runs, key=lambda run: sign * run[1].metrics["validation"][metric])
     m = result.metrics
     figures = {
         "config": config_path,
