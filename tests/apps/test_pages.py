@@ -223,6 +223,25 @@ def test_data_page_sample_of_each_task_then_train_defaults(studio_home, task, fi
     assert train.selectbox(key=f"train_base_{task}").value == logic.BASE_MODELS[task][0]
 
 
+def test_train_page_defaults_follow_the_base_model(studio_home):
+    """Translation starts on the MiniLM encoder-decoder (full, a note says why); picking
+    SmolLM2 switches the method and lengths to its own defaults."""
+    from apps.studio import logic
+
+    sample = logic.sample_data("translation")
+    chosen = {**sample, "validation_size": 0.2, "test_size": 0.1}
+    app = open_page("train", {"studio_data": chosen})
+    assert app.selectbox(key="train_base_translation").value == logic.MINILM
+    assert app.selectbox(key="train_method_translation").value == "full"
+    assert "encoder-decoder" in app.info[0].value
+    app.selectbox(key="train_base_translation").set_value(logic.SMOLLM).run()
+    assert not app.exception, [e.message for e in app.exception]
+    slot = f"translation_{logic.SMOLLM}"
+    assert app.selectbox(key=f"train_method_{slot}").value == "lora"
+    assert app.number_input(key=f"train_len_{slot}").value == 256
+    assert not app.info
+
+
 def test_data_page_recognises_uploads_and_refuses_the_wrong_shape(studio_home):
     app = open_page("data")
     relations = (SAMPLES / "finance_relations.jsonl").read_bytes()

@@ -67,6 +67,37 @@ def test_build_config_validates(tiny_model):
     assert set(logic.TASK_DEFAULTS) >= {"classification", "ner"}
 
 
+def test_translation_defaults_follow_the_base_model():
+    """MiniLM (the default) is warm-started as an encoder-decoder and trains in full with a
+    cased target vocabulary; SmolLM2 keeps LoRA and a causal prompt window."""
+    sample = logic.sample_data("translation")
+    assert logic.BASE_MODELS["translation"][0] == logic.MINILM
+    configs = {}
+    for base in (logic.MINILM, logic.SMOLLM):
+        d = logic.defaults_for("translation", base)
+        text = logic.build_config(
+            task="translation", data_path=sample["path"], fmt=sample["format"],
+            base_model=base, method=d["method"], epochs=d["epochs"],
+            batch_size=d["batch_size"], learning_rate=d["learning_rate"],
+            max_length=d["max_length"], columns=sample.get("columns"),
+        )  # fmt: skip
+        configs[base] = yaml.safe_load(text)
+    encoder_decoder, causal = configs[logic.MINILM], configs[logic.SMOLLM]
+    assert encoder_decoder["peft"]["method"] == "full"
+    assert encoder_decoder["model"]["max_length"] == 64
+    options = encoder_decoder["task_options"]
+    assert options["family"] == "encoder-decoder" and options["target_vocab_size"] == 4000
+    assert options["max_new_tokens"] == options["max_target_length"] == 64
+    assert causal["peft"]["method"] == "lora" and causal["model"]["max_length"] == 256
+    assert causal["task_options"]["family"] != "encoder-decoder"
+    assert not causal["task_options"].get("target_vocab_size")
+    # anything else keeps the task's defaults
+    assert logic.defaults_for("ner", logic.MINILM) == {
+        "method": "lora",
+        **logic.TASK_DEFAULTS["ner"],
+    }
+
+
 def test_store_survives_reopening(store):
     run = store.create(name="a", task="classification", config_yaml="task: classification\n")
     store.update(run.id, metrics={"test": {"accuracy": 0.5}})

@@ -39,16 +39,21 @@ def _form(store: RunStore, busy: bool) -> None:
     base = c2.selectbox("Base model", models, key=f"train_base_{task}")
     if base == LOCAL:
         base = c2.text_input("Model folder", key="train_base_path", placeholder="/path/to/model")
+    defaults = logic.defaults_for(task, base)
+    # Widgets start from the chosen model's defaults: their keys change with the model only
+    # where it has defaults of its own.
+    slot = f"{task}_{base}" if (task, base) in logic.MODEL_DEFAULTS else task
     methods = [m for m in METHODS if m != "prefix"]
-    method = c3.selectbox("PEFT method", methods, index=methods.index("lora"), key="train_method")
+    method = c3.selectbox(
+        "PEFT method", methods, index=methods.index(defaults["method"]), key=f"train_method_{slot}"
+    )
 
-    defaults = logic.TASK_DEFAULTS[task]
     c4, c5, c6, c7, c8 = st.columns(5)
     epochs = c4.number_input(
-        "Epochs", 0.1, 100.0, float(defaults["epochs"]), 1.0, key=f"train_epochs_{task}"
+        "Epochs", 0.1, 100.0, float(defaults["epochs"]), 1.0, key=f"train_epochs_{slot}"
     )
     batch = c5.number_input(
-        "Batch size", 1, 512, int(defaults["batch_size"]), key=f"train_batch_{task}"
+        "Batch size", 1, 512, int(defaults["batch_size"]), key=f"train_batch_{slot}"
     )
     lr = c6.number_input(
         "Learning rate",
@@ -56,10 +61,10 @@ def _form(store: RunStore, busy: bool) -> None:
         1.0,
         float(defaults["learning_rate"]),
         format="%.0e",
-        key=f"train_lr_{task}",
+        key=f"train_lr_{slot}",
     )
     max_length = c7.number_input(
-        "Max tokens", 8, 4096, int(defaults["max_length"]), key=f"train_len_{task}"
+        "Max tokens", 8, 4096, int(defaults["max_length"]), key=f"train_len_{slot}"
     )
     r = c8.number_input(
         "LoRA rank r",
@@ -69,6 +74,8 @@ def _form(store: RunStore, busy: bool) -> None:
         key="train_r",
         disabled=method in ("full", "ia3", "prompt", "ptuning", "ln_tuning"),
     )
+    if (task, base) in logic.MODEL_NOTES:
+        st.info(logic.MODEL_NOTES[task, base])
     name = st.text_input(
         "Run name", f"{Path(data['path']).stem}-{method}", key=f"train_name_{method}"
     )
