@@ -131,8 +131,8 @@ def main() -> None:
         figures.update(_run(method, args, extra))
     scored = [m for m in methods if f"{m}_test_macro_f1" in figures]
     peft = [m for m in scored if m != "full"]
-    if peft:
-        best = max(peft, key=lambda m: figures[f"{m}_test_macro_f1"])
+    if peft:  # the best PEFT method is chosen on validation, never on test
+        best = max(peft, key=lambda m: figures.get(f"{m}_validation_macro_f1") or 0.0)
         figures["best_peft_method"] = best
         figures["best_peft_test_macro_f1"] = figures[f"{best}_test_macro_f1"]
     if "full" in scored:
