@@ -93,7 +93,16 @@ def run_config_benchmark(
         runs.append((run_config, train(run_config)))
     metric = config.training.metric_for_best
     sign = 1 if _greater_is_better(metric) else -1
-    chosen_config, result = max(runs, key=lambda run: sign * run[1].metrics["validation"][metric])
+    reported = runs[0][1].metrics.get("validation", {})
+    if restarts > 1 and metric not in reported:
+        sys.exit(
+            f"--restarts chooses on validation {metric}, which the final evaluation does not "
+            f"report: set training.metric_for_best to one of {sorted(reported)} (and give the "
+            "config validation data)."
+        )
+    chosen_config, result = max(
+        runs, key=lambda run: sign * run[1].metrics.get("validation", {}).get(metric, 0.0)
+    )
     m = result.metrics
     figures = {
         "config": config_path,
