@@ -76,6 +76,7 @@ def run_config_benchmark(
     os.chdir(ROOT)  # relative paths in configs (runs/, data/) are from the repository root
     # A benchmark rerun replaces its own run folder (runs/<name>); later overrides still win.
     config = load_config(ROOT / config_path, ["training.overwrite=true", *overrides])
+    metric = config.training.metric_for_best
     runs = []
     for i in range(restarts):
         run_config = config
@@ -91,15 +92,14 @@ def run_config_benchmark(
                 ],
             )
         runs.append((run_config, train(run_config)))
-    metric = config.training.metric_for_best
+        reported = runs[0][1].metrics.get("validation", {})
+        if restarts > 1 and metric not in reported:  # known after the first run: stop there
+            sys.exit(
+                f"--restarts chooses on validation {metric}, which the final evaluation does "
+                f"not report: set training.metric_for_best to one of {sorted(reported)} (and "
+                "give the config validation data)."
+            )
     sign = 1 if _greater_is_better(metric) else -1
-    reported = runs[0][1].metrics.get("validation", {})
-    if restarts > 1 and metric not in reported:
-        sys.exit(
-            f"--restarts chooses on validation {metric}, which the final evaluation does not "
-            f"report: set training.metric_for_best to one of {sorted(reported)} (and give the "
-            "config validation data)."
-        )
     chosen_config, result = max(
         runs, key=lambda run: sign * run[1].metrics.get("validation", {}).get(metric, 0.0)
     )
