@@ -92,7 +92,7 @@ def run_config_benchmark(
                 ],
             )
         runs.append((run_config, train(run_config)))
-        reported = runs[0][1].metrics.get("validation", {})
+        reported = runs[-1][1].metrics.get("validation", {})
         if restarts > 1 and metric not in reported:  # known after the first run: stop there
             sys.exit(
                 f"--restarts chooses on validation {metric}, which the final evaluation does "
