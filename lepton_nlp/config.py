@@ -29,6 +29,10 @@ __all__ = [
 ]
 
 
+#: Adversarial training methods (``training.adversarial``); see lepton_nlp/training/adversarial.py.
+ADVERSARIAL_METHODS = ("none", "fgm")
+
+
 class ConfigError(ValueError):
     """A run configuration that cannot work; the message says which key and how to fix it."""
 
@@ -212,8 +216,22 @@ class TrainingConfig:
     """Loggers: tensorboard, none, ... (TensorBoard logs land in the artifact's ``logs/``)."""
     threads: int | None = None
     """CPU threads for torch (None: torch's default)."""
+    adversarial: str = "none"
+    """Adversarial training: none | fgm (each step also trains on input embeddings pushed
+    along the loss gradient; about twice the time per step)."""
+    adversarial_epsilon: float = 0.3
+    """FGM: L2 size of the perturbation of each example's input embeddings."""
 
     def __post_init__(self) -> None:
+        if self.adversarial not in ADVERSARIAL_METHODS:
+            raise ConfigError(
+                f"training.adversarial={self.adversarial!r}; choose one of "
+                f"{', '.join(ADVERSARIAL_METHODS)}."
+            )
+        if self.adversarial_epsilon <= 0:
+            raise ConfigError(
+                f"training.adversarial_epsilon={self.adversarial_epsilon} must be positive."
+            )
         if self.epochs <= 0 and self.max_steps <= 0:
             raise ConfigError("training.epochs must be > 0 (or set training.max_steps).")
         if self.batch_size < 1 or self.eval_batch_size < 1:

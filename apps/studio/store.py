@@ -22,6 +22,7 @@ from sqlalchemy import (
     make_url,
     select,
 )
+from sqlalchemy import text as sql
 from sqlalchemy import update as update_rows
 from sqlalchemy.exc import (
     ArgumentError,
@@ -235,6 +236,24 @@ def pid_alive(pid: int | None) -> bool:
         return False
 
 
+#: Key of the PostgreSQL advisory lock that serialises schema creation ("lepton" in ASCII).
+_SCHEMA_LOCK = 0x6C6570746F6E
+
+
+def _create_schema(engine: Any) -> None:
+    """Create the missing tables; processes opening an empty database at once take turns.
+
+    PostgreSQL's ``CREATE TABLE`` has no protection against a concurrent twin (both see no
+    table, one fails with "already exists"), so the creation runs under a transaction-level
+    advisory lock: the second process waits, then finds the tables there. SQLite's file lock
+    already serialises it.
+    """
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(sql("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+        _Base.metadata.create_all(connection)
+
+
 class RunStore:
     """Runs in a database; every call opens its own short session (safe across processes).
 
@@ -273,7 +292,7 @@ class RunStore:
                 kwargs["connect_args"] = {"connect_timeout": 10}
         try:
             self.engine = create_engine(self.url, **kwargs)
-            _Base.metadata.create_all(self.engine)
+            _create_schema(self.engine)
         except (ArgumentError, ImportError, DBAPIError) as error:
             raise _store_error(self.url, error) from None
         self._session = sessionmaker(self.engine, expire_on_commit=False)

@@ -21,6 +21,7 @@ from lepton_nlp.data import load_splits
 from lepton_nlp.hub import resolve_model
 from lepton_nlp.peft_methods import apply_peft, count_parameters, default_learning_rate
 from lepton_nlp.tasks import TaskSpec, get_task
+from lepton_nlp.training.adversarial import adversarial_trainer
 
 __all__ = ["TrainResult", "train", "work_dir"]
 
@@ -249,6 +250,7 @@ def train(config: RunConfig, callbacks: list | None = None) -> TrainResult:
         if by_prediction
         else Trainer
     )
+    trainer_class = adversarial_trainer(trainer_class, t.adversarial, t.adversarial_epsilon)
     trainer = trainer_class(
         model=model,
         args=args,

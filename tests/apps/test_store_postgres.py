@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -252,6 +253,35 @@ def test_times_are_utc_whatever_the_servers_time_zone(store):
     assert store.reap() == []  # queued a moment ago: its worker may still be starting
     store.update(run.id, created=_now().replace(year=2000))
     assert store.reap() == [run.id]
+
+
+def test_processes_opening_an_empty_database_at_once_all_succeed(postgres_server):
+    # A studio page, its training workers and a batch job can all start against a database
+    # that has no tables yet; each opening creates the schema if it is missing.
+    opener = (
+        "import sys, time\n"
+        "from apps.studio.store import RunStore\n"
+        "start = float(sys.argv[2])\n"
+        "time.sleep(max(0.0, start - time.time()))\n"
+        "RunStore(sys.argv[1]).create(name='n', task='ner', config_yaml='{}')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for _ in range(3):  # the race needs luck to show: three fresh databases
+        url = postgres_server.new_database()
+        start = time.time() + 4  # after every process has imported SQLAlchemy
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", opener, url, str(start)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(6)
+        ]
+        failures = [p.communicate(timeout=120)[1] for p in processes if p.wait(timeout=120)]
+        assert not failures, failures[0][-2000:]
+        assert len(RunStore(url).list()) == 6
 
 
 def test_store_reconnects_after_the_server_restarts(store, postgres_server):
