@@ -6,6 +6,7 @@ No streamlit here: the same functions serve the pages, the tests and any script.
 from __future__ import annotations
 
 import csv
+import functools
 import html
 import io
 import json
@@ -453,6 +454,29 @@ def load_data(path: str | Path, task: str, fmt: str, columns: dict[str, str] | N
     return records
 
 
+def unanswerable_questions(
+    path: str | Path, fmt: str, columns: dict[str, str] | None = None
+) -> int:
+    """How many questions of a QA data file have no answer (SQuAD 2.0's ``is_impossible``).
+
+    The count is kept per file version, so a page that asks on every rerun reads it once.
+
+    Raises:
+        StudioError: the file cannot be read as QA data.
+    """
+    path = Path(path).expanduser()
+    try:
+        version = path.stat().st_mtime_ns
+    except OSError:
+        version = 0  # load_data names the missing file
+    return _unanswerable(str(path), fmt, tuple(sorted((columns or {}).items())), version)
+
+
+@functools.lru_cache(maxsize=32)
+def _unanswerable(path: str, fmt: str, columns: tuple, version: int) -> int:
+    return sum(not r["answers"]["text"] for r in load_data(path, "qa", fmt, dict(columns)))
+
+
 def _record_text(record: dict) -> str:
     for key in ("text", "source", "question"):
         if key in record:
@@ -583,8 +607,8 @@ def summarize(records: list[dict], preview_rows: int = 20) -> DataSummary:
         ]
         if labels["no answer"]:
             warnings.append(
-                f"{labels['no answer']} question(s) have no answer: the studio's runs always "
-                "answer, so these count as errors in evaluation."
+                f"{labels['no answer']} question(s) have no answer (SQuAD 2.0 style): the Train "
+                'page lets such a model answer "no answer" (on by default for this data).'
             )
     elif kind == "relation":
         label_name = "relation"

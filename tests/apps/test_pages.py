@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -278,10 +279,20 @@ def _choose_model(app: AppTest, key: str, source: str) -> None:
 
 
 def test_train_page_runs_a_qa_model_in_the_worker(studio_home, store, tiny_model):
+    """SQuAD 2.0 data (a question without an answer) trains a model that may say "no answer"."""
     from apps.studio import logic
 
-    data = {**logic.sample_data("qa"), "validation_size": 0.2, "test_size": 0.2}
+    sample = logic.sample_data("qa")
+    squad = json.loads(Path(sample["path"]).read_text(encoding="utf-8"))
+    question = squad["data"][0]["paragraphs"][0]["qas"][0]
+    question.update(is_impossible=True, answers=[])
+    studio_home.mkdir(parents=True, exist_ok=True)
+    squad2 = studio_home / "finance_qa.json"
+    squad2.write_text(json.dumps(squad), encoding="utf-8")
+    data = {**sample, "path": str(squad2), "validation_size": 0.2, "test_size": 0.2}
     app = open_page("train", {"studio_data": data})
+    no_answer = app.checkbox(key=f"train_no_answer_{squad2}")
+    assert no_answer.value is True and "1 question(s)" in no_answer.help
     app.selectbox(key="train_base_qa").set_value("A local model folder...").run()
     app.text_input(key="train_base_path").set_value(tiny_model)
     app.number_input(key="train_epochs_qa").set_value(1)
@@ -294,6 +305,7 @@ def test_train_page_runs_a_qa_model_in_the_worker(studio_home, store, tiny_model
     run = store.list()[0]
     assert run.status == "completed", run.error
     assert run.name == "finance_qa-lora" and "stride: 21" in run.config_yaml
+    assert "allow_no_answer: true" in run.config_yaml
     assert any("Finished in" in s.value for s in app.success)
     assert {"exact_match", "f1"} <= set(app.dataframe[0].value.columns)
 

@@ -201,6 +201,26 @@ def test_stop_keeps_the_best_checkpoint(store, tiny_model):
 OTHER_TASKS = ["qa", "relation", "summarization", "translation"]
 
 
+def test_unanswerable_questions_are_counted_and_recounted_when_the_file_changes(tmp_path):
+    import json
+
+    sample = logic.sample_data("qa")
+    squad = json.loads(Path(sample["path"]).read_text(encoding="utf-8"))
+    path = tmp_path / "squad2.json"
+    path.write_text(json.dumps(squad), encoding="utf-8")
+    assert logic.unanswerable_questions(path, "squad") == 0
+    questions = [q for a in squad["data"] for p in a["paragraphs"] for q in p["qas"]]
+    for question in questions[:3]:
+        question.update(is_impossible=True, answers=[])
+    path.write_text(json.dumps(squad), encoding="utf-8")
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    assert logic.unanswerable_questions(path, "squad") == 3
+    records = logic.load_data(path, "qa", "squad")
+    assert "on by default for this data" in logic.summarize(records).warnings[0]
+    with pytest.raises(StudioError, match="does not exist"):
+        logic.unanswerable_questions(tmp_path / "missing.json", "squad")
+
+
 @pytest.mark.parametrize("task", OTHER_TASKS)
 def test_each_task_sample_loads_and_summarizes(task):
     sample = logic.sample_data(task)

@@ -76,6 +76,21 @@ def _form(store: RunStore, busy: bool) -> None:
     )
     if (task, base) in logic.MODEL_NOTES:
         st.info(logic.MODEL_NOTES[task, base])
+    task_options = {}
+    if task == "qa":
+        try:
+            unanswerable = logic.unanswerable_questions(
+                data["path"], data["format"], data.get("columns")
+            )
+        except logic.StudioError:
+            unanswerable = 0  # the Start button reports the unreadable file
+        task_options["allow_no_answer"] = st.checkbox(
+            'Questions can have no answer: the model may say "no answer" (SQuAD 2.0)',
+            value=unanswerable > 0,
+            key=f"train_no_answer_{data['path']}",
+            help=f"{unanswerable} question(s) in this data have no answer. Off: the model "
+            "always picks a span of the context.",
+        )
     name = st.text_input(
         "Run name", f"{Path(data['path']).stem}-{method}", key=f"train_name_{method}"
     )
@@ -103,6 +118,7 @@ def _form(store: RunStore, busy: bool) -> None:
                 test_size=test,
                 columns=data.get("columns"),
                 name=name,
+                task_options=task_options,
             )
             run = logic.start_run(store, config, name, task)
         except logic.StudioError as error:
