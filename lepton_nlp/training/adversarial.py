@@ -29,7 +29,10 @@ class EmbeddingPerturbation:
 
     ``record()`` before the clean pass keeps the embedding output and its gradient;
     ``perturb(epsilon)`` then turns that gradient into the FGM perturbation, which the next
-    forward pass adds. ``clear()`` ends both, ``remove()`` detaches the hook.
+    forward pass adds. Each acts on the first call of the layer only: an encoder-decoder
+    that shares one embedding layer (T5, BART) calls it for the encoder first and then for
+    the decoder, whose inputs stay as they are. ``clear()`` ends both, ``remove()`` detaches
+    the hook.
     """
 
     def __init__(self, module: torch.nn.Module):
@@ -40,14 +43,16 @@ class EmbeddingPerturbation:
 
     def _hook(self, module: torch.nn.Module, args: Any, output: torch.Tensor) -> torch.Tensor:
         if self.delta is not None:
-            if self.delta.shape != output.shape:
+            delta, self.delta = self.delta, None
+            if delta.shape != output.shape:
                 raise RuntimeError(
-                    f"FGM perturbation of shape {tuple(self.delta.shape)} does not fit "
+                    f"FGM perturbation of shape {tuple(delta.shape)} does not fit "
                     f"embeddings of shape {tuple(output.shape)}: the adversarial pass must see "
                     "the clean pass's batch."
                 )
-            return output + self.delta
+            return output + delta
         if self._recording:
+            self._recording = False
             if not output.requires_grad:
                 # Frozen embeddings (PEFT): the output is a leaf, and its gradient is wanted.
                 output.requires_grad_()

@@ -41,10 +41,37 @@ def test_perturbation_has_size_epsilon_per_example_and_raises_the_loss(frozen):
     adversarial = model(ids, labels)
     assert adversarial > clean  # pushed along the gradient: the loss goes up
 
-    hook.clear()
-    assert torch.equal(model(ids, labels), clean.detach())  # cleared: back to the clean input
+    # One perturbed pass only: the next is clean again.
+    assert torch.equal(model(ids, labels), clean.detach())
     hook.remove()
     assert not model.embed._forward_hooks
+
+
+def test_a_shared_encoder_decoder_embedding_is_perturbed_for_the_encoder_only():
+    embed = torch.nn.Embedding(10, 4)
+    embed.weight.requires_grad_(False)
+    head = torch.nn.Linear(4, 1)
+    source, target = torch.tensor([[1, 2, 3]]), torch.tensor([[4, 5]])  # different lengths
+
+    def loss():  # like T5: one embedding layer for the encoder's and the decoder's inputs
+        return head(embed(source)).sum() + head(embed(target)).sum()
+
+    hook = EmbeddingPerturbation(embed)
+    hook.record()
+    loss().backward()
+    assert hook.recorded.shape == (1, 3, 4)  # the encoder's call
+    assert hook.perturb(1.0)
+    perturbed = loss()  # no shape error from the decoder's call
+    assert hook.delta is None
+    expected = head(embed(source) + hook_delta(head, 1.0, 3)).sum() + head(embed(target)).sum()
+    assert torch.allclose(perturbed, expected)
+
+
+def hook_delta(head: torch.nn.Linear, epsilon: float, length: int) -> torch.Tensor:
+    """FGM's push for a loss that sums ``head`` over positions: the gradient is ``head.weight``
+    at every position."""
+    grad = head.weight.detach().expand(1, length, -1)
+    return epsilon * grad / grad.norm()
 
 
 def test_perturbation_refuses_a_different_batch():
