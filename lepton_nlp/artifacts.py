@@ -194,9 +194,11 @@ def model_card(config: dict, spec: TaskSpec, metrics: dict, data_sizes: dict[str
         "## Use",
         "",
         "```python",
+        # Formatted as ruff formats it: a model card committed to a repository passes lint.
         "from lepton_nlp.inference import Predictor",
-        "predictor = Predictor.from_artifact('path/to/this/folder')",
-        "predictor.predict(['some text'])",
+        "",
+        'predictor = Predictor.from_artifact("path/to/this/folder")',
+        'predictor.predict(["some text"])',
         "```",
         "",
         "or `lepton-nlp predict path/to/this/folder --input texts.jsonl`.",
