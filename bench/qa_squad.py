@@ -13,7 +13,8 @@ its own process (so peak memory is its own).
 
 Measured on two idle CPU cores: 5,000 questions for one epoch took 31 minutes a method
 (3.2-3.3 windows/s training, 5 minutes to score 200 + 1,000 questions), so the defaults (3,000
-questions) take about 40 minutes for full fine-tuning and LoRA together; ``--methods lora
+questions) should take about 40 minutes for full fine-tuning and LoRA together (estimated
+from that speed, not timed); ``--methods lora
 --train-samples 0 --validation-samples 0 --test-samples 0 --epochs 2`` (every question: the
 reported run) took 93 minutes.
 

@@ -83,7 +83,7 @@ def _form(store: RunStore, busy: bool) -> None:
                 data["path"], data["format"], data.get("columns")
             )
         except logic.StudioError:
-            unanswerable = 0  # the Start button reports the unreadable file
+            unanswerable = 0  # a file gone since the Data page read it: the run says why
         task_options["allow_no_answer"] = st.checkbox(
             'Questions can have no answer: the model may say "no answer" (SQuAD 2.0)',
             value=unanswerable > 0,
