@@ -57,6 +57,21 @@ class _AdapterView(torch.nn.Module):
             return self.model(**inputs)
 
 
+class _EncoderView(torch.nn.Module):
+    """The shared encoder as one task sees it: hooks put on the view stay that task's."""
+
+    def __init__(self, encoder: torch.nn.Module):
+        super().__init__()
+        self.shared = encoder
+
+    @property
+    def pooler(self) -> Any:
+        return getattr(self.shared, "pooler", None)
+
+    def forward(self, *args, **kwargs):
+        return self.shared(*args, **kwargs)
+
+
 def _adapter_state(info: ArtifactInfo) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
@@ -203,6 +218,13 @@ def _skeleton(task: Any, base_path: str, info: ArtifactInfo, encoder: torch.nn.M
         raise MultiAdapterError(
             f"{type(model).__name__} has no encoder attribute {prefix!r}; it cannot share a base."
         )
+    configure = getattr(task, "configure_encoder", None)
+    if configure is not None:
+        # Hooks a task puts on its encoder (pooling) go on its own view, not the shared one.
+        view = _EncoderView(encoder)
+        configure(view, info.spec)
+        if view._forward_hooks or view._forward_pre_hooks:
+            encoder = view
     setattr(model, prefix, encoder)
     # Everything left on the meta device is the head: give it real (empty) storage.
     for module_name, module in model.named_children():

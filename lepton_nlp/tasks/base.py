@@ -53,6 +53,10 @@ class TaskAdapter(Protocol):
     ``label_names``
         Names of the target fields in a feature when they are not ``labels`` (QA:
         ``start_positions``, ``end_positions``), so evaluation computes the loss too.
+    ``configure_encoder(encoder, spec) -> None``
+        Set up the model's encoder attribute from the run's options (classification's
+        pooling, a forward hook). ``load_model`` calls it; a base model shared by several
+        adapters calls it on each task's own view of the encoder.
     ``virtual_token_collator(collator, virtual_tokens) -> collator``
         For prompt-learning adapters (virtual tokens put first): move targets that are
         positions past them. Without it, ``tokens`` tasks get ignored labels prepended.

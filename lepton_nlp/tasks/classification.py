@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,68 @@ from lepton_nlp.data import DataError
 from lepton_nlp.evaluation.metrics import classification_metrics, multilabel_metrics
 from lepton_nlp.tasks.base import TaskSpec, register_task
 
-__all__ = ["ClassificationTask"]
+__all__ = ["POOLINGS", "ClassificationOptions", "ClassificationTask", "install_pooling"]
+
+#: How a text becomes the one vector the classification head reads.
+POOLINGS = ("cls", "mean")
+
+
+@dataclass
+class ClassificationOptions:
+    """How the classification head reads the encoder."""
+
+    pooling: str = "cls"
+    """``cls``: the model's own pooler over the first token (what
+    ``AutoModelForSequenceClassification`` does). ``mean``: the mean of the token vectors
+    under the attention mask, the sentence vector sentence-transformers encoders such as
+    all-MiniLM-L6-v2 were trained to produce (their pooler was never trained)."""
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            from lepton_nlp.config import ConfigError
+
+            raise ConfigError(
+                f"task_options.pooling={self.pooling!r} is not a pooling; choose one of "
+                f"{', '.join(POOLINGS)}."
+            )
+
+
+def _mean_pooled(module: Any, args: tuple, kwargs: dict, output: Any) -> Any:
+    """Forward hook on an encoder: its pooled output becomes the masked mean of its tokens."""
+    hidden = output[0]
+    mask = kwargs.get("attention_mask")
+    if mask is None and len(args) > 1:
+        mask = args[1]
+    if mask is None:
+        mask = torch.ones(hidden.shape[:2], device=hidden.device)
+    # Prompt tuning's virtual tokens come first in both the mask and the hidden states.
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
+    if isinstance(output, tuple):
+        return (output[0], pooled, *output[2:])
+    output["pooler_output"] = pooled
+    return output
+
+
+def install_pooling(encoder: Any, spec: TaskSpec) -> None:
+    """Make ``encoder`` (the model's encoder attribute) pool as ``task_options.pooling`` says.
+
+    The default (``cls``) leaves the model as transformers builds it. ``mean`` adds a forward
+    hook, so parameter names, saved weights and the model class stay the same, and every
+    path that calls the model (training, PEFT, merging, int8, ONNX export) pools alike.
+    """
+    options = ClassificationOptions(**spec.options)
+    if options.pooling == "cls":
+        return
+    if getattr(encoder, "pooler", None) is None:
+        from lepton_nlp.config import ConfigError
+
+        raise ConfigError(
+            f"task_options.pooling={options.pooling} needs a model whose classification head "
+            f"reads the encoder's pooled output (the BERT family); {type(encoder).__name__} "
+            "has no pooler. Use task_options.pooling=cls with this model."
+        )
+    encoder.register_forward_hook(_mean_pooled, with_kwargs=True)
 
 
 def _labels_of(record: dict) -> list[str]:
@@ -28,6 +90,7 @@ class ClassificationTask:
     record_kind = "text"
     peft_task_type = "SEQ_CLS"
     default_metric = "macro_f1"
+    options_class = ClassificationOptions
 
     def metric_names(self, multi_label: bool) -> list[str]:
         """Metrics a run can select its best checkpoint by (per-label F1 aside)."""
@@ -61,7 +124,7 @@ class ClassificationTask:
     def load_model(self, model_path: str, spec: TaskSpec) -> Any:
         from transformers import AutoModelForSequenceClassification
 
-        return AutoModelForSequenceClassification.from_pretrained(
+        model = AutoModelForSequenceClassification.from_pretrained(
             model_path,
             num_labels=len(spec.labels),
             id2label=dict(enumerate(spec.labels)),
@@ -70,6 +133,12 @@ class ClassificationTask:
             if spec.multi_label
             else "single_label_classification",
         )
+        self.configure_encoder(getattr(model, model.base_model_prefix, None), spec)
+        return model
+
+    def configure_encoder(self, encoder: Any, spec: TaskSpec) -> None:
+        """Set up the encoder as the run's options say (also on a shared encoder's view)."""
+        install_pooling(encoder, spec)
 
     def encode(self, records: list[dict], tokenizer: Any, spec: TaskSpec) -> list[dict]:
         index = {label: i for i, label in enumerate(spec.labels)}

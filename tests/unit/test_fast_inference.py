@@ -54,6 +54,9 @@ def artifacts(tiny_model, tmp_path_factory):
         "sentiment-r4": _artifact(
             classification_overrides(), base, tmp, "sentiment-r4", ["peft.r=4", "training.seed=3"]
         ),
+        "sentiment-mean": _artifact(
+            classification_overrides(), base, tmp, "sentiment-mean", ["task_options.pooling=mean"]
+        ),
         "ner": _artifact(ner_overrides(), base, tmp, "ner"),
         "prompt": _artifact(
             classification_overrides(), base, tmp, "prompt", ["peft.method=prompt"]
@@ -99,6 +102,16 @@ def test_backends_agree_with_fp32(artifacts, backend, tolerance, tmp_path, monke
         assert not list(artifacts["sentiment"].rglob("*.onnx"))
 
 
+@pytest.mark.parametrize(("backend", "tolerance"), [("onnx", 1e-4), ("torch-int8", 0.05)])
+def test_backends_keep_mean_pooling(artifacts, backend, tolerance, tmp_path, monkeypatch):
+    monkeypatch.setenv("LEPTON_CACHE", str(tmp_path / "cache"))
+    reference = Predictor.from_artifact(artifacts["sentiment-mean"]).predict(TEXTS)
+    fast = Predictor.from_artifact(artifacts["sentiment-mean"], backend=backend).predict(TEXTS)
+    for r, f in zip(reference, fast, strict=True):
+        for label, p in r["scores"].items():
+            assert abs(p - f["scores"][label]) <= tolerance
+
+
 def test_onnx_backend_serves_ner_spans(artifacts, tmp_path, monkeypatch):
     monkeypatch.setenv("LEPTON_CACHE", str(tmp_path / "cache"))
     reference = Predictor.from_artifact(artifacts["ner"]).predict(NER_TEXTS)
@@ -134,9 +147,14 @@ def test_export_onnx_cli_writes_a_loadable_model(artifacts, tmp_path):
 
 def test_several_adapters_share_one_base_and_match_each_alone(artifacts):
     multi = MultiAdapterPredictor.from_artifacts(
-        {name: artifacts[name] for name in ("sentiment", "sentiment-r4", "ner")}
+        {name: artifacts[name] for name in ("sentiment", "sentiment-r4", "sentiment-mean", "ner")}
     )
-    for name, texts in (("sentiment", TEXTS), ("sentiment-r4", TEXTS), ("ner", NER_TEXTS)):
+    for name, texts in (
+        ("sentiment", TEXTS),
+        ("sentiment-r4", TEXTS),
+        ("sentiment-mean", TEXTS),
+        ("ner", NER_TEXTS),
+    ):
         alone = Predictor.from_artifact(artifacts[name]).predict(texts)
         shared = multi.predict(name, texts)
         for a, s in zip(alone, shared, strict=True):
@@ -150,9 +168,12 @@ def test_several_adapters_share_one_base_and_match_each_alone(artifacts):
     first = multi.predict("sentiment", TEXTS)
     multi.predict("sentiment-r4", TEXTS)
     assert multi.predict("sentiment", TEXTS) == first
-    # One encoder in memory: every view's encoder is the same object.
-    encoders = {id(p.model.model.bert) for p in multi.predictors.values()}
+    # One encoder in memory: every view's encoder is the same object (mean pooling looks at
+    # it through a view of its own, so its hook does not change the other adapters' pooling).
+    views = [p.model.model.bert for p in multi.predictors.values()]
+    encoders = {id(getattr(view, "shared", view)) for view in views}
     assert len(encoders) == 1
+    assert multi["sentiment-mean"].model.model.bert is not multi["sentiment"].model.model.bert
 
 
 def test_multi_adapter_errors_say_what_to_do(artifacts):
