@@ -162,6 +162,11 @@ def model_card(config: dict, spec: TaskSpec, metrics: dict, data_sizes: dict[str
         + " |",
         f"| labels | {', '.join(f'`{label}`' for label in spec.labels)} |",
         f"| max length | {spec.max_length} tokens |",
+        *(
+            ["| task options | " + ", ".join(f"{k}={v}" for k, v in spec.options.items()) + " |"]
+            if spec.options
+            else []
+        ),
         f"| training data | `{data.get('train')}` ({data['format']}), licence: {config.get('license', 'unknown')} |",
         "| examples | " + ", ".join(f"{k} {v}" for k, v in data_sizes.items()) + " |",
         "",
@@ -181,7 +186,13 @@ def model_card(config: dict, spec: TaskSpec, metrics: dict, data_sizes: dict[str
             ", ".join(f"{k} {_fmt(v)}" for k, v in train.items()),
             "",
             f"Epochs up to {training['epochs']}, batch size {training['batch_size']}, learning rate "
-            f"{training['learning_rate']}, scheduler {training['scheduler']}, seed {training['seed']}.",
+            f"{training['learning_rate']}, scheduler {training['scheduler']}, seed {training['seed']}"
+            + (
+                f", adversarial training {training['adversarial']} (epsilon "
+                f"{training.get('adversarial_epsilon')})."
+                if training.get("adversarial", "none") != "none"
+                else "."
+            ),
             "",
         ]
     lines += [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import logging
 import os
 import shutil
@@ -17,6 +18,7 @@ __all__ = [
     "cache_dir",
     "is_offline",
     "resolve_model",
+    "sentence_pooling",
 ]
 
 log = logging.getLogger(__name__)
@@ -149,3 +151,24 @@ def resolve_model(name: str) -> str:
             "Pass a local folder path, or unset HF_HUB_OFFLINE to download from the hub."
         )
     return name
+
+
+def sentence_pooling(folder: str | Path) -> str | None:
+    """How a sentence-transformers model folder pools its tokens into a sentence vector.
+
+    Returns ``"mean"`` or ``"cls"`` from the folder's ``modules.json`` and Pooling module
+    config, or None for a folder that is not a sentence-transformers model (or pools another
+    way). Classification's ``task_options.pooling`` takes the same names.
+    """
+    folder = Path(folder)
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        pooling = next(m for m in modules if m.get("type", "").endswith(".Pooling"))
+        config = json.loads(
+            (folder / pooling.get("path", "") / "config.json").read_text(encoding="utf-8")
+        )
+    except (OSError, ValueError, StopIteration, AttributeError, TypeError):
+        return None
+    modes = [key for key, on in config.items() if key.startswith("pooling_mode_") and on is True]
+    names = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls"}
+    return names.get(modes[0]) if len(modes) == 1 else None

@@ -38,6 +38,7 @@ __all__ = [
     "artifact_spec",
     "artifact_zip",
     "build_config",
+    "default_pooling",
     "default_task_options",
     "defaults_for",
     "detect_columns",
@@ -771,6 +772,25 @@ def default_task_options(task: str, max_length: int, base_model: str = "") -> di
             "no_repeat_ngram_size": 3,
         }
     return {}
+
+
+POOLINGS = {
+    "mean": "Mean of the token vectors",
+    "cls": "First token ([CLS], the model's pooler)",
+}
+"""Classification's ``task_options.pooling`` choices, as the Train page names them."""
+
+
+def default_pooling(base_model: str) -> str:
+    """``mean`` for a sentence-transformers model trained to mean its tokens (all-MiniLM-L6-v2:
+    its [CLS] pooler was never trained), else ``cls``, what transformers does."""
+    from lepton_nlp.hub import ModelNotFoundError, resolve_model, sentence_pooling
+
+    try:
+        folder = resolve_model(base_model) if base_model else ""
+    except ModelNotFoundError:  # not installed, or no such folder: the run will say why
+        return "cls"
+    return "mean" if sentence_pooling(folder) == "mean" else "cls"
 
 
 def start_run(store: RunStore, config_yaml: str, name: str, task: str) -> Run:

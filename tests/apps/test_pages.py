@@ -91,13 +91,19 @@ def _tiny_data(tmp_path: Path) -> dict:
     }
 
 
-def _start_tiny_run(app: AppTest, tiny_model: str, epochs: float = 2) -> None:
+def _start_tiny_run(
+    app: AppTest, tiny_model: str, epochs: float = 2, pooling: str | None = None
+) -> None:
     app.selectbox(key="train_base_classification").set_value("A local model folder...").run()
     app.text_input(key="train_base_path").set_value(tiny_model)
     app.number_input(key="train_epochs_classification").set_value(epochs)
     app.number_input(key="train_batch_classification").set_value(8)
     app.number_input(key="train_len_classification").set_value(48)
     app.run()
+    if pooling is not None:
+        choice = app.selectbox(key=f"train_pooling_{tiny_model}")
+        assert choice.value == "cls"  # a plain transformers folder starts from the first token
+        choice.set_value(pooling).run()
     app.button(key="train_start").click().run()
     assert not app.error, [e.value for e in app.error]
 
@@ -118,9 +124,10 @@ def _wait_until_done(app: AppTest, store, timeout: float = 240) -> None:
 
 def test_train_a_tiny_run_then_evaluate_compare_try(studio_home, store, tiny_model, tmp_path):
     app = open_page("train", {"studio_data": _tiny_data(tmp_path)})
-    _start_tiny_run(app, tiny_model)
+    _start_tiny_run(app, tiny_model, pooling="mean")
     assert store.active(), "the run did not start"
     assert store.list()[0].name == "reviews-lora"
+    assert "pooling: mean" in store.list()[0].config_yaml
     app.run()
     assert app.button(key="train_start").disabled  # one run at a time
     _wait_until_done(app, store)
@@ -222,6 +229,16 @@ def test_data_page_sample_of_each_task_then_train_defaults(studio_home, task, fi
     defaults = logic.TASK_DEFAULTS[task]
     assert train.number_input(key=f"train_len_{task}").value == defaults["max_length"]
     assert train.selectbox(key=f"train_base_{task}").value == logic.BASE_MODELS[task][0]
+
+
+def test_train_page_pools_minilm_as_it_was_trained(studio_home):
+    from apps.studio import logic
+
+    sample = logic.sample_data("classification")
+    app = open_page("train", {"studio_data": {**sample, "validation_size": 0.2}})
+    assert app.selectbox(key="train_base_classification").value == logic.MINILM
+    pooling = app.selectbox(key=f"train_pooling_{logic.MINILM}")
+    assert pooling.value == "mean" and pooling.label == "Sentence vector the classifier reads"
 
 
 def test_train_page_defaults_follow_the_base_model(studio_home):

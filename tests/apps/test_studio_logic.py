@@ -196,6 +196,21 @@ def test_stop_keeps_the_best_checkpoint(store, tiny_model):
     assert "accuracy" in done.metrics["validation"]
 
 
+def test_default_pooling_follows_the_models_own_sentence_pooling(tmp_path, tiny_model):
+    import json
+
+    assert logic.default_pooling(logic.MINILM) == "mean"  # the packaged sentence-transformer
+    assert logic.default_pooling(tiny_model) == "cls"  # a plain transformers folder
+    assert logic.default_pooling(str(tmp_path / "missing")) == "cls"
+    for mode, expected in (("pooling_mode_cls_token", "cls"), ("pooling_mode_mean_tokens", "mean")):
+        folder = tmp_path / mode
+        (folder / "1_Pooling").mkdir(parents=True)
+        modules = [{"idx": 1, "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+        (folder / "modules.json").write_text(json.dumps(modules))
+        (folder / "1_Pooling" / "config.json").write_text(json.dumps({mode: True}))
+        assert logic.default_pooling(str(folder)) == expected
+
+
 # --- the other tasks: qa, relation, summarization, translation -----------------------------
 
 OTHER_TASKS = ["qa", "relation", "summarization", "translation"]

@@ -108,4 +108,4 @@ def test_task_default_metric_fills_metric_for_best():
 
 def test_task_options_are_refused_for_a_task_without_options():
     with pytest.raises(ConfigError, match="takes no task_options"):
-        load_config(None, ["task_options.stride=64"])
+        load_config(None, ["task=ner", "task_options.stride=64"])

@@ -77,6 +77,17 @@ def _form(store: RunStore, busy: bool) -> None:
     if (task, base) in logic.MODEL_NOTES:
         st.info(logic.MODEL_NOTES[task, base])
     task_options = {}
+    if task == "classification":
+        poolings = list(logic.POOLINGS)
+        task_options["pooling"] = st.selectbox(
+            "Sentence vector the classifier reads",
+            poolings,
+            index=poolings.index(logic.default_pooling(base)),
+            format_func=logic.POOLINGS.get,
+            key=f"train_pooling_{base}",
+            help="Sentence-transformers models (all-MiniLM-L6-v2) were trained to mean their "
+            "tokens, so that is their default; other models start from the first token.",
+        )
     if task == "qa":
         try:
             unanswerable = logic.unanswerable_questions(
