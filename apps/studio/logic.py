@@ -786,8 +786,10 @@ def default_pooling(base_model: str) -> str:
     its [CLS] pooler was never trained), else ``cls``, what transformers does."""
     from lepton_nlp.hub import ModelNotFoundError, resolve_model, sentence_pooling
 
+    if not base_model:
+        return "cls"
     try:
-        folder = resolve_model(base_model) if base_model else ""
+        folder = resolve_model(base_model)
     except ModelNotFoundError:  # not installed, or no such folder: the run will say why
         return "cls"
     return "mean" if sentence_pooling(folder) == "mean" else "cls"

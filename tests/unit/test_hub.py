@@ -36,3 +36,24 @@ def test_packaged_minilm_resolves_to_its_folder():
     folder = Path(resolve_model(MINILM))
     assert (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
     assert available_models()[MINILM].startswith("installed")
+
+
+def test_sentence_pooling_reads_a_sentence_transformers_folder(tiny_model, tmp_path):
+    import json
+
+    from lepton_nlp.hub import sentence_pooling
+
+    assert sentence_pooling(resolve_model("sentence-transformers/all-MiniLM-L6-v2")) == "mean"
+    assert sentence_pooling(tiny_model) is None  # a plain transformers folder
+    (tmp_path / "modules.json").write_text("not json")
+    assert sentence_pooling(tmp_path) is None
+    modules = [{"idx": 1, "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+    (tmp_path / "modules.json").write_text(json.dumps(modules))
+    (tmp_path / "1_Pooling").mkdir()
+    both = {"pooling_mode_cls_token": True, "pooling_mode_max_tokens": True}
+    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps(both))
+    assert sentence_pooling(tmp_path) is None  # two modes at once: none of ours
+    (tmp_path / "1_Pooling" / "config.json").write_text(
+        json.dumps({"pooling_mode_cls_token": True})
+    )
+    assert sentence_pooling(tmp_path) == "cls"
