@@ -219,7 +219,7 @@ class TrainingConfig:
     adversarial: str = "none"
     """Adversarial training: none | fgm (each step also trains on input embeddings pushed
     along the loss gradient: one more forward and backward pass per step; the FPB benchmark
-    took 1.6 times as long)."""
+    took 1.6 to 1.8 times as long)."""
     adversarial_epsilon: float = 0.3
     """FGM: L2 size of the perturbation of each example's input embeddings."""
 
