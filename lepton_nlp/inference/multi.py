@@ -221,10 +221,8 @@ def _skeleton(task: Any, base_path: str, info: ArtifactInfo, encoder: torch.nn.M
     configure = getattr(task, "configure_encoder", None)
     if configure is not None:
         # Hooks a task puts on its encoder (pooling) go on its own view, not the shared one.
-        view = _EncoderView(encoder)
-        configure(view, info.spec)
-        if view._forward_hooks or view._forward_pre_hooks:
-            encoder = view
+        encoder = _EncoderView(encoder)
+        configure(encoder, info.spec)
     setattr(model, prefix, encoder)
     # Everything left on the meta device is the head: give it real (empty) storage.
     for module_name, module in model.named_children():

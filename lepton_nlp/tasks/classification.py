@@ -13,7 +13,7 @@ from lepton_nlp.data import DataError
 from lepton_nlp.evaluation.metrics import classification_metrics, multilabel_metrics
 from lepton_nlp.tasks.base import TaskSpec, register_task
 
-__all__ = ["POOLINGS", "ClassificationOptions", "ClassificationTask", "install_pooling"]
+__all__ = ["POOLINGS", "ClassificationOptions", "ClassificationTask"]
 
 #: How a text becomes the one vector the classification head reads.
 POOLINGS = ("cls", "mean")
@@ -54,27 +54,6 @@ def _mean_pooled(module: Any, args: tuple, kwargs: dict, output: Any) -> Any:
         return (output[0], pooled, *output[2:])
     output["pooler_output"] = pooled
     return output
-
-
-def install_pooling(encoder: Any, spec: TaskSpec) -> None:
-    """Make ``encoder`` (the model's encoder attribute) pool as ``task_options.pooling`` says.
-
-    The default (``cls``) leaves the model as transformers builds it. ``mean`` adds a forward
-    hook, so parameter names, saved weights and the model class stay the same, and every
-    path that calls the model (training, PEFT, merging, int8, ONNX export) pools alike.
-    """
-    options = ClassificationOptions(**spec.options)
-    if options.pooling == "cls":
-        return
-    if getattr(encoder, "pooler", None) is None:
-        from lepton_nlp.config import ConfigError
-
-        raise ConfigError(
-            f"task_options.pooling={options.pooling} needs a model whose classification head "
-            f"reads the encoder's pooled output (the BERT family); {type(encoder).__name__} "
-            "has no pooler. Use task_options.pooling=cls with this model."
-        )
-    encoder.register_forward_hook(_mean_pooled, with_kwargs=True)
 
 
 def _labels_of(record: dict) -> list[str]:
@@ -137,8 +116,26 @@ class ClassificationTask:
         return model
 
     def configure_encoder(self, encoder: Any, spec: TaskSpec) -> None:
-        """Set up the encoder as the run's options say (also on a shared encoder's view)."""
-        install_pooling(encoder, spec)
+        """Make ``encoder`` (the model's encoder attribute, or a shared encoder's view) pool
+        as ``task_options.pooling`` says.
+
+        ``cls`` leaves the model as transformers builds it. ``mean`` adds a forward hook, so
+        parameter names, saved weights and the model class stay the same, and every path
+        that calls the model (training, PEFT, merging, int8, ONNX export) pools alike.
+        """
+        options = ClassificationOptions(**spec.options)
+        if options.pooling == "cls":
+            return
+        if getattr(encoder, "pooler", None) is None:
+            from lepton_nlp.config import ConfigError
+
+            raise ConfigError(
+                f"task_options.pooling={options.pooling} needs a model whose classification "
+                f"head reads the encoder's pooled output (the BERT family); "
+                f"{type(encoder).__name__} has no pooler. Use task_options.pooling=cls with "
+                "this model."
+            )
+        encoder.register_forward_hook(_mean_pooled, with_kwargs=True)
 
     def encode(self, records: list[dict], tokenizer: Any, spec: TaskSpec) -> list[dict]:
         index = {label: i for i, label in enumerate(spec.labels)}
