@@ -6,7 +6,9 @@ the shipped finance-sentiment adapter:
 - ``pipeline``: transformers ``pipeline("text-classification")`` one sentence at a time
   (the adapter merged into the model), the naive reference;
 - the fast Predictor (length-sorted batches, token budget, ``inference_mode``) on each
-  backend: ``torch`` (fp32), ``torch-int8``, ``onnx``, ``onnx-int8``.
+  backend: ``torch`` (fp32), ``torch-int8``, ``onnx``, ``onnx-int8``. The torch backends
+  run padding-free batches by default (``lepton_nlp.inference.packing``); a path written
+  ``torch:padded`` is the same backend with padded batches (``packing=False``).
 
 Each path is warmed up on 32 sentences, then timed over the whole split (best of
 ``--repeats``). A backend that loses more than 0.5 accuracy points against fp32 is marked
@@ -62,7 +64,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--max-batch-tokens", type=int, default=4096)
     parser.add_argument("--test-samples", type=int, default=None, help="smoke tests only")
-    parser.add_argument("--backends", default="torch,torch-int8,onnx,onnx-int8")
+    parser.add_argument(
+        "--backends", default="torch,torch:padded,torch-int8,torch-int8:padded,onnx,onnx-int8"
+    )
     args = parser.parse_args()
     datasets_root()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -76,7 +80,7 @@ def main() -> None:
     texts = [r["text"] for r in records]
     figures: dict = {"test_examples": len(texts), "artifact": os.path.relpath(args.artifact, ROOT)}
 
-    reference = Predictor.from_artifact(args.artifact, device="cpu", backend="torch")
+    reference = Predictor.from_artifact(args.artifact, device="cpu", packing=False)
     pipe = pipeline(
         "text-classification", model=reference.model, tokenizer=reference.tokenizer, device=-1
     )
@@ -93,7 +97,8 @@ def main() -> None:
 
     fp32_accuracy = None
     speeds = {}
-    for backend in args.backends.split(","):
+    for path in args.backends.split(","):
+        backend, _, variant = path.partition(":")
         predictor = Predictor.from_artifact(
             args.artifact,
             device="cpu",
@@ -101,14 +106,16 @@ def main() -> None:
             batch_size=args.batch_size,
             max_batch_tokens=args.max_batch_tokens,
             threads=torch.get_num_threads(),
+            packing=variant != "padded",
         )
         out, speed = timed(predictor.predict, texts, args.repeats)
+        del predictor
         m = score([o["label"] for o in out], records)
-        key = backend.replace("-", "_")
-        if backend == "torch":
+        key = path.replace("-", "_").replace(":", "_")
+        if fp32_accuracy is None and backend == "torch":
             fp32_accuracy = m["accuracy"]
         loss = 100 * (fp32_accuracy - m["accuracy"]) if fp32_accuracy is not None else 0.0
-        speeds[backend] = (speed, loss)
+        speeds[path] = (speed, loss)
         figures.update(
             {
                 f"{key}_accuracy": round(m["accuracy"], 4),
@@ -121,7 +128,7 @@ def main() -> None:
                 f"{key}_within_tolerance": loss <= MAX_LOSS_POINTS,
             }
         )
-        print(f"{backend}: {speed:.1f} sentences/s, accuracy {m['accuracy']:.4f}", file=sys.stderr)
+        print(f"{path}: {speed:.1f} sentences/s, accuracy {m['accuracy']:.4f}", file=sys.stderr)
     eligible = {b: s for b, (s, loss) in speeds.items() if loss <= MAX_LOSS_POINTS}
     fastest = max(eligible, key=eligible.get)
     figures["fastest_within_tolerance"] = fastest

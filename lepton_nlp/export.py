@@ -32,7 +32,7 @@ def merge_artifact(path: str | Path, output: str | Path, overwrite: bool = False
             f"{'virtual tokens' if info.peft_method in ('prompt', 'ptuning', 'prefix') else 'layers'}); "
             "serve the artifact as it is with Predictor.from_artifact."
         )
-    predictor = Predictor.from_artifact(path, device="cpu")
+    predictor = Predictor.from_artifact(path, device="cpu", packing=False)  # the plain model
     merged = predictor.model  # from_artifact has folded the adapter into the weights
     if hasattr(merged, "peft_config"):
         raise ArtifactError(
@@ -82,7 +82,7 @@ def export_onnx_artifact(
             f"{output} already exists and is not empty; pass --overwrite to replace it."
         )
     info = read_artifact(path)
-    predictor = Predictor.from_artifact(path, device="cpu")
+    predictor = Predictor.from_artifact(path, device="cpu", packing=False)  # the plain model
     staging = Path(
         tempfile.mkdtemp(
             prefix=f".{output.name}.", dir=output.parent if output.parent.exists() else None

@@ -5,7 +5,8 @@ object the task's ``predict_batch`` can call like the model: ``model(**batch)`` 
 ``.logits`` (or the task's output fields) on ``model.device``.
 
 =============  ==============================================================================
-``torch``      eager PyTorch, fp32 (bf16 on a GPU), LoRA-family adapters merged into the weights
+``torch``      eager PyTorch, fp32 (bf16 on a GPU), LoRA-family adapters merged into the weights,
+               padding-free batches (:mod:`~lepton_nlp.inference.packing`) where supported
 ``torch-int8`` ``torch``, then dynamic int8 quantization of every ``nn.Linear`` (CPU)
 ``onnx``       exported to ONNX (cached in the artifact's ``onnx/`` folder), run by ONNX Runtime
 ``onnx-int8``  the ONNX model with ONNX Runtime's dynamic int8 quantization of MatMul weights
@@ -191,6 +192,7 @@ def prepare_backend(
     backend: str,
     cache: Path | None = None,
     threads: int | None = None,
+    packing: bool = True,
 ) -> Any:
     """Turn a loaded model into what ``backend`` runs.
 
@@ -202,16 +204,26 @@ def prepare_backend(
         cache: folder where ONNX files are kept between runs (an artifact's ``onnx/``);
             None exports to a temporary folder each time.
         threads: CPU threads for ONNX Runtime.
+        packing: torch backends run padding-free batches where the architecture allows
+            (:mod:`lepton_nlp.inference.packing`); the ONNX graphs are always padded.
     """
+    from lepton_nlp.inference.packing import enable_packing
+
     check_backend(backend)
     merged = merge_adapter(model)
     if backend == "torch":
         on_gpu = torch.cuda.is_available() and next(merged.parameters()).is_cuda
-        return merged.to(torch.bfloat16) if on_gpu else merged
+        ready = merged.to(torch.bfloat16) if on_gpu else merged
+        if packing:
+            enable_packing(ready)
+        return ready
     if torch.cuda.is_available() and next(merged.parameters()).is_cuda:
         raise BackendError(f"backend={backend} runs on the CPU; use backend=torch on a GPU.")
     if backend == "torch-int8":
-        return quantize_int8(merged)
+        quantized = quantize_int8(merged)
+        if packing:
+            enable_packing(quantized)
+        return quantized
     if cache is None:
         import tempfile
 

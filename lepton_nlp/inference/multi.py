@@ -95,8 +95,12 @@ class MultiAdapterPredictor:
         artifacts: Mapping[str, str | Path],
         batch_size: int = 32,
         base_model: str | None = None,
+        packing: bool = True,
     ) -> MultiAdapterPredictor:
         """Load ``{name: artifact folder}`` onto one copy of their common base model.
+
+        ``packing``: run padding-free batches where the encoder allows
+        (:mod:`lepton_nlp.inference.packing`).
 
         Raises:
             MultiAdapterError: no artifacts, different base models, a method whose adapter
@@ -167,6 +171,10 @@ class MultiAdapterPredictor:
             view = _AdapterView(model, shared, name, lock)
             tokenizer = _tokenizer(info)
             predictors[name] = Predictor(view.eval(), tokenizer, info, batch_size=batch_size)
+        if packing:
+            from lepton_nlp.inference.packing import enable_packing
+
+            enable_packing(shared)
         return cls(predictors, shared, base_name)
 
     @property

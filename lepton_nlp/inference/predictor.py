@@ -132,6 +132,7 @@ class Predictor:
         backend: str = "torch",
         max_batch_tokens: int | None = None,
         threads: int | None = None,
+        packing: bool = True,
     ) -> Predictor:
         """Load an artifact folder.
 
@@ -144,6 +145,8 @@ class Predictor:
                 (see :mod:`lepton_nlp.inference.backends`; the ONNX files are cached).
             max_batch_tokens: also close a batch when items x longest would pass this.
             threads: CPU threads for torch and ONNX Runtime (None: their default).
+            packing: with a torch backend, run padding-free batches where the encoder allows
+                (BERT, RoBERTa, XLM-R: :mod:`lepton_nlp.inference.packing`); same outputs.
         """
         from transformers import AutoTokenizer
 
@@ -166,7 +169,7 @@ class Predictor:
         model = model.to(device)
         # Every backend merges a LoRA-family adapter into the weights first.
         model = prepare_backend(
-            model, tokenizer, task, backend, onnx_cache(info, base_model), threads
+            model, tokenizer, task, backend, onnx_cache(info, base_model), threads, packing
         )
         predictor = cls.from_model(model, tokenizer, info, batch_size=batch_size)
         predictor.max_batch_tokens = max_batch_tokens

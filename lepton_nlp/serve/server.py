@@ -31,7 +31,7 @@ def load_models(settings: ServeSettings) -> dict[str, Any]:
         from lepton_nlp.inference.multi import MultiAdapterPredictor
 
         multi = MultiAdapterPredictor.from_artifacts(
-            settings.models, batch_size=settings.batch_size
+            settings.models, batch_size=settings.batch_size, packing=settings.packing
         )
         # Views of one encoder: the predictor's own lock keeps adapter switches apart.
         models.update({name: multi[name] for name in multi.names})
@@ -39,7 +39,11 @@ def load_models(settings: ServeSettings) -> dict[str, Any]:
         if name in models:
             continue
         models[name] = Predictor.from_artifact(
-            path, device=settings.device, batch_size=settings.batch_size, backend=settings.backend
+            path,
+            device=settings.device,
+            batch_size=settings.batch_size,
+            backend=settings.backend,
+            packing=settings.packing,
         )
     if settings.embed:
         from lepton_nlp.serve.embedding import SentenceEmbedder

@@ -70,6 +70,9 @@ class ServeSettings:
     """Predictor batch size (a micro-batch larger than this runs as several forward passes)."""
     backend: str = "torch"
     """Predictor backend: ``torch``, ``torch-int8``, ``onnx`` or ``onnx-int8``."""
+    packing: bool = True
+    """Padding-free forward passes with the torch backends (BERT, RoBERTa, XLM-R encoders):
+    the same outputs as padded batches, faster when the texts in a batch differ in length."""
     shared_base: bool = False
     """Load all models as adapters on one copy of their common base model
     (:class:`~lepton_nlp.inference.multi.MultiAdapterPredictor`; torch backend only)."""

@@ -11,6 +11,7 @@ from lepton_nlp.config import load_config
 from lepton_nlp.inference import Predictor
 from lepton_nlp.inference.backends import BackendError, check_backend
 from lepton_nlp.inference.multi import MultiAdapterError, MultiAdapterPredictor
+from lepton_nlp.inference.packing import packing_enabled
 from lepton_nlp.inference.predictor import batch_plan
 from lepton_nlp.training import train
 
@@ -75,6 +76,22 @@ def test_batch_plan_respects_size_and_token_budget():
     assert [3] in plan
     # Without a budget: sorted by length, full batches.
     assert batch_plan(lengths, 4, None) == [[0, 2, 6, 4], [1, 5, 7, 3]]
+
+
+@pytest.mark.parametrize(
+    ("name", "texts"), [("sentiment", TEXTS), ("sentiment-mean", TEXTS), ("ner", NER_TEXTS)]
+)
+def test_padding_free_batches_are_the_default_and_change_nothing(artifacts, name, texts):
+    packed = Predictor.from_artifact(artifacts[name])
+    padded = Predictor.from_artifact(artifacts[name], packing=False)
+    assert packing_enabled(packed.model) and not packing_enabled(padded.model)
+    for p, q in zip(packed.predict(texts), padded.predict(texts), strict=True):
+        if "tags" in q:
+            assert p["tags"] == q["tags"] and p["entities"] == q["entities"]
+        else:
+            assert p["label"] == q["label"]
+            for label, score in q["scores"].items():
+                assert abs(p["scores"][label] - score) <= 1e-5
 
 
 def test_token_budget_does_not_change_predictions(artifacts):
@@ -147,7 +164,7 @@ def test_several_adapters_share_one_base_and_match_each_alone(artifacts):
         ("sentiment-mean", TEXTS),
         ("ner", NER_TEXTS),
     ):
-        alone = Predictor.from_artifact(artifacts[name]).predict(texts)
+        alone = Predictor.from_artifact(artifacts[name], packing=False).predict(texts)
         shared = multi.predict(name, texts)
         for a, s in zip(alone, shared, strict=True):
             if "tags" in a:
@@ -163,6 +180,7 @@ def test_several_adapters_share_one_base_and_match_each_alone(artifacts):
     # One encoder in memory: every view's encoder is the same object (a classification
     # adapter looks at it through a view of its own, so the mean-pooling hook stays on
     # sentiment-mean's view and does not change the other adapters' pooling).
+    assert packing_enabled(multi.shared)  # ... and the shared encoder ran padding-free
     views = [p.model.model.bert for p in multi.predictors.values()]
     encoders = {id(getattr(view, "shared", view)) for view in views}
     assert len(encoders) == 1
