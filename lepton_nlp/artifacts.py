@@ -168,7 +168,15 @@ def model_card(config: dict, spec: TaskSpec, metrics: dict, data_sizes: dict[str
             else []
         ),
         f"| training data | `{data.get('train')}` ({data['format']}), licence: {config.get('license', 'unknown')} |",
-        "| examples | " + ", ".join(f"{k} {v}" for k, v in data_sizes.items()) + " |",
+        "| examples | "
+        + ", ".join(f"{k} {v}" for k, v in data_sizes.items())
+        + (
+            " (the final fit: training and validation records together, settings chosen on "
+            "validation beforehand; no checkpoint chosen, the last step kept)"
+            if data.get("train_on_validation")
+            else ""
+        )
+        + " |",
         "",
         "## Metrics",
         "",

@@ -91,8 +91,17 @@ class DataConfig:
     """Split of a ``datasets`` DatasetDict folder used as training data."""
     max_train_samples: int | None = None
     """Use only the first N training records (after splitting): quick runs and smoke tests."""
+    train_on_validation: bool = False
+    """The final fit, once the settings were chosen on validation: train on training +
+    validation records (the test split stays held out). Without held-out validation data
+    there is no early stopping or best-checkpoint choice: the last step is kept."""
 
     def __post_init__(self) -> None:
+        if self.train_on_validation and not (self.validation or self.validation_size > 0):
+            raise ConfigError(
+                "data.train_on_validation=true adds the validation records to training, but "
+                "there are none: set data.validation (a file) or data.validation_size."
+            )
         if self.format not in DATA_FORMATS:
             raise ConfigError(
                 f"data.format={self.format!r} is not a reader; choose one of {', '.join(DATA_FORMATS)}."

@@ -206,6 +206,9 @@ def load_splits(data, kind: str, reader=None) -> dict[str, list[dict]]:
         splits["train"], splits["validation"] = split_records(
             splits["train"], fraction, data.split_seed, data.split_group
         )
+    if data.train_on_validation:
+        # The final fit: settings were chosen on validation; test stays unseen.
+        splits["train"], splits["validation"] = splits["train"] + splits["validation"], []
     if data.max_train_samples and data.max_train_samples < len(splits["train"]):
         # A seeded sample, not the first rows: files are often grouped by label.
         fraction = 1 - data.max_train_samples / len(splits["train"])

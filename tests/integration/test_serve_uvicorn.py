@@ -128,25 +128,32 @@ def _batch_metrics(text: str) -> tuple[float, float]:
 
 
 def test_concurrent_requests_are_micro_batched(server):
+    """32 requests of different lengths share a few padding-free batches, and each answer is
+    the one the text gets alone."""
     before = _batch_metrics(server.client.get("/metrics").text)
+    tail = " Demand for its products in Europe stayed strong, the company said."
+    texts = [f"Net sales grew {i}%." + tail * (i % 4) for i in range(32)]
 
-    async def burst() -> list[int]:
+    async def burst() -> list:
         headers = {"X-API-Key": KEY}
         async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=120) as c:
-            answers = await asyncio.gather(
-                *[
-                    c.post("/v1/classify", json={"inputs": [f"Net sales grew {i}%."]})
-                    for i in range(32)
-                ]
+            return await asyncio.gather(
+                *[c.post("/v1/classify", json={"inputs": [text]}) for text in texts]
             )
-        return [a.status_code for a in answers]
 
-    assert asyncio.run(burst()) == [200] * 32
+    answers = asyncio.run(burst())
+    assert [a.status_code for a in answers] == [200] * 32
     metrics = server.client.get("/metrics").text
     batches, items = (a - b for a, b in zip(_batch_metrics(metrics), before, strict=True))
     assert items == 32
     assert batches <= 16, f"32 concurrent requests ran as {batches} batches"
     assert 'lepton_http_requests_total{method="POST",path="/v1/classify",status="200"}' in metrics
+    for text, answer in list(zip(texts, answers, strict=True))[:8]:
+        alone = server.client.post("/v1/classify", json={"inputs": [text]}).json()["results"][0]
+        batched = answer.json()["results"][0]
+        assert batched["label"] == alone["label"]
+        for label, score in alone["scores"].items():
+            assert abs(batched["scores"][label] - score) < 1e-4
 
 
 class _SlowModel:

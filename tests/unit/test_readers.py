@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import FIXTURES
 
-from lepton_nlp.config import load_config
+from lepton_nlp.config import ConfigError, load_config
 from lepton_nlp.data import (
     DataError,
     load_splits,
@@ -173,6 +173,25 @@ def test_finbert_protocol_split_sizes():
     assert (len(splits["train"]), len(splits["validation"]), len(splits["test"])) == (24, 12, 12)
     texts = [r["text"] for s in splits.values() for r in s]
     assert len(texts) == len(set(texts)) == 48
+
+
+def test_train_on_validation_is_the_final_fit_with_test_still_held_out():
+    protocol = [
+        f"data.train={FIXTURES / 'classification.csv'}",
+        "data.test_size=0.25",
+        "data.validation_size=0.25",
+    ]
+    chosen = load_splits(load_config(None, protocol).data, "text")
+    final = load_splits(
+        load_config(None, [*protocol, "data.train_on_validation=true"]).data, "text"
+    )
+    assert final["validation"] == []
+    assert final["test"] == chosen["test"]  # the same held-out test records
+    assert final["train"] == chosen["train"] + chosen["validation"]
+    with pytest.raises(ConfigError, match="there are none: set data.validation"):
+        load_config(
+            None, [f"data.train={FIXTURES / 'classification.csv'}", "data.train_on_validation=true"]
+        )
 
 
 def test_jsonl_ner_records(tmp_path):

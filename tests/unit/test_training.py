@@ -47,6 +47,27 @@ def test_early_stopping_stops_and_keeps_the_best_checkpoint(base_overrides):
     assert figures["best_checkpoint_step"] == steps_per_epoch
 
 
+def test_final_fit_on_train_and_validation_keeps_the_last_step(base_overrides):
+    """data.train_on_validation: no validation left, so no early stopping or best checkpoint;
+    the artifact says what it was trained on."""
+    config = load_config(
+        None,
+        [
+            *classification_overrides(),  # validation_size 0.25 of the 48 fixture records
+            *base_overrides,
+            "data.train_on_validation=true",
+            "training.early_stopping_patience=2",
+        ],
+    )
+    result = train(config)
+    assert "validation" not in result.metrics
+    figures = result.metrics["train"]
+    assert figures["best_checkpoint_step"] is None and figures["epochs"] == 2
+    card = (result.artifact / "README.md").read_text(encoding="utf-8")
+    assert "| examples | train 48 (the final fit: training and validation records" in card
+    assert "train_on_validation: true" in (result.artifact / "config.yaml").read_text()
+
+
 def test_resume_from_a_checkpoint_reproduces_the_uninterrupted_run(base_overrides, tmp_path):
     common = [
         *classification_overrides(),
