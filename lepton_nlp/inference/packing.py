@@ -114,9 +114,11 @@ def _unpack(module: Any, args: tuple, kwargs: dict, output: Any) -> Any:
     packed = kwargs.get("packed")
     if packed is None:
         return output
-    row = output.last_hidden_state
+    row = output[0]  # last_hidden_state, of a ModelOutput or a plain tuple
     full = row.new_zeros(packed.shape)
     full[packed.valid] = row[0]
+    if isinstance(output, tuple):
+        return (full, *output[1:])
     output.last_hidden_state = full
     return output
 
