@@ -211,19 +211,17 @@ def prepare_backend(
 
     check_backend(backend)
     merged = merge_adapter(model)
-    if backend == "torch":
-        on_gpu = torch.cuda.is_available() and next(merged.parameters()).is_cuda
-        ready = merged.to(torch.bfloat16) if on_gpu else merged
+    on_gpu = torch.cuda.is_available() and next(merged.parameters()).is_cuda
+    if on_gpu and backend != "torch":
+        raise BackendError(f"backend={backend} runs on the CPU; use backend=torch on a GPU.")
+    if backend in ("torch", "torch-int8"):
+        if backend == "torch-int8":
+            ready = quantize_int8(merged)  # a copy: packing goes on after
+        else:
+            ready = merged.to(torch.bfloat16) if on_gpu else merged
         if packing:
             enable_packing(ready)
         return ready
-    if torch.cuda.is_available() and next(merged.parameters()).is_cuda:
-        raise BackendError(f"backend={backend} runs on the CPU; use backend=torch on a GPU.")
-    if backend == "torch-int8":
-        quantized = quantize_int8(merged)
-        if packing:
-            enable_packing(quantized)
-        return quantized
     if cache is None:
         import tempfile
 

@@ -10,6 +10,7 @@ from lepton_nlp.config import ConfigError, load_config
 from lepton_nlp.inference import Predictor
 from lepton_nlp.tasks import get_task
 from lepton_nlp.tasks.base import TaskSpec
+from lepton_nlp.tasks.classification import _mean_pooled
 from lepton_nlp.training import train
 
 TEXTS = ["great product, works well", "ok", "terrible, broke after a day and nobody answered"]
@@ -81,7 +82,8 @@ def test_mean_pooling_trains_saves_and_reloads(tiny_model, base_overrides, metho
     predictor = Predictor.from_artifact(result.artifact)
     assert predictor.spec.options == {"pooling": "mean"}
     model = predictor.model
-    assert any(m._forward_hooks for m in model.modules()), "the reloaded model lost its pooling"
+    hooks = [hook for m in model.modules() for hook in m._forward_hooks.values()]
+    assert _mean_pooled in hooks, "the reloaded model lost its pooling"
     # The reloaded model predicts what the trained one in memory did.
     before, after = result.predictor.predict(TEXTS), predictor.predict(TEXTS)
     for b, a in zip(before, after, strict=True):
