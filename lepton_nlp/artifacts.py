@@ -5,7 +5,8 @@ Layout::
     lepton_artifact.json   what this is: task, base model, PEFT method, labels (written last)
     config.yaml            the run config that produced it
     labels.json            label names in id order
-    metrics.json           validation/test metrics and training figures
+    metrics.json           validation/test metrics, training figures, the int8 backend check
+    quantization.json      int8 activation ranges from calibration (encoder tasks)
     adapter/ or model/     peft adapter (with the task head) or full weights
     tokenizer/             the tokenizer used in training
     logs/                  TensorBoard event files
@@ -21,6 +22,7 @@ import datetime as _dt
 import json
 import os
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,10 +39,12 @@ __all__ = [
     "check_output_dir",
     "is_artifact",
     "read_artifact",
+    "record_backend_check",
     "write_artifact",
 ]
 
 ARTIFACT_FILE = "lepton_artifact.json"
+RANGES_FILE = "quantization.json"
 FORMAT = "lepton-nlp-artifact"
 FORMAT_VERSION = 1
 
@@ -203,6 +207,7 @@ def model_card(config: dict, spec: TaskSpec, metrics: dict, data_sizes: dict[str
             ),
             "",
         ]
+    lines += backend_section(metrics.get("backends"))
     lines += [
         "## Intended use and limits",
         "",
@@ -226,6 +231,72 @@ def model_card(config: dict, spec: TaskSpec, metrics: dict, data_sizes: dict[str
     return "\n".join(lines)
 
 
+_BACKENDS_HEADING = "## Inference backends"
+
+
+def backend_section(check: dict | None) -> list[str]:
+    """Model-card lines on the int8 backend check (none when the artifact has no check)."""
+    if not check:
+        return []
+
+    def scores(name: str) -> str:
+        return ", ".join(f"{k} {_fmt(v)}" for k, v in check[name].items())
+
+    verdict = (
+        "`backend=auto` (the default) runs int8 on CPUs"
+        if check["cpu_default"] == "torch-int8"
+        else "`backend=auto` (the default) stays fp32: int8 lost more than "
+        f"{check['tolerance_points']} points"
+    )
+    return [
+        _BACKENDS_HEADING,
+        "",
+        f"int8 against fp32 on {check['examples']} {check['checked_on']} records (int8 "
+        f"activation ranges calibrated on {check['calibration_examples']} training records): "
+        f"fp32 {scores('torch')}; int8 {scores('torch-int8')}; loss "
+        f"{check['int8_loss_points']} points (tolerance {check['tolerance_points']}), "
+        f"same answer on {100 * check['label_agreement']:.1f}% of records. {verdict}. "
+        f"Items/s during the check ({check['machine']}): fp32 "
+        f"{check['items_per_second']['torch']}, int8 {check['items_per_second']['torch-int8']}.",
+        "",
+    ]
+
+
+def record_backend_check(path: str | Path, quantization: dict, check: dict) -> None:
+    """Add the int8 calibration and backend check to an artifact (weights are not touched).
+
+    ``quantization.json`` and ``metrics.json`` are replaced atomically; the model card's
+    section on backends is rewritten.
+    """
+    path = Path(path)
+    read_artifact(path)  # refuses anything that is not an artifact
+
+    def replace(name: str, text: str) -> None:
+        tmp = path / f".{name}.tmp-{os.getpid()}"
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path / name)
+
+    metrics_file = path / "metrics.json"
+    metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else {}
+    metrics["backends"] = check
+    replace(RANGES_FILE, json.dumps(quantization, indent=1))
+    replace("metrics.json", json.dumps(metrics, indent=2))
+    card = path / "README.md"
+    if card.is_file():
+        lines = card.read_text(encoding="utf-8").split("\n")
+        if _BACKENDS_HEADING in lines:  # drop the earlier check's section
+            start = lines.index(_BACKENDS_HEADING)
+            end = next(
+                (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
+            )
+            del lines[start:end]
+        at = next(
+            (i for i, line in enumerate(lines) if line == "## Intended use and limits"), len(lines)
+        )
+        lines[at:at] = backend_section(check)
+        replace("README.md", "\n".join(lines))
+
+
 def write_artifact(
     path: str | Path,
     *,
@@ -238,8 +309,12 @@ def write_artifact(
     data_sizes: dict[str, int],
     overwrite: bool = False,
     logs_dir: str | Path | None = None,
+    extra_files: Iterable[Path] = (),
 ) -> Path:
-    """Write an artifact atomically: stage it beside ``path``, then rename it into place."""
+    """Write an artifact atomically: stage it beside ``path``, then rename it into place.
+
+    ``extra_files`` are copied into it as they are (an export keeps ``quantization.json``).
+    """
     final = Path(path)
     check_output_dir(final, overwrite)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -265,6 +340,8 @@ def write_artifact(
         )
         if logs_dir and Path(logs_dir).is_dir():
             shutil.copytree(logs_dir, staging / "logs")
+        for file in extra_files:
+            shutil.copy2(file, staging / Path(file).name)
         meta = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,

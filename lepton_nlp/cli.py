@@ -73,8 +73,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     info = read_artifact(args.artifact)
     records = _read_eval_records(args, info)
-    predictor = Predictor.from_artifact(args.artifact, batch_size=args.batch_size)
-    metrics = predictor.evaluate(records)
+    predictor = Predictor.from_artifact(
+        args.artifact, batch_size=args.batch_size, backend=args.backend
+    )
+    metrics = {**predictor.evaluate(records), "backend": predictor.backend}
     text = json.dumps(metrics, indent=2)
     print(text)
     if args.output:
@@ -122,7 +124,9 @@ def _cmd_predict_batch(args: argparse.Namespace) -> int:
             "--input FILE and --output FILE.jsonl."
         )
     read_artifact(args.artifact)  # a bad folder fails here, before Ray or any reading starts
-    factory = functools.partial(Predictor.from_artifact, args.artifact, batch_size=args.batch_size)
+    factory = functools.partial(
+        Predictor.from_artifact, args.artifact, batch_size=args.batch_size, backend=args.backend
+    )
     options: dict = {
         "fmt": args.format,
         "text_field": args.text_field,
@@ -150,7 +154,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     if _is_batch_run(args):
         return _cmd_predict_batch(args)
-    predictor = Predictor.from_artifact(args.artifact, batch_size=args.batch_size)
+    predictor = Predictor.from_artifact(
+        args.artifact, batch_size=args.batch_size, backend=args.backend
+    )
     source = sys.stdin if args.input in (None, "-") else open(args.input, encoding="utf-8")  # noqa: SIM115
     sink = sys.stdout if args.output in (None, "-") else open(args.output, "w", encoding="utf-8")  # noqa: SIM115
     try:
@@ -242,6 +248,50 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check_backends(args: argparse.Namespace) -> int:
+    from lepton_nlp.artifacts import read_artifact, record_backend_check
+    from lepton_nlp.config import load_config
+    from lepton_nlp.data import load_records, load_splits
+    from lepton_nlp.inference.int8_check import check_int8, sample_records, supports_int8_check
+    from lepton_nlp.tasks import get_task
+
+    info = read_artifact(args.artifact)
+    task = get_task(info.task_version)
+    if not supports_int8_check(task):
+        raise SystemExit(
+            f"{args.artifact} is a {info.task} model: the int8 check covers classification, NER, "
+            "relation and QA models (generated text stays fp32)."
+        )
+    config = load_config(info.path / "config.yaml")
+    reader = getattr(task, "read_records", None)
+    if args.data:
+        data = config.data
+        if args.format:
+            data.format = args.format
+        records = load_records(data, args.data, task.record_kind, reader)
+        splits = {"train": records}  # calibration and check records, apart
+    else:
+        try:
+            splits = load_splits(config.data, task.record_kind, reader)
+        except (OSError, ValueError) as exc:
+            raise SystemExit(
+                f"The data of the run that made {args.artifact} cannot be read here ({exc}); pass "
+                "--data FILE with labelled records like its training data."
+            ) from None
+        splits = {"train": splits["train"], "validation": splits["validation"]}  # never test
+    calibration, records, source = sample_records(splits, config.training.seed)
+    if not calibration or not records:
+        raise SystemExit("Not enough records for calibration and a check; pass a larger --data.")
+    quantization, check = check_int8(
+        args.artifact, calibration, records, source if not args.data else "--data", args.batch_size
+    )
+    print(json.dumps(check, indent=2))
+    if not args.dry_run:
+        record_backend_check(args.artifact, quantization, check)
+        print(f"Recorded in {args.artifact}/metrics.json and quantization.json.", file=sys.stderr)
+    return 0
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from lepton_nlp.hub import available_models
 
@@ -269,6 +319,8 @@ def _cmd_methods(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from lepton_nlp.config import BACKEND_CHOICES
+
     parser = argparse.ArgumentParser(
         prog="lepton-nlp",
         description="Fine-tune pretrained transformers on your own labelled data, offline, and use them.",
@@ -303,8 +355,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=["csv", "jsonl", "fpb", "conll", "hf"], help="reader for --data"
     )
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument(
+        "--backend",
+        choices=BACKEND_CHOICES,
+        default="auto",
+        help="auto (default): int8 on a CPU when the artifact's int8 check passed, else torch",
+    )
     p.add_argument("--output", help="also write the metrics JSON here")
     p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser(
+        "check-backends",
+        help="calibrate int8 for an artifact and score it against fp32",
+        description="Calibrate the int8 backend's activation ranges on up to 512 training "
+        "records, score int8 and fp32 on the validation split (else on 2,000 other training "
+        "records; never the test split), and record both in the artifact (metrics.json "
+        "'backends', quantization.json, model card). backend=auto then runs int8 on CPUs when "
+        "it loses at most 0.5 points. Training does this already; use it for older artifacts "
+        "or other data.",
+    )
+    p.add_argument("artifact", help="artifact folder")
+    p.add_argument(
+        "--data",
+        help="labelled file (default: the run's own training and validation data); its records "
+        "are split between calibration and the check",
+    )
+    p.add_argument(
+        "--format", choices=["csv", "jsonl", "fpb", "conll", "hf"], help="reader for --data"
+    )
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--dry-run", action="store_true", help="print the check, record nothing")
+    p.set_defaults(func=_cmd_check_backends)
 
     p = sub.add_parser(
         "predict",
@@ -320,6 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--text-field", default="text", help="JSON field holding the text (default: text)"
     )
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--backend",
+        choices=BACKEND_CHOICES,
+        default="auto",
+        help="auto (default): int8 on a CPU when the artifact's int8 check passed, else torch",
+    )
     p.add_argument(
         "--chunk-size", type=int, default=1024, help="lines read before predicting (bounds memory)"
     )
@@ -385,8 +472,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="predictor forward-pass size (default 32)")
     p.add_argument(
         "--backend",
-        choices=["torch", "torch-int8", "onnx", "onnx-int8"],
-        help="predictor backend (default torch)",
+        choices=BACKEND_CHOICES,
+        help="predictor backend (default auto: int8 on a CPU when the artifact's int8 check "
+        "passed, else torch)",
     )
     p.add_argument(
         "--no-packing",

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 __all__ = [
+    "BACKEND_CHOICES",
     "ConfigError",
     "DataConfig",
     "EvaluationConfig",
@@ -31,6 +32,11 @@ __all__ = [
 
 #: Adversarial training methods (``training.adversarial``); see lepton_nlp/training/adversarial.py.
 ADVERSARIAL_METHODS = ("none", "fgm")
+
+
+#: Inference backends a user may name (:mod:`lepton_nlp.inference.backends`); ``auto`` is the
+#: artifact's checked choice. Here, not there, so commands and settings list them without torch.
+BACKEND_CHOICES = ("auto", "torch", "torch-int8", "onnx", "onnx-int8")
 
 
 class ConfigError(ValueError):
@@ -283,6 +289,11 @@ class EvaluationConfig:
     """Batch size for evaluation and prediction."""
     threshold: float = 0.5
     """Multi-label classification: probability above which a label is predicted."""
+    backend_check: bool = True
+    """After training an encoder task: calibrate int8 on training records, then score int8
+    against fp32 on the validation split (else on other training records); the artifact
+    records both, and ``backend=auto`` serves int8 on CPUs when it loses at most 0.5
+    points (:mod:`lepton_nlp.inference.int8_check`)."""
 
 
 @dataclass

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from lepton_nlp.artifacts import ArtifactError, read_artifact, write_artifact
+from lepton_nlp.artifacts import RANGES_FILE, ArtifactError, read_artifact, write_artifact
 from lepton_nlp.peft_methods import METHODS
 
 __all__ = ["export_onnx_artifact", "merge_artifact"]
@@ -32,7 +32,7 @@ def merge_artifact(path: str | Path, output: str | Path, overwrite: bool = False
             f"{'virtual tokens' if info.peft_method in ('prompt', 'ptuning', 'prefix') else 'layers'}); "
             "serve the artifact as it is with Predictor.from_artifact."
         )
-    predictor = Predictor.from_artifact(path, device="cpu", packing=False)  # the plain model
+    predictor = Predictor.from_artifact(path, device="cpu", backend="torch", packing=False)
     merged = predictor.model  # from_artifact has folded the adapter into the weights
     if hasattr(merged, "peft_config"):
         raise ArtifactError(
@@ -54,6 +54,8 @@ def merge_artifact(path: str | Path, output: str | Path, overwrite: bool = False
         metrics=info.metrics,
         data_sizes={},
         overwrite=overwrite,
+        # The merged weights are the ones the int8 check calibrated and scored.
+        extra_files=[info.path / RANGES_FILE] if (info.path / RANGES_FILE).is_file() else [],
     )
 
 
@@ -82,7 +84,7 @@ def export_onnx_artifact(
             f"{output} already exists and is not empty; pass --overwrite to replace it."
         )
     info = read_artifact(path)
-    predictor = Predictor.from_artifact(path, device="cpu", packing=False)  # the plain model
+    predictor = Predictor.from_artifact(path, device="cpu", backend="torch", packing=False)
     staging = Path(
         tempfile.mkdtemp(
             prefix=f".{output.name}.", dir=output.parent if output.parent.exists() else None

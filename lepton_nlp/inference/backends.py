@@ -5,10 +5,16 @@ object the task's ``predict_batch`` can call like the model: ``model(**batch)`` 
 ``.logits`` (or the task's output fields) on ``model.device``.
 
 =============  ==============================================================================
+``auto``       the default: ``torch-int8`` on a CPU when the artifact's backend check found
+               int8 within 0.5 points of fp32 (:mod:`~lepton_nlp.inference.int8_check`),
+               else ``torch``
 ``torch``      eager PyTorch, fp32 (bf16 on a GPU), LoRA-family adapters merged into the weights,
                padding-free batches (:mod:`~lepton_nlp.inference.packing`) where supported
-``torch-int8`` ``torch``, then dynamic int8 quantization of every ``nn.Linear`` (CPU)
-``onnx``       exported to ONNX (cached in the artifact's ``onnx/`` folder), run by ONNX Runtime
+``torch-int8`` ``torch``, then int8 quantization of every ``nn.Linear`` (CPU): int8 weights per
+               output channel; activations int8 in the fixed ranges the artifact's calibration
+               recorded (so a text's output never depends on the other texts in its batch),
+               or per batch for an artifact without calibration
+``onnx``       exported to ONNX (cached in the user cache), run by ONNX Runtime
 ``onnx-int8``  the ONNX model with ONNX Runtime's dynamic int8 quantization of MatMul weights
 =============  ==============================================================================
 
@@ -25,18 +31,26 @@ from typing import Any
 
 import torch
 
+from lepton_nlp.config import BACKEND_CHOICES
+
 __all__ = [
+    "AUTO",
     "BACKENDS",
+    "CHOICES",
     "BackendError",
     "check_backend",
     "export_onnx",
     "onnx_cache",
     "prepare_backend",
+    "resolve_backend",
 ]
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("torch", "torch-int8", "onnx", "onnx-int8")
+#: What a user may ask for: a backend, or ``auto`` (the artifact's checked choice).
+CHOICES = BACKEND_CHOICES
+AUTO = "auto"
+BACKENDS = tuple(name for name in CHOICES if name != AUTO)
 
 #: Tasks whose models are plain ``model(**batch) -> logits`` functions that ONNX can hold.
 ONNX_TASK_TYPES = {
@@ -51,13 +65,36 @@ class BackendError(ValueError):
 
 
 def check_backend(name: str) -> str:
-    if name not in BACKENDS:
+    if name not in CHOICES:
         import difflib
 
-        close = difflib.get_close_matches(name, BACKENDS, n=1, cutoff=0.5)
+        close = difflib.get_close_matches(name, CHOICES, n=1, cutoff=0.5)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise BackendError(f"Unknown backend {name!r}.{hint} Choose one of: {', '.join(BACKENDS)}.")
+        raise BackendError(f"Unknown backend {name!r}.{hint} Choose one of: {', '.join(CHOICES)}.")
     return name
+
+
+def int8_available() -> bool:
+    """Whether this torch build has a CPU engine for quantized Linear layers."""
+    return any(e != "none" for e in torch.backends.quantized.supported_engines)
+
+
+def resolve_backend(name: str, info: Any, device: str) -> str:
+    """The backend ``name`` stands for with this artifact on this device.
+
+    ``auto`` is ``torch`` on a GPU, and on a CPU ``torch-int8`` only when the artifact's
+    backend check (``metrics.json`` ``backends``) found int8 within tolerance; any other
+    name is itself.
+    """
+    check_backend(name)
+    if name != AUTO:
+        return name
+    if not str(device).startswith("cpu"):
+        return "torch"
+    check = (getattr(info, "metrics", None) or {}).get("backends") or {}
+    if check.get("cpu_default") == "torch-int8" and int8_available():
+        return "torch-int8"
+    return "torch"
 
 
 def merge_adapter(model: Any) -> Any:
@@ -72,15 +109,55 @@ def merge_adapter(model: Any) -> Any:
     return model
 
 
-def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
-    """Dynamic int8 quantization of the Linear layers (weights int8, activations per batch)."""
+class _FixedRangeLinear(torch.nn.Module):
+    """A dynamically quantized Linear whose activation range is fixed instead of per batch.
+
+    The quantized kernel takes its int8 scale from the minimum and maximum of the whole
+    input. Clamping the input to the calibrated range and appending one row that holds
+    both ends pins that scale, so every token is quantized the same way whatever else is
+    in its batch; the extra row's output is dropped.
+    """
+
+    def __init__(self, inner: torch.nn.Module, low: float, high: float):
+        super().__init__()
+        self.inner = inner
+        self.low, self.high = float(min(low, 0.0)), float(max(high, 0.0))
+        anchor = torch.zeros(1, inner.in_features)
+        anchor[0, 0], anchor[0, -1] = self.low, self.high
+        self.register_buffer("anchor", anchor, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.reshape(-1, x.shape[-1]).clamp(self.low, self.high)
+        out = self.inner(torch.cat([rows, self.anchor.to(rows.dtype)]))[:-1]
+        return out.reshape(*x.shape[:-1], out.shape[-1])
+
+
+def quantize_int8(
+    model: torch.nn.Module, ranges: dict[str, list[float]] | None = None
+) -> torch.nn.Module:
+    """int8 Linear layers: weights per output channel; activations in ``ranges`` if given.
+
+    Args:
+        model: a float model (not changed: the quantized model is a copy).
+        ranges: calibrated input range ``[low, high]`` per Linear module name
+            (:func:`lepton_nlp.inference.int8_check.calibrate`); a layer without one, or
+            no ranges at all, takes its activation range from each batch.
+    """
     import warnings
 
-    from torch.ao.quantization import quantize_dynamic
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch marks its quantized tensors as deprecated
-        return quantize_dynamic(model.float().cpu(), {torch.nn.Linear}, dtype=torch.qint8)
+        quantized = quantize_dynamic(
+            model.float().cpu(), {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8
+        )
+    for name, module in list(quantized.named_modules()):
+        for child_name, child in list(module.named_children()):
+            full = f"{name}.{child_name}" if name else child_name
+            if full in (ranges or {}) and hasattr(child, "_packed_params"):
+                setattr(module, child_name, _FixedRangeLinear(child, *ranges[full]))
+    return quantized
 
 
 class OnnxModel:
@@ -193,6 +270,7 @@ def prepare_backend(
     cache: Path | None = None,
     threads: int | None = None,
     packing: bool = True,
+    int8_ranges: dict[str, list[float]] | None = None,
 ) -> Any:
     """Turn a loaded model into what ``backend`` runs.
 
@@ -206,17 +284,19 @@ def prepare_backend(
         threads: CPU threads for ONNX Runtime.
         packing: torch backends run padding-free batches where the architecture allows
             (:mod:`lepton_nlp.inference.packing`); the ONNX graphs are always padded.
+        int8_ranges: ``torch-int8``: calibrated activation ranges per Linear layer.
     """
     from lepton_nlp.inference.packing import enable_packing
 
-    check_backend(backend)
+    if check_backend(backend) == AUTO:
+        raise BackendError("prepare_backend needs a resolved backend; call resolve_backend first.")
     merged = merge_adapter(model)
     on_gpu = torch.cuda.is_available() and next(merged.parameters()).is_cuda
     if on_gpu and backend != "torch":
         raise BackendError(f"backend={backend} runs on the CPU; use backend=torch on a GPU.")
     if backend in ("torch", "torch-int8"):
         if backend == "torch-int8":
-            ready = quantize_int8(merged)  # a copy: packing goes on after
+            ready = quantize_int8(merged, int8_ranges)  # a copy: packing goes on after
         else:
             ready = merged.to(torch.bfloat16) if on_gpu else merged
         if packing:

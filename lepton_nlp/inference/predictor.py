@@ -129,7 +129,7 @@ class Predictor:
         device: str | None = None,
         batch_size: int = 32,
         base_model: str | None = None,
-        backend: str = "torch",
+        backend: str = "auto",
         max_batch_tokens: int | None = None,
         threads: int | None = None,
         packing: bool = True,
@@ -141,8 +141,10 @@ class Predictor:
             device: ``cpu``, ``cuda``, ... (default: cuda when available).
             batch_size: largest batch.
             base_model: override the base model (a local folder holding the same model).
-            backend: ``torch`` (adapter merged), ``torch-int8``, ``onnx`` or ``onnx-int8``
-                (see :mod:`lepton_nlp.inference.backends`; the ONNX files are cached).
+            backend: ``auto`` (int8 on a CPU where the artifact's check allows it, else
+                ``torch``), ``torch`` (adapter merged), ``torch-int8``, ``onnx`` or
+                ``onnx-int8`` (see :mod:`lepton_nlp.inference.backends`; the ONNX files are
+                cached). ``predictor.backend`` names the one chosen.
             max_batch_tokens: also close a batch when items x longest would pass this.
             threads: CPU threads for torch and ONNX Runtime (None: their default).
             packing: with a torch backend, run padding-free batches where the encoder allows
@@ -150,7 +152,13 @@ class Predictor:
         """
         from transformers import AutoTokenizer
 
-        from lepton_nlp.inference.backends import check_backend, onnx_cache, prepare_backend
+        from lepton_nlp.inference.backends import (
+            check_backend,
+            onnx_cache,
+            prepare_backend,
+            resolve_backend,
+        )
+        from lepton_nlp.inference.int8_check import read_ranges
 
         check_backend(backend)
         if threads:
@@ -167,9 +175,18 @@ class Predictor:
             model = PeftModel.from_pretrained(base, str(info.weights_dir))
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         model = model.to(device)
+        backend = resolve_backend(backend, info, device)
+        log.info("%s: backend %s", info.name, backend)
         # Every backend merges a LoRA-family adapter into the weights first.
         model = prepare_backend(
-            model, tokenizer, task, backend, onnx_cache(info, base_model), threads, packing
+            model,
+            tokenizer,
+            task,
+            backend,
+            onnx_cache(info, base_model),
+            threads,
+            packing,
+            read_ranges(info.path) if backend == "torch-int8" else None,
         )
         predictor = cls.from_model(model, tokenizer, info, batch_size=batch_size)
         predictor.max_batch_tokens = max_batch_tokens

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lepton_nlp.config import ConfigError
+from lepton_nlp.config import BACKEND_CHOICES, ConfigError
 
 __all__ = ["API_KEYS_ENV", "ServeSettings", "is_loopback", "load_serve_settings"]
 
@@ -68,8 +68,9 @@ class ServeSettings:
     """``cpu``, ``cuda``... (default: cuda when available)."""
     batch_size: int = 32
     """Predictor batch size (a micro-batch larger than this runs as several forward passes)."""
-    backend: str = "torch"
-    """Predictor backend: ``torch``, ``torch-int8``, ``onnx`` or ``onnx-int8``."""
+    backend: str = "auto"
+    """Predictor backend: ``auto`` (int8 on a CPU when the artifact's int8 check passed, else
+    ``torch``), ``torch``, ``torch-int8``, ``onnx`` or ``onnx-int8``."""
     packing: bool = True
     """Padding-free forward passes with the torch backends (BERT, RoBERTa, XLM-R encoders):
     the same outputs as padded batches, faster when the texts in a batch differ in length."""
@@ -99,11 +100,15 @@ class ServeSettings:
         ):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be at least 1, got {getattr(self, key)}.")
-        backends = ("torch", "torch-int8", "onnx", "onnx-int8")
-        if self.backend not in backends:
-            raise ConfigError(f"backend {self.backend!r} is not one of {', '.join(backends)}.")
-        if self.shared_base and self.backend != "torch":
-            raise ConfigError("shared_base needs backend torch (adapters switch inside torch).")
+        if self.backend not in BACKEND_CHOICES:
+            raise ConfigError(
+                f"backend {self.backend!r} is not one of {', '.join(BACKEND_CHOICES)}."
+            )
+        if self.shared_base and self.backend not in ("auto", "torch"):
+            raise ConfigError(
+                "shared_base needs backend torch (adapters switch inside fp32 torch); "
+                f"got {self.backend}."
+            )
         if self.max_wait_ms < 0 or self.graceful_timeout_s < 0:
             raise ConfigError("max_wait_ms and graceful_timeout_s must not be negative.")
         if self.max_queue_items < self.max_items:

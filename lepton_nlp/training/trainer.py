@@ -329,6 +329,13 @@ def train(config: RunConfig, callbacks: list | None = None) -> TrainResult:
         from lepton_nlp.artifacts import read_artifact
         from lepton_nlp.inference import Predictor
 
+        if config.evaluation.backend_check:
+            from lepton_nlp.inference.int8_check import run_backend_check
+
+            check = run_backend_check(artifact, splits, t.seed, config.evaluation.batch_size)
+            if check is not None:
+                metrics["backends"] = check
+
         predictor = Predictor.from_model(
             trainer.model, tokenizer, read_artifact(artifact), config.evaluation.batch_size
         )

@@ -82,8 +82,8 @@ def test_batch_plan_respects_size_and_token_budget():
     ("name", "texts"), [("sentiment", TEXTS), ("sentiment-mean", TEXTS), ("ner", NER_TEXTS)]
 )
 def test_padding_free_batches_are_the_default_and_change_nothing(artifacts, name, texts):
-    packed = Predictor.from_artifact(artifacts[name])
-    padded = Predictor.from_artifact(artifacts[name], packing=False)
+    packed = Predictor.from_artifact(artifacts[name], backend="torch")
+    padded = Predictor.from_artifact(artifacts[name], packing=False, backend="torch")
     assert packing_enabled(packed.model) and not packing_enabled(padded.model)
     for p, q in zip(packed.predict(texts), padded.predict(texts), strict=True):
         if "tags" in q:
@@ -95,8 +95,10 @@ def test_padding_free_batches_are_the_default_and_change_nothing(artifacts, name
 
 
 def test_token_budget_does_not_change_predictions(artifacts):
-    plain = Predictor.from_artifact(artifacts["sentiment"], batch_size=64)
-    budget = Predictor.from_artifact(artifacts["sentiment"], batch_size=64, max_batch_tokens=24)
+    plain = Predictor.from_artifact(artifacts["sentiment"], batch_size=64, backend="torch")
+    budget = Predictor.from_artifact(
+        artifacts["sentiment"], batch_size=64, max_batch_tokens=24, backend="torch"
+    )
     assert [p["label"] for p in plain.predict(TEXTS)] == [p["label"] for p in budget.predict(TEXTS)]
 
 
@@ -107,7 +109,7 @@ def test_token_budget_does_not_change_predictions(artifacts):
 def test_backends_agree_with_fp32(artifacts, name, backend, tolerance, tmp_path, monkeypatch):
     """Also for mean pooling (``sentiment-mean``): the exported / quantized model keeps it."""
     monkeypatch.setenv("LEPTON_CACHE", str(tmp_path / "cache"))
-    reference = Predictor.from_artifact(artifacts[name]).predict(TEXTS)
+    reference = Predictor.from_artifact(artifacts[name], backend="torch").predict(TEXTS)
     fast = Predictor.from_artifact(artifacts[name], backend=backend).predict(TEXTS)
     for r, f in zip(reference, fast, strict=True):
         for label, p in r["scores"].items():
@@ -123,7 +125,7 @@ def test_backends_agree_with_fp32(artifacts, name, backend, tolerance, tmp_path,
 
 def test_onnx_backend_serves_ner_spans(artifacts, tmp_path, monkeypatch):
     monkeypatch.setenv("LEPTON_CACHE", str(tmp_path / "cache"))
-    reference = Predictor.from_artifact(artifacts["ner"]).predict(NER_TEXTS)
+    reference = Predictor.from_artifact(artifacts["ner"], backend="torch").predict(NER_TEXTS)
     fast = Predictor.from_artifact(artifacts["ner"], backend="onnx").predict(NER_TEXTS)
     assert [r["tags"] for r in reference] == [f["tags"] for f in fast]
 
@@ -164,7 +166,9 @@ def test_several_adapters_share_one_base_and_match_each_alone(artifacts):
         ("sentiment-mean", TEXTS),
         ("ner", NER_TEXTS),
     ):
-        alone = Predictor.from_artifact(artifacts[name], packing=False).predict(texts)
+        alone = Predictor.from_artifact(artifacts[name], packing=False, backend="torch").predict(
+            texts
+        )
         shared = multi.predict(name, texts)
         for a, s in zip(alone, shared, strict=True):
             if "tags" in a:

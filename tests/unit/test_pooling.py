@@ -79,7 +79,7 @@ def test_mean_pooling_trains_saves_and_reloads(tiny_model, base_overrides, metho
         ],
     )
     result = train(config)
-    predictor = Predictor.from_artifact(result.artifact)
+    predictor = Predictor.from_artifact(result.artifact, backend="torch")
     assert predictor.spec.options == {"pooling": "mean"}
     model = predictor.model
     hooks = [hook for m in model.modules() for hook in m._forward_hooks.values()]

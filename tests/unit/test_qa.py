@@ -403,7 +403,7 @@ def test_qa_method_round_trip(method, base_overrides):
     config = load_config(None, [*qa_overrides(), *base_overrides, f"peft.method={method}"])
     result = train(config)
     before = result.predictor.predict(QUESTIONS)
-    after = Predictor.from_artifact(result.artifact).predict(QUESTIONS)
+    after = Predictor.from_artifact(result.artifact, backend="torch").predict(QUESTIONS)
     for b, a, question in zip(before, after, QUESTIONS, strict=True):
         context = question["context"] if isinstance(question, dict) else question[1]
         assert (b["answer"], b["start"], b["end"]) == (a["answer"], a["start"], a["end"])
@@ -439,7 +439,7 @@ def test_qa_learns_the_fixture_and_the_predictor_evaluates_records(
     )
     result = train(config)
     records = read_squad(SQUAD)
-    metrics = Predictor.from_artifact(result.artifact).evaluate(records)
+    metrics = Predictor.from_artifact(result.artifact, backend="torch").evaluate(records)
     assert metrics["examples"] == 24
     assert metrics["f1"] > 0.5, metrics
     # The command line reads SQuAD files through the task's reader, and JSON lines to predict.

@@ -316,7 +316,7 @@ def test_relation_method_round_trip(method, semeval_file, base_overrides):
     )
     result = train(config)
     before = result.predictor.predict(MARKED)
-    after = Predictor.from_artifact(result.artifact).predict(MARKED)
+    after = Predictor.from_artifact(result.artifact, backend="torch").predict(MARKED)
     _same(before, after)
     figures = result.metrics["train"]
     if method != "full":
@@ -358,7 +358,7 @@ def test_prediction_inputs_and_typed_jsonl(tmp_path, base_overrides):
         "training.epochs=1",
     ]
     result = train(load_config(None, overrides))
-    predictor = Predictor.from_artifact(result.artifact)
+    predictor = Predictor.from_artifact(result.artifact, backend="torch")
     assert predictor.spec.extra["typed"] is True
     text = "Eva Holm founded Vik Air in Oslo."
     by_spans = predictor.predict_one({"text": text, "head": [0, 8], "tail": [17, 24]})

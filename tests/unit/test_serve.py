@@ -197,7 +197,7 @@ def test_settings_refuse_open_binds_without_keys(tmp_path, monkeypatch):
         ServeSettings(api_keys=["short"])
     with pytest.raises(ConfigError, match="shared_base needs backend torch"):
         ServeSettings(shared_base=True, backend="onnx")
-    with pytest.raises(ConfigError, match="not one of torch"):
+    with pytest.raises(ConfigError, match="not one of auto, torch"):
         ServeSettings(backend="tensorrt")
     config = tmp_path / "serve.yaml"
     config.write_text("models:\n  s: some/folder\nmax_batch_sze: 4\n")

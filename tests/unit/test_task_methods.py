@@ -45,7 +45,7 @@ def test_classification_method_round_trip(method, base_overrides):
     )
     result = train(config)
     before = result.predictor.predict(TEXTS)
-    after = Predictor.from_artifact(result.artifact).predict(TEXTS)
+    after = Predictor.from_artifact(result.artifact, backend="torch").predict(TEXTS)
     _same(before, after)
     train_figures = result.metrics["train"]
     assert 0 < train_figures["trainable_parameters"] <= train_figures["total_parameters"]
@@ -61,7 +61,7 @@ def test_ner_method_round_trip(method, base_overrides):
     config = load_config(None, [*ner_overrides(), *base_overrides, f"peft.method={method}"])
     result = train(config)
     before = result.predictor.predict(NER_TEXTS)
-    after = Predictor.from_artifact(result.artifact).predict(NER_TEXTS)
+    after = Predictor.from_artifact(result.artifact, backend="torch").predict(NER_TEXTS)
     _same(before, after)
     assert {"precision", "recall", "f1"} <= set(result.metrics["validation"])
     for prediction, text in zip(after, NER_TEXTS, strict=True):
@@ -85,11 +85,13 @@ def test_multilabel_classification(base_overrides):
     result = train(config)
     assert config.training.metric_for_best == "macro_f1"
     assert {"subset_accuracy", "micro_f1", "macro_f1"} <= set(result.metrics["validation"])
-    after = Predictor.from_artifact(result.artifact).predict(["I was charged twice, please refund"])
+    after = Predictor.from_artifact(result.artifact, backend="torch").predict(
+        ["I was charged twice, please refund"]
+    )
     assert set(after[0]["scores"]) == {"account", "billing", "delivery", "refund"}
     assert all(after[0]["scores"][label] >= 0.5 for label in after[0]["labels"])
     # The threshold decides: 0 keeps every label, above 1 none.
-    predictor = Predictor.from_artifact(result.artifact)
+    predictor = Predictor.from_artifact(result.artifact, backend="torch")
     predictor.spec.threshold = 0.0
     assert sorted(predictor.predict_one("late parcel")["labels"]) == [
         "account",
@@ -101,7 +103,7 @@ def test_multilabel_classification(base_overrides):
     assert predictor.predict_one("late parcel")["labels"] == []
     _same(
         result.predictor.predict(["I was charged twice"]),
-        Predictor.from_artifact(result.artifact).predict(["I was charged twice"]),
+        Predictor.from_artifact(result.artifact, backend="torch").predict(["I was charged twice"]),
     )
 
 
