@@ -69,6 +69,8 @@ def start_server(
             sys.exit(f"server exited with {process.returncode}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                models = httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=5).json()
+                process.backend = models["models"]["finance-sentiment"]["backend"]
                 return process
         except httpx.TransportError:
             pass
@@ -189,7 +191,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument("--max-wait-ms", type=float, default=10)
-    parser.add_argument("--backend", default="torch", help="predictor backend of the server")
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        help="predictor backend of the server (default: auto, as the server)",
+    )
     parser.add_argument(
         "--batch-size", type=int, default=32, help="server's forward-pass size within a micro-batch"
     )
@@ -230,6 +236,7 @@ def main() -> None:
             )
         finally:
             stop_server(server)
+        result["backend"] = server.backend  # what the server's backend setting resolved to
         print(mode, result, flush=True)
         figures.update({f"{mode}_{k}": v for k, v in result.items()})
     unbatched = figures["unbatched_requests_per_s"] or float("nan")

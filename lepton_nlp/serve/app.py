@@ -378,7 +378,16 @@ def create_app(models: Mapping[str, ServedModel], settings: ServeSettings | None
         """Loaded models, their tasks and endpoints, and the request limits."""
         return {
             "models": {
-                name: {"task": task, "endpoint": f"/v1/{TASK_ROUTES[task].path}"}
+                name: {
+                    "task": task,
+                    "endpoint": f"/v1/{TASK_ROUTES[task].path}",
+                    # What backend=auto chose (int8 or fp32); an embedder has none.
+                    **(
+                        {"backend": models[name].backend}
+                        if isinstance(getattr(models[name], "backend", None), str)
+                        else {}
+                    ),
+                }
                 for name, task in tasks.items()
             },
             "limits": limits,

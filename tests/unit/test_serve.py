@@ -79,6 +79,9 @@ def test_a_trained_artifact_answers_classify(tiny_artifact):
         assert c.post("/v1/classify", json={"inputs": ["fine"]}).status_code == 200
         paths = c.get("/openapi.json").json()["paths"]
         assert "/v1/classify" in paths and "/v1/ner" not in paths
+        # /v1/models says what backend=auto chose for this artifact.
+        assert c.get("/v1/models").json()["models"]["tiny"]["backend"] == predictor.backend
+        assert predictor.backend in ("torch", "torch-int8")
 
 
 def test_each_task_gets_its_typed_endpoint():
