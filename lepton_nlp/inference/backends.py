@@ -110,25 +110,28 @@ def merge_adapter(model: Any) -> Any:
 
 
 class _FixedRangeLinear(torch.nn.Module):
-    """A dynamically quantized Linear whose activation range is fixed instead of per batch.
+    """An int8 Linear whose activations are quantized in a fixed, calibrated range.
 
-    The quantized kernel takes its int8 scale from the minimum and maximum of the whole
-    input. Clamping the input to the calibrated range and appending one row that holds
-    both ends pins that scale, so every token is quantized the same way whatever else is
-    in its batch; the extra row's output is dropped.
+    A dynamically quantized Linear takes its activation scale from the minimum and maximum
+    of the whole input, so a text's result would depend on the other texts in its batch.
+    Here the scale comes from the range calibration recorded, and the input is clamped to
+    it: every token is quantized the same way whatever else is in the batch. The kernel is
+    fbgemm's, with the dynamic layer's int8 weights (per output channel) and its 7-bit
+    activation range (``reduce_range``, which keeps AVX2's 16-bit sums from saturating).
     """
 
     def __init__(self, inner: torch.nn.Module, low: float, high: float):
         super().__init__()
-        self.inner = inner
+        self.inner = inner  # keeps the packed weights (and shows in the module tree)
         self.low, self.high = float(min(low, 0.0)), float(max(high, 0.0))
-        anchor = torch.zeros(1, inner.in_features)
-        anchor[0, 0], anchor[0, -1] = self.low, self.high
-        self.register_buffer("anchor", anchor, persistent=False)
+        self.scale = max((self.high - self.low) / 127.0, 1e-8)
+        self.zero_point = round(-self.low / self.scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.reshape(-1, x.shape[-1]).clamp(self.low, self.high)
-        out = self.inner(torch.cat([rows, self.anchor.to(rows.dtype)]))[:-1]
+        out = torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32(
+            rows, self.scale, self.zero_point, self.inner._packed_params._packed_params
+        )
         return out.reshape(*x.shape[:-1], out.shape[-1])
 
 
@@ -141,7 +144,8 @@ def quantize_int8(
         model: a float model (not changed: the quantized model is a copy).
         ranges: calibrated input range ``[low, high]`` per Linear module name
             (:func:`lepton_nlp.inference.int8_check.calibrate`); a layer without one, or
-            no ranges at all, takes its activation range from each batch.
+            no ranges at all, takes its activation range from each batch. Fixed ranges use
+            fbgemm's kernels (x86); other engines (ARM's qnnpack) keep per-batch ranges.
     """
     import warnings
 
@@ -152,6 +156,8 @@ def quantize_int8(
         quantized = quantize_dynamic(
             model.float().cpu(), {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8
         )
+    if torch.backends.quantized.engine not in ("x86", "fbgemm"):
+        return quantized
     for name, module in list(quantized.named_modules()):
         for child_name, child in list(module.named_children()):
             full = f"{name}.{child_name}" if name else child_name
