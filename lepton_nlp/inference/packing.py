@@ -3,7 +3,8 @@
 A batch of sentences of different lengths is padded to its longest; an encoder then spends
 most of its time (the Linear layers: ~86% on a CPU) on padding. Packing gathers the real
 tokens of the whole batch into one row before the first layer, runs every layer on that row,
-and attends within each sentence only (one attention call per sentence); after the last
+and attends within each sentence only (one attention call per run of neighbouring
+sentences of equal length, as length-sorted batches have them); after the last
 layer the tokens go back to their padded places. Embeddings, pooling and the task heads
 still see the usual padded ``[batch, length, hidden]`` tensors, so every encoder task
 (classification, NER, relations, QA) and every adapter method runs unchanged.
@@ -41,7 +42,7 @@ _MARK = "_lepton_packing"
 class _Packed:
     valid: torch.Tensor  # [batch, length] bool: the real tokens
     shape: torch.Size  # the padded hidden states' shape
-    bounds: list[tuple[int, int]]  # each sentence's [start, end) in the packed row
+    runs: list[tuple[int, int, int]]  # (start, sentences, length): neighbours of equal length
 
 
 def _attention(
@@ -60,16 +61,19 @@ def _attention(
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
-    parts = [
-        F.scaled_dot_product_attention(
-            query[:, :, start:end],
-            key[:, :, start:end],
-            value[:, :, start:end],
-            dropout_p=dropout,
-            scale=scaling,
+    heads, dim = query.shape[1], query.shape[3]
+    parts = []
+    for start, count, length in packed.runs:
+        # Neighbouring sentences of one length (common in length-sorted batches) share one
+        # call: [1, H, count * length, d] viewed as [count, H, length, d], no copy.
+        q, k, v = (
+            x[0, :, start : start + count * length]
+            .reshape(heads, count, length, dim)
+            .transpose(0, 1)
+            for x in (query, key, value)
         )
-        for start, end in packed.bounds
-    ]
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, scale=scaling)
+        parts.append(out.transpose(0, 1).reshape(1, heads, count * length, dim))
     # [1, heads, tokens, head_dim] -> [1, tokens, heads, head_dim], as sdpa_attention_forward.
     return torch.cat(parts, dim=2).transpose(1, 2).contiguous(), None
 
@@ -93,12 +97,15 @@ def _pack(module: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
     if valid.shape != hidden.shape[:2]:
         return None
     lengths = valid.sum(dim=1).tolist()
-    bounds, start = [], 0
+    runs, start = [], 0
     for length in lengths:
-        bounds.append((start, start + length))
+        if runs and runs[-1][2] == length:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1, length)
+        else:
+            runs.append((start, 1, length))
         start += length
     row_of_tokens = hidden[valid].unsqueeze(0)
-    args, kwargs = list(args), {**kwargs, "packed": _Packed(valid, hidden.shape, bounds)}
+    args, kwargs = list(args), {**kwargs, "packed": _Packed(valid, hidden.shape, runs)}
     if args:
         args[0] = row_of_tokens
     else:

@@ -86,10 +86,9 @@ def predict_items(
     max_batch_tokens: int | None = None,
 ) -> list[dict]:
     """Run ``task.predict_batch`` over prepared items in length-sorted batches, in input order."""
-    if max_batch_tokens is None:
-        lengths = [_length(task, item) for item in items]
-    else:
-        lengths = _token_lengths(task, tokenizer, spec, items)
+    # Token counts, not characters: sentences of equal token length end up side by side,
+    # which packing's attention runs as one call (and padded batches pad less).
+    lengths = _token_lengths(task, tokenizer, spec, items)
     results: list[dict | None] = [None] * len(items)
     for ids in batch_plan(lengths, batch_size, max_batch_tokens):
         outputs = task.predict_batch(model, tokenizer, [items[i] for i in ids], spec)
