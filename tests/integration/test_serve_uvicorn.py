@@ -156,6 +156,35 @@ def test_concurrent_requests_are_micro_batched(server):
             assert abs(batched["scores"][label] - score) < 1e-4
 
 
+def test_default_backend_serves_the_checked_int8_model_batch_independently():
+    """The shipped sentiment model's int8 check passed, so a server on the default backend
+    (auto) runs it in int8; its calibrated ranges keep each answer the text's answer alone."""
+    port = _free_port()
+    command = [sys.executable, "-m", "lepton_nlp.cli", "serve", "--port", str(port)]
+    command += ["-m", "finance-sentiment=data/models/finance-sentiment", "--max-wait-ms", "50"]
+    process = _start(command, port)
+    try:
+        headers = {"X-API-Key": KEY}
+        url = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=url, headers=headers, timeout=60) as c:
+            models = c.get("/v1/models").json()["models"]
+            assert models["finance-sentiment"]["backend"] == "torch-int8"
+            texts = [
+                "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn.",
+                "The company said it would cut 300 jobs in Finland after sales fell.",
+                "Shares were flat.",
+                "Net sales decreased by 5% but the order book grew strongly in Asia and Europe.",
+            ]
+            together = c.post("/v1/classify", json={"inputs": texts}).json()["results"]
+            for text, joint in zip(texts, together, strict=True):
+                alone = c.post("/v1/classify", json={"inputs": [text]}).json()["results"][0]
+                assert alone["label"] == joint["label"]
+                for label, score in alone["scores"].items():
+                    assert abs(joint["scores"][label] - score) < 1e-6
+    finally:
+        _stop(process)
+
+
 class _SlowModel:
     info = SimpleNamespace(task="classification")
 
