@@ -1,4 +1,5 @@
-"""The ``lepton-nlp`` command: train, eval, predict, serve, export, models, tasks, methods."""
+"""The ``lepton-nlp`` command: train, eval, check-backends, predict, serve, export, models,
+tasks, methods."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ EXAMPLES = """examples:
   lepton-nlp predict runs/demo-finance -i news.parquet -o scored.jsonl --engine local
   lepton-nlp serve --model finance-sentiment=data/models/finance-sentiment --port 8000
   lepton-nlp export runs/demo-finance runs/demo-finance-merged --merge
+  lepton-nlp check-backends runs/demo-finance --dry-run
 """
 
 
