@@ -90,6 +90,14 @@ def sample_records(
     return calibration, train[CALIBRATION_RECORDS : CALIBRATION_RECORDS + CHECK_RECORDS], "train"
 
 
+def _unwrapped(model: Any) -> Any:
+    """The model the backends quantize: without the Predictor's virtual-token wrapper, so
+    layer names match what ``prepare_backend`` sees when it loads the artifact."""
+    from lepton_nlp.inference.predictor import _SkipVirtualTokens
+
+    return model.model if isinstance(model, _SkipVirtualTokens) else model
+
+
 def calibrate(predictor: Any, records: list[dict]) -> dict[str, list[float]]:
     """Smallest and largest input of each Linear layer while ``predictor`` predicts ``records``."""
     ranges: dict[str, list[float]] = {}
@@ -104,7 +112,7 @@ def calibrate(predictor: Any, records: list[dict]) -> dict[str, list[float]]:
 
         return hook
 
-    for name, module in predictor.model.named_modules():
+    for name, module in _unwrapped(predictor.model).named_modules():
         if isinstance(module, torch.nn.Linear):
             handles.append(module.register_forward_pre_hook(observe(name)))
     try:
@@ -164,25 +172,27 @@ def check_int8(
     ranges = calibrate(fp32, calibration)
     # What the torch-int8 backend builds, from a plain copy (packing's hooks go on last).
     plain = Predictor.from_artifact(path, device="cpu", backend="torch", packing=False)
-    int8_model = quantize_int8(plain.model, ranges)
+    int8_model = quantize_int8(_unwrapped(plain.model), ranges)
     del plain
-    if packing_enabled(fp32.model):
+    if packing_enabled(_unwrapped(fp32.model)):
         enable_packing(int8_model)
     int8 = Predictor.from_model(int8_model, fp32.tokenizer, fp32.info, batch_size=batch_size)
     int8.backend = "torch-int8"
 
+    fp32.task.check_records(records, fp32.spec, "backend check")
     scores, outputs, speed = {}, {}, {}
     for name, predictor in (("torch", fp32), ("torch-int8", int8)):
-        fp32.task.check_records(records, fp32.spec, "backend check")
         predictor.predict(records[:16])  # warm-up
         started = time.perf_counter()
         outputs[name] = predictor.predict(records)
         speed[name] = round(len(records) / (time.perf_counter() - started), 1)
         scores[name] = _headline(fp32.task.evaluate_predictions(outputs[name], records, fp32.spec))
-    loss = max(
-        (100 * (scores["torch"][k] - scores["torch-int8"][k]) for k in scores["torch"]),
-        default=float("inf"),
-    )
+    if not scores["torch"]:
+        raise ValueError(
+            f"The {fp32.task.name} task reports none of {', '.join(HEADLINE_METRICS)}; the int8 "
+            "check has nothing to compare."
+        )
+    loss = max(100 * (scores["torch"][k] - scores["torch-int8"][k]) for k in scores["torch"])
     within = loss <= TOLERANCE_POINTS
     check = {
         "checked_on": source,

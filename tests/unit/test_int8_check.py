@@ -179,11 +179,17 @@ def test_merged_export_keeps_the_calibration(checked, tmp_path):
         assert a["label"] == b["label"]
 
 
-def test_ner_training_runs_the_check(tiny_model, tmp_path):
-    result = _train(ner_overrides(), tiny_model, tmp_path / "ner")
+@pytest.mark.parametrize("method", ["lora", "prompt"])
+def test_ner_training_runs_the_check(tiny_model, tmp_path, method):
+    """Also with prompt tuning, whose Predictor wraps the model: the recorded ranges name
+    the layers the int8 backend quantizes, so every one of them gets its fixed range."""
+    result = _train(ner_overrides(), tiny_model, tmp_path / "ner", [f"peft.method={method}"])
     check = result.metrics["backends"]
     assert "f1" in check["torch"] and check["checked_on"] == "validation"
     assert Predictor.from_artifact(result.artifact).backend == check["cpu_default"]
+    int8 = Predictor.from_artifact(result.artifact, backend="torch-int8")
+    fixed = [m for m in int8.model.modules() if type(m).__name__ == "_FixedRangeLinear"]
+    assert len(fixed) == len(read_ranges(result.artifact)) > 0
 
 
 def test_serve_settings_default_to_auto_and_keep_shared_base_fp32():
