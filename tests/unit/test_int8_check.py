@@ -199,3 +199,17 @@ def test_serve_settings_default_to_auto_and_keep_shared_base_fp32():
 
     with pytest.raises(ConfigError, match="shared_base needs backend torch"):
         ServeSettings(models={"m": "x"}, shared_base=True, backend="torch-int8")
+
+
+def test_a_failing_check_leaves_a_complete_fp32_artifact(tiny_model, tmp_path, monkeypatch, caplog):
+    """Training has finished when the check runs: its failure must not lose the model."""
+    from lepton_nlp.inference import int8_check
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no int8 kernels here")
+
+    monkeypatch.setattr(int8_check, "check_int8", broken)
+    result = _train(classification_overrides(), tiny_model, tmp_path / "m")
+    assert "backends" not in result.metrics and read_ranges(result.artifact) is None
+    assert Predictor.from_artifact(result.artifact).backend == "torch"
+    assert "lepton-nlp check-backends" in caplog.text and "no int8 kernels here" in caplog.text
