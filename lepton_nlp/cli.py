@@ -320,9 +320,19 @@ def _cmd_methods(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_backend_option(p: argparse.ArgumentParser, default: str | None = "auto") -> None:
     from lepton_nlp.config import BACKEND_CHOICES
 
+    p.add_argument(
+        "--backend",
+        choices=BACKEND_CHOICES,
+        default=default,
+        help="predictor backend (default auto: int8 on a CPU when the artifact's int8 check "
+        "passed, else torch)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lepton-nlp",
         description="Fine-tune pretrained transformers on your own labelled data, offline, and use them.",
@@ -357,12 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=["csv", "jsonl", "fpb", "conll", "hf"], help="reader for --data"
     )
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument(
-        "--backend",
-        choices=BACKEND_CHOICES,
-        default="auto",
-        help="auto (default): int8 on a CPU when the artifact's int8 check passed, else torch",
-    )
+    _add_backend_option(p)
     p.add_argument("--output", help="also write the metrics JSON here")
     p.set_defaults(func=_cmd_eval)
 
@@ -403,12 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--text-field", default="text", help="JSON field holding the text (default: text)"
     )
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument(
-        "--backend",
-        choices=BACKEND_CHOICES,
-        default="auto",
-        help="auto (default): int8 on a CPU when the artifact's int8 check passed, else torch",
-    )
+    _add_backend_option(p)
     p.add_argument(
         "--chunk-size", type=int, default=1024, help="lines read before predicting (bounds memory)"
     )
@@ -472,12 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--torch-threads", type=int, help="torch threads (default 2)")
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
     p.add_argument("--batch-size", type=int, help="predictor forward-pass size (default 32)")
-    p.add_argument(
-        "--backend",
-        choices=BACKEND_CHOICES,
-        help="predictor backend (default auto: int8 on a CPU when the artifact's int8 check "
-        "passed, else torch)",
-    )
+    _add_backend_option(p, default=None)  # None: the serve config (or its default) decides
     p.add_argument(
         "--no-packing",
         dest="packing",

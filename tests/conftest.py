@@ -86,6 +86,19 @@ def base_overrides(tiny_model, tmp_path) -> list[str]:
     ]
 
 
+def tiny_training(tiny_model: str) -> list[str]:
+    """Overrides for a quick tiny run that learns something in 3 epochs (module-scoped
+    fixtures, which cannot use ``base_overrides``)."""
+    return [
+        f"model.name={tiny_model}",
+        "model.max_length=48",
+        "training.batch_size=8",
+        "training.progress=false",
+        "training.report_to=[none]",
+        "training.learning_rate=5e-3",
+    ]
+
+
 def classification_overrides() -> list[str]:
     return [
         "task=classification",

@@ -36,7 +36,6 @@ from lepton_nlp.config import BACKEND_CHOICES
 __all__ = [
     "AUTO",
     "BACKENDS",
-    "CHOICES",
     "BackendError",
     "check_backend",
     "export_onnx",
@@ -47,10 +46,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: What a user may ask for: a backend, or ``auto`` (the artifact's checked choice).
-CHOICES = BACKEND_CHOICES
 AUTO = "auto"
-BACKENDS = tuple(name for name in CHOICES if name != AUTO)
+#: The backends themselves; a user may also ask for ``auto`` (``BACKEND_CHOICES``).
+BACKENDS = tuple(name for name in BACKEND_CHOICES if name != AUTO)
 
 #: Tasks whose models are plain ``model(**batch) -> logits`` functions that ONNX can hold.
 ONNX_TASK_TYPES = {
@@ -65,12 +63,14 @@ class BackendError(ValueError):
 
 
 def check_backend(name: str) -> str:
-    if name not in CHOICES:
+    if name not in BACKEND_CHOICES:
         import difflib
 
-        close = difflib.get_close_matches(name, CHOICES, n=1, cutoff=0.5)
+        close = difflib.get_close_matches(name, BACKEND_CHOICES, n=1, cutoff=0.5)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise BackendError(f"Unknown backend {name!r}.{hint} Choose one of: {', '.join(CHOICES)}.")
+        raise BackendError(
+            f"Unknown backend {name!r}.{hint} Choose one of: {', '.join(BACKEND_CHOICES)}."
+        )
     return name
 
 

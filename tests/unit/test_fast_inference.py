@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import classification_overrides, ner_overrides
+from conftest import classification_overrides, ner_overrides, tiny_training
 
 from lepton_nlp.config import load_config
 from lepton_nlp.inference import Predictor
@@ -42,14 +42,7 @@ def _artifact(overrides, base_overrides, tmp_path, name, extra=()):
 @pytest.fixture(scope="module")
 def artifacts(tiny_model, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fast")
-    base = [
-        f"model.name={tiny_model}",
-        "model.max_length=48",
-        "training.batch_size=8",
-        "training.progress=false",
-        "training.report_to=[none]",
-        "training.learning_rate=5e-3",
-    ]
+    base = tiny_training(tiny_model)
     return {
         "sentiment": _artifact(classification_overrides(), base, tmp, "sentiment"),
         "sentiment-r4": _artifact(

@@ -6,7 +6,7 @@ import json
 import shutil
 
 import pytest
-from conftest import classification_overrides, ner_overrides
+from conftest import classification_overrides, ner_overrides, tiny_training
 
 from lepton_nlp.artifacts import read_artifact, record_backend_check
 from lepton_nlp.cli import main
@@ -30,12 +30,7 @@ def _train(overrides, tiny_model, folder, extra=()):
         None,
         [
             *overrides,
-            f"model.name={tiny_model}",
-            "model.max_length=48",
-            "training.batch_size=8",
-            "training.progress=false",
-            "training.report_to=[none]",
-            "training.learning_rate=5e-3",
+            *tiny_training(tiny_model),
             "training.epochs=3",
             f"training.output_dir={folder}",
             *extra,
