@@ -76,7 +76,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     info = read_artifact(args.artifact)
     records = _read_eval_records(args, info)
     predictor = Predictor.from_artifact(
-        args.artifact, batch_size=args.batch_size, backend=args.backend
+        args.artifact, batch_size=args.batch_size, backend=args.backend, streams=args.streams
     )
     metrics = {**predictor.evaluate(records), "backend": predictor.backend}
     text = json.dumps(metrics, indent=2)
@@ -127,7 +127,11 @@ def _cmd_predict_batch(args: argparse.Namespace) -> int:
         )
     read_artifact(args.artifact)  # a bad folder fails here, before Ray or any reading starts
     factory = functools.partial(
-        Predictor.from_artifact, args.artifact, batch_size=args.batch_size, backend=args.backend
+        Predictor.from_artifact,
+        args.artifact,
+        batch_size=args.batch_size,
+        backend=args.backend,
+        streams=args.streams,
     )
     options: dict = {
         "fmt": args.format,
@@ -157,7 +161,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if _is_batch_run(args):
         return _cmd_predict_batch(args)
     predictor = Predictor.from_artifact(
-        args.artifact, batch_size=args.batch_size, backend=args.backend
+        args.artifact, batch_size=args.batch_size, backend=args.backend, streams=args.streams
     )
     source = sys.stdin if args.input in (None, "-") else open(args.input, encoding="utf-8")  # noqa: SIM115
     sink = sys.stdout if args.output in (None, "-") else open(args.output, "w", encoding="utf-8")  # noqa: SIM115
@@ -320,6 +324,25 @@ def _cmd_methods(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_or_more(value: str) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"needs a whole number, 1 or more; got {value!r}")
+    return count
+
+
+def _add_streams_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--streams",
+        type=_one_or_more,
+        help="batches predicted at once, each on its share of the CPU threads (default: one "
+        "per torch thread on a CPU with a torch backend, at most 4; 1 on a GPU)",
+    )
+
+
 def _add_backend_option(p: argparse.ArgumentParser, default: str | None = "auto") -> None:
     from lepton_nlp.config import BACKEND_CHOICES
 
@@ -368,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--batch-size", type=int, default=64)
     _add_backend_option(p)
+    _add_streams_option(p)
     p.add_argument("--output", help="also write the metrics JSON here")
     p.set_defaults(func=_cmd_eval)
 
@@ -409,6 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--batch-size", type=int, default=32)
     _add_backend_option(p)
+    _add_streams_option(p)
     p.add_argument(
         "--chunk-size", type=int, default=1024, help="lines read before predicting (bounds memory)"
     )

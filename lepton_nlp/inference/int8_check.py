@@ -178,6 +178,7 @@ def check_int8(
         enable_packing(int8_model)
     int8 = Predictor.from_model(int8_model, fp32.tokenizer, fp32.info, batch_size=batch_size)
     int8.backend = "torch-int8"
+    int8.streams = fp32.streams  # timed alike: the same batches side by side
 
     fp32.task.check_records(records, fp32.spec, "backend check")
     scores, outputs, speed = {}, {}, {}

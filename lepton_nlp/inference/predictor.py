@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import logging
-from collections.abc import Iterable
+import os
+import threading
+import weakref
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +18,80 @@ from lepton_nlp.artifacts import ArtifactInfo, read_artifact
 from lepton_nlp.hub import resolve_model
 from lepton_nlp.tasks import get_task
 
-__all__ = ["Predictor", "predict_items"]
+__all__ = ["MAX_AUTO_STREAMS", "Predictor", "Streams", "default_streams", "predict_items"]
 
 log = logging.getLogger(__name__)
+
+#: ``streams=None`` on a CPU: one stream per torch thread, at most this many.
+MAX_AUTO_STREAMS = 4
+
+
+def default_streams(device: str, backend: str) -> int:
+    """Streams for ``streams=None``: on a CPU with a torch backend, one per torch thread (at most
+    :data:`MAX_AUTO_STREAMS`); one on a GPU and for ONNX Runtime (which has its own threads)."""
+    if not str(device).startswith("cpu") or not backend.startswith("torch"):
+        return 1
+    return max(1, min(torch.get_num_threads(), MAX_AUTO_STREAMS))
+
+
+class Streams:
+    """Batches predicted side by side on a CPU: ``count`` worker threads, each with an equal
+    share of the torch threads.
+
+    One batch at a time on every core spends a share of each layer waiting on the slowest
+    core and on Python between operators; two batches on one thread each kept both cores
+    busy and scored 10-35% more sentences per second on 2 cores (the README has the
+    figures). Outputs are those of one stream: every batch is computed alone, as before.
+
+    Each worker keeps its own copy of the tokenizer: a fast tokenizer changes its settings
+    on every call and fails ("Already borrowed") when two threads call it at once.
+    """
+
+    def __init__(self, count: int, threads: int | None = None):
+        if count < 1:
+            raise ValueError(f"streams must be 1 or more, got {count}.")
+        self.count = count
+        self.threads = threads or max(1, torch.get_num_threads() // count)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pid = os.getpid()
+        self._local = threading.local()
+        self._start_lock = threading.Lock()
+
+    def _started(self) -> ThreadPoolExecutor:
+        with self._start_lock:
+            if self._pool is None or self._pid != os.getpid():  # none yet, or a forked child
+                # torch.set_num_threads also sets the count a thread started later begins
+                # with; each worker sets its own, then the caller's is put back.
+                restore = torch.get_num_threads()
+                everyone = threading.Barrier(self.count)
+
+                def start() -> None:
+                    torch.set_num_threads(self.threads)
+                    # A thread takes its count on its first torch call: make it now, while
+                    # the process-wide count is this one (read after the caller's is back,
+                    # it would be the caller's, and the cores oversubscribed).
+                    torch.get_num_threads()
+                    everyone.wait()  # so that every worker thread is started by now
+
+                pool = ThreadPoolExecutor(self.count, thread_name_prefix="lepton-stream")
+                for started in [pool.submit(start) for _ in range(self.count)]:
+                    started.result()
+                torch.set_num_threads(restore)
+                weakref.finalize(self, pool.shutdown, wait=False)
+                self._pool, self._pid = pool, os.getpid()
+            return self._pool
+
+    def map(self, fn: Callable[[Any, list[int]], list[dict]], tokenizer: Any, jobs: list) -> list:
+        """``fn(tokenizer, job)`` for every job, in order, ``count`` at a time."""
+
+        def run(job: list[int]) -> list[dict]:
+            own = getattr(self._local, "tokenizer", None)
+            if own is None or self._local.source is not tokenizer:
+                own = self._local.tokenizer = copy.deepcopy(tokenizer)
+                self._local.source = tokenizer
+            return fn(own, job)
+
+        return list(self._started().map(run, jobs))
 
 
 class _SkipVirtualTokens(torch.nn.Module):
@@ -84,15 +160,25 @@ def predict_items(
     items: list[dict],
     batch_size: int,
     max_batch_tokens: int | None = None,
+    streams: Streams | None = None,
 ) -> list[dict]:
-    """Run ``task.predict_batch`` over prepared items in length-sorted batches, in input order."""
+    """Run ``task.predict_batch`` over prepared items in length-sorted batches, in input order;
+    with ``streams``, several batches at once."""
     # Token counts, not characters: sentences of equal token length end up side by side,
     # which packing's attention runs as one call (and padded batches pad less).
     lengths = _token_lengths(task, tokenizer, spec, items)
+    plan = batch_plan(lengths, batch_size, max_batch_tokens)
+
+    def run(tok: Any, ids: list[int]) -> list[dict]:
+        return task.predict_batch(model, tok, [items[i] for i in ids], spec)
+
+    if streams is not None and streams.count > 1 and len(plan) > 1:
+        outputs = streams.map(run, tokenizer, plan)
+    else:
+        outputs = [run(tokenizer, ids) for ids in plan]
     results: list[dict | None] = [None] * len(items)
-    for ids in batch_plan(lengths, batch_size, max_batch_tokens):
-        outputs = task.predict_batch(model, tokenizer, [items[i] for i in ids], spec)
-        for i, output in zip(ids, outputs, strict=True):
+    for ids, batch in zip(plan, outputs, strict=True):
+        for i, output in zip(ids, batch, strict=True):
             results[i] = output
     return results  # type: ignore[return-value]
 
@@ -108,6 +194,7 @@ class Predictor:
         batch_size: int = 32,
         max_batch_tokens: int | None = None,
         backend: str = "torch",
+        streams: int = 1,
     ):
         self.model = model
         self.tokenizer = tokenizer
@@ -117,6 +204,7 @@ class Predictor:
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
         self.backend = backend
+        self.streams = Streams(streams) if streams > 1 else None
         prepare = getattr(self.task, "prepare_tokenizer", None)
         if prepare is not None:
             self.tokenizer = prepare(tokenizer, self.spec)
@@ -132,6 +220,7 @@ class Predictor:
         max_batch_tokens: int | None = None,
         threads: int | None = None,
         packing: bool = True,
+        streams: int | None = None,
     ) -> Predictor:
         """Load an artifact folder.
 
@@ -148,6 +237,9 @@ class Predictor:
             threads: CPU threads for torch and ONNX Runtime (None: their default).
             packing: with a torch backend, run padding-free batches where the encoder allows
                 (BERT, RoBERTa, XLM-R: :mod:`lepton_nlp.inference.packing`); same outputs.
+            streams: batches predicted at once (:class:`Streams`), each on an equal share of
+                the threads; None: one per torch thread on a CPU with a torch backend, at
+                most :data:`MAX_AUTO_STREAMS` (:func:`default_streams`), else one. Same outputs.
         """
         from transformers import AutoTokenizer
 
@@ -190,6 +282,8 @@ class Predictor:
         predictor = cls.from_model(model, tokenizer, info, batch_size=batch_size)
         predictor.max_batch_tokens = max_batch_tokens
         predictor.backend = backend
+        count = default_streams(device, backend) if streams is None else streams
+        predictor.streams = Streams(count) if count > 1 else None
         return predictor
 
     @classmethod
@@ -231,6 +325,7 @@ class Predictor:
             items,
             self.batch_size,
             self.max_batch_tokens,
+            self.streams,
         )
 
     def predict_one(self, item: Any) -> dict:

@@ -54,6 +54,23 @@ def test_train_eval_predict_export(trained, tmp_path, monkeypatch, capsys):
     assert "already holds full weights" in capsys.readouterr().err
 
 
+def test_streams_option_changes_speed_not_results(trained, capsys):
+    data = str(FIXTURES / "classification.csv")
+    runs = []
+    for streams in ("1", "2"):
+        capsys.readouterr()
+        assert (
+            main(["eval", str(trained), "--data", data, "--batch-size", "8", "--streams", streams])
+            == 0
+        )
+        runs.append(json.loads(capsys.readouterr().out))
+    assert runs[0] == runs[1]
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", str(trained), "--streams", "0"])
+    assert exc.value.code == 2
+    assert "--streams: needs a whole number, 1 or more; got '0'" in capsys.readouterr().err
+
+
 def test_eval_without_data_uses_the_runs_test_split(base_overrides, tmp_path, capsys):
     overrides = [
         *classification_overrides(),

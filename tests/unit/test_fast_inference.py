@@ -12,7 +12,7 @@ from lepton_nlp.inference import Predictor
 from lepton_nlp.inference.backends import BackendError, check_backend
 from lepton_nlp.inference.multi import MultiAdapterError, MultiAdapterPredictor
 from lepton_nlp.inference.packing import packing_enabled
-from lepton_nlp.inference.predictor import batch_plan
+from lepton_nlp.inference.predictor import MAX_AUTO_STREAMS, Streams, batch_plan, default_streams
 from lepton_nlp.training import train
 
 TEXTS = [
@@ -93,6 +93,74 @@ def test_token_budget_does_not_change_predictions(artifacts):
         artifacts["sentiment"], batch_size=64, max_batch_tokens=24, backend="torch"
     )
     assert [p["label"] for p in plain.predict(TEXTS)] == [p["label"] for p in budget.predict(TEXTS)]
+
+
+@pytest.mark.parametrize(("name", "texts"), [("sentiment", TEXTS * 5), ("ner", NER_TEXTS * 5)])
+@pytest.mark.parametrize("backend", ["torch", "torch-int8"])
+def test_streams_give_the_outputs_of_one_stream_in_input_order(artifacts, name, texts, backend):
+    one = Predictor.from_artifact(artifacts[name], batch_size=2, backend=backend, streams=1)
+    two = Predictor.from_artifact(artifacts[name], batch_size=2, backend=backend, streams=2)
+    assert one.streams is None and two.streams.count == 2
+    reference, side_by_side = one.predict(texts), two.predict(texts)  # 13-15 batches
+    assert [p.get("label", p.get("tags")) for p in side_by_side] == [
+        p.get("label", p.get("tags")) for p in reference
+    ]
+    for p, q in zip(reference, side_by_side, strict=True):
+        if "scores" in p:
+            for label, score in p["scores"].items():
+                assert abs(q["scores"][label] - score) <= 1e-5
+
+
+def test_streams_use_their_share_of_threads_and_leave_the_callers_alone():
+    import threading
+
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        streams = Streams(2)
+        assert streams.threads == 1
+        tokenizer = {"vocab": ["a", "b"]}  # stands for a fast tokenizer (deep-copied alike)
+        seen = streams.map(lambda tok, job: (torch.get_num_threads(), id(tok)), tokenizer, [1] * 6)
+        assert {threads for threads, _ in seen} == {1}
+        assert 1 <= len({tok for _, tok in seen}) <= 2  # one tokenizer copy per worker
+        assert id(tokenizer) not in {tok for _, tok in seen}
+        # Neither the caller nor a thread started afterwards inherits the workers' count.
+        assert torch.get_num_threads() == 2
+        later = []
+        thread = threading.Thread(target=lambda: later.append(torch.get_num_threads()))
+        thread.start()
+        thread.join()
+        assert later == [2]
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_streams_raise_a_batch_error_and_reject_zero():
+    def fail(tok, job):
+        raise RuntimeError(f"batch {job} failed")
+
+    with pytest.raises(RuntimeError, match="batch 3 failed"):
+        Streams(2).map(fail, {}, [3, 3])
+    with pytest.raises(ValueError, match="1 or more"):
+        Streams(0)
+
+
+def test_default_streams_one_per_cpu_thread_for_torch_only():
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert default_streams("cpu", "torch-int8") == 2
+        assert default_streams("cpu", "torch") == 2
+        assert default_streams("cuda", "torch") == 1
+        assert default_streams("cpu", "onnx-int8") == 1  # ONNX Runtime has its own threads
+        torch.set_num_threads(MAX_AUTO_STREAMS + 4)
+        assert default_streams("cpu", "torch") == MAX_AUTO_STREAMS
+    finally:
+        torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("name", ["sentiment", "sentiment-mean"])
