@@ -9,8 +9,10 @@ the shipped finance-sentiment adapter:
   ``torch`` (fp32), ``auto`` (the default: what the artifact's int8 check chose, reported
   as ``auto_backend``), ``torch-int8``, ``onnx``, ``onnx-int8``. The torch backends run
   padding-free batches by default (``lepton_nlp.inference.packing``); a path written
-  ``torch:padded`` is the same backend with padded batches (``packing=False``). Batch size
-  and token budget are the Predictor's defaults unless given.
+  ``torch:padded`` is the same backend with padded batches (``packing=False``). Batch size,
+  token budget and streams (on a CPU, one batch per torch thread side by side) are the
+  Predictor's defaults unless given; ``pipeline()`` runs on the main thread with all the
+  torch threads.
 
 Each path is warmed up on 32 sentences, then every path is timed over the whole split once
 per round, in ``--repeats`` interleaved rounds (the host's speed drifts); a path's figure
@@ -77,6 +79,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="interleaved timing rounds")
     parser.add_argument("--batch-size", type=int, default=32, help="as Predictor's default")
     parser.add_argument("--max-batch-tokens", type=int, default=None)
+    parser.add_argument("--streams", type=int, default=None, help="default: the Predictor's")
     parser.add_argument("--test-samples", type=int, default=None, help="smoke tests only")
     parser.add_argument(
         "--backends",
@@ -100,6 +103,7 @@ def main() -> None:
         "text-classification", model=reference.model, tokenizer=reference.tokenizer, device=-1
     )
     paths = {"pipeline": lambda batch: [pipe(text)[0]["label"] for text in batch]}
+    streams = {}
     for path in args.backends.split(","):
         backend, _, variant = path.partition(":")
         predictor = Predictor.from_artifact(
@@ -110,9 +114,11 @@ def main() -> None:
             max_batch_tokens=args.max_batch_tokens,
             threads=torch.get_num_threads(),
             packing=variant != "padded",
+            streams=args.streams,
         )
         if backend == "auto":
             figures["auto_backend"] = predictor.backend
+        streams[path] = predictor.streams.count if predictor.streams else 1
         paths[path] = lambda batch, p=predictor: [o["label"] for o in p.predict(batch)]
     outputs, seconds = rounds(paths, texts, args.repeats)
     best = {name: len(texts) / min(times) for name, times in seconds.items()}
@@ -163,6 +169,7 @@ def main() -> None:
     figures["max_accuracy_loss_points"] = MAX_LOSS_POINTS
     figures["batch_size"] = args.batch_size
     figures["max_batch_tokens"] = args.max_batch_tokens
+    figures["streams"] = streams
     figures["target_speedup"] = 4.0
     write_result("inference_throughput", figures)
 
