@@ -40,8 +40,8 @@ class Streams:
 
     One batch at a time on every core spends a share of each layer waiting on the slowest
     core and on Python between operators; two batches on one thread each kept both cores
-    busy and scored 10-35% more sentences per second on 2 cores (the README has the
-    figures). Outputs are those of one stream: every batch is computed alone, as before.
+    busy and scored about 18% more sentences per second on 2 cores (the README has the
+    measurement). Outputs are those of one stream: every batch is computed alone, as before.
 
     Each worker keeps its own copy of the tokenizer: a fast tokenizer changes its settings
     on every call and fails ("Already borrowed") when two threads call it at once.
