@@ -28,21 +28,9 @@ def datasets_root() -> Path:
 def machine() -> str:
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:  # the CPU model matters: int8 speed differs between generations
-        fields = dict(
-            line.split(":", 1)
-            for line in Path("/proc/cpuinfo").read_text().splitlines()[:30]
-            if ":" in line
-        )
-        fields = {k.strip(): v.strip() for k, v in fields.items()}
-        vnni = "VNNI" if "vnni" in fields.get("flags", "") else "no VNNI"
-        cpu = (
-            f"{cpu}, {fields.get('model name', '?')}, family {fields.get('cpu family', '?')} "
-            f"model {fields.get('model', '?')}, {vnni}"
-        )
-    except OSError:
-        pass
+    from lepton_nlp.inference.int8_check import cpu_description
+
+    cpu = f"{platform.processor() or platform.machine()}, {cpu_description()}"
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return f"{os.cpu_count()} CPU cores ({cpu}), {gpu}, torch {torch.__version__}, torch threads {torch.get_num_threads()}"
 

@@ -289,8 +289,8 @@ def prepare_backend(
         tokenizer: its tokenizer (for the ONNX export sample).
         task: the task adapter.
         backend: one of :data:`BACKENDS`.
-        cache: folder where ONNX files are kept between runs (an artifact's ``onnx/``);
-            None exports to a temporary folder each time.
+        cache: folder where ONNX files are kept between runs (:func:`onnx_cache`, in the
+            user cache); None exports to a temporary folder each time.
         threads: CPU threads for ONNX Runtime.
         packing: torch backends run padding-free batches where the architecture allows
             (:mod:`lepton_nlp.inference.packing`); the ONNX graphs are always padded.

@@ -43,6 +43,7 @@ __all__ = [
     "TOLERANCE_POINTS",
     "calibrate",
     "check_int8",
+    "cpu_description",
     "read_ranges",
     "run_backend_check",
     "sample_records",
@@ -123,18 +124,25 @@ def calibrate(predictor: Any, records: list[dict]) -> dict[str, list[float]]:
     return ranges
 
 
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
+def cpu_description() -> str:
+    """The CPU's model, family and whether it has VNNI: int8 speed differs between CPU
+    generations (the machine's architecture name where ``/proc/cpuinfo`` is missing)."""
     try:
-        info = Path("/proc/cpuinfo").read_text(encoding="utf-8")
-        model = next(
-            (line.split(":", 1)[1].strip() for line in info.splitlines() if "model name" in line),
-            cpu,
-        )
-        cpu = model or cpu
+        lines = Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()[:30]
     except OSError:
-        pass
-    return f"{cpu}, {torch.get_num_threads()} torch threads"
+        return platform.machine()
+    fields = {
+        k.strip(): v.strip() for k, v in (line.split(":", 1) for line in lines if ":" in line)
+    }
+    vnni = "VNNI" if "vnni" in fields.get("flags", "") else "no VNNI"
+    return (
+        f"{fields.get('model name', platform.machine())}, family {fields.get('cpu family', '?')} "
+        f"model {fields.get('model', '?')}, {vnni}"
+    )
+
+
+def _machine() -> str:
+    return f"{cpu_description()}, {torch.get_num_threads()} torch threads"
 
 
 def _headline(metrics: dict) -> dict[str, float]:
@@ -165,20 +173,24 @@ def check_int8(
         (``metrics.json`` ``backends``).
     """
     from lepton_nlp.inference import Predictor
-    from lepton_nlp.inference.backends import quantize_int8
-    from lepton_nlp.inference.packing import enable_packing, packing_enabled
+    from lepton_nlp.inference.backends import prepare_backend
 
     fp32 = Predictor.from_artifact(path, device="cpu", backend="torch", batch_size=batch_size)
     ranges = calibrate(fp32, calibration)
-    # What the torch-int8 backend builds, from a plain copy (packing's hooks go on last).
+    # What the torch-int8 backend builds from the artifact, from a plain (unpacked) copy.
     plain = Predictor.from_artifact(path, device="cpu", backend="torch", packing=False)
-    int8_model = quantize_int8(_unwrapped(plain.model), ranges)
+    int8_model = prepare_backend(
+        _unwrapped(plain.model), plain.tokenizer, plain.task, "torch-int8", int8_ranges=ranges
+    )
     del plain
-    if packing_enabled(_unwrapped(fp32.model)):
-        enable_packing(int8_model)
-    int8 = Predictor.from_model(int8_model, fp32.tokenizer, fp32.info, batch_size=batch_size)
+    int8 = Predictor.from_model(
+        int8_model,
+        fp32.tokenizer,
+        fp32.info,
+        batch_size=batch_size,
+        streams=fp32.streams.count if fp32.streams else 1,  # timed alike
+    )
     int8.backend = "torch-int8"
-    int8.streams = fp32.streams  # timed alike: the same batches side by side
 
     fp32.task.check_records(records, fp32.spec, "backend check")
     scores, outputs, speed = {}, {}, {}

@@ -47,11 +47,11 @@ class Streams:
     on every call and fails ("Already borrowed") when two threads call it at once.
     """
 
-    def __init__(self, count: int, threads: int | None = None):
+    def __init__(self, count: int):
         if count < 1:
             raise ValueError(f"streams must be 1 or more, got {count}.")
         self.count = count
-        self.threads = threads or max(1, torch.get_num_threads() // count)
+        self.threads = max(1, torch.get_num_threads() // count)
         self._pool: ThreadPoolExecutor | None = None
         self._pid = os.getpid()
         self._local = threading.local()
@@ -279,18 +279,23 @@ class Predictor:
             packing,
             read_ranges(info.path) if backend == "torch-int8" else None,
         )
-        predictor = cls.from_model(model, tokenizer, info, batch_size=batch_size)
+        predictor = cls.from_model(
+            model,
+            tokenizer,
+            info,
+            batch_size=batch_size,
+            streams=default_streams(device, backend) if streams is None else streams,
+        )
         predictor.max_batch_tokens = max_batch_tokens
         predictor.backend = backend
-        count = default_streams(device, backend) if streams is None else streams
-        predictor.streams = Streams(count) if count > 1 else None
         return predictor
 
     @classmethod
     def from_model(
-        cls, model: Any, tokenizer: Any, info: ArtifactInfo, batch_size: int = 32
+        cls, model: Any, tokenizer: Any, info: ArtifactInfo, batch_size: int = 32, streams: int = 1
     ) -> Predictor:
-        """Wrap a model already in memory (e.g. right after training) for prediction."""
+        """Wrap a model already in memory (e.g. right after training) for prediction;
+        ``streams`` batches at once (:class:`Streams`)."""
         config = getattr(model, "active_peft_config", None)
         if (
             config is not None
@@ -299,7 +304,7 @@ class Predictor:
         ):
             model = _SkipVirtualTokens(model, config.num_virtual_tokens)
         model.eval()
-        return cls(model, tokenizer, info, batch_size=batch_size)
+        return cls(model, tokenizer, info, batch_size=batch_size, streams=streams)
 
     @property
     def labels(self) -> list[str]:
