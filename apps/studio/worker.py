@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -124,7 +125,10 @@ def _terminate(signum, frame):
 
 
 def spawn_worker(run_id: int, log_path: Path, env: dict[str, str] | None = None) -> int:
-    """Start a detached worker process for ``run_id`` (it outlives the page); returns its pid."""
+    """Start a detached worker process for ``run_id`` (it outlives the page); returns its pid.
+
+    A background thread waits for the process, so it is reaped as soon as it ends.
+    """
     environment = {**os.environ, **(env or {})}
     environment["HF_HUB_OFFLINE"] = "1"
     environment.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -142,6 +146,9 @@ def spawn_worker(run_id: int, log_path: Path, env: dict[str, str] | None = None)
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+    # The page process is the worker's parent: wait for it in the background, so a finished
+    # worker is reaped at once instead of staying a zombie until the suite stops.
+    threading.Thread(target=process.wait, name=f"reap-worker-{run_id}", daemon=True).start()
     return process.pid
 
 

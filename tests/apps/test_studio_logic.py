@@ -460,3 +460,21 @@ def test_worker_trains_each_task_then_evaluate_and_try(task, store, tiny_model):
         assert sum(output["scores"].values()) == pytest.approx(1, abs=1e-3)
     else:
         assert isinstance(output["generated_text"], str)
+
+
+def test_a_finished_worker_is_reaped_not_left_a_zombie(store, tmp_path):
+    """A real worker process (for a run the store does not have: it says so and ends)."""
+    from apps.studio.worker import spawn_worker
+
+    pid = spawn_worker(9999, tmp_path / "worker.log")
+    status = Path(f"/proc/{pid}/status")
+
+    def state() -> str:
+        try:
+            return next(x for x in status.read_text().splitlines() if x.startswith("State:"))
+        except (OSError, StopIteration):
+            return "gone"
+
+    # Reaped: its /proc entry disappears once it has ended (a zombie keeps it, State Z).
+    wait_for(lambda: state() == "gone", timeout=90)
+    assert "No run 9999" in (tmp_path / "worker.log").read_text()
