@@ -27,6 +27,8 @@ __all__ = [
     "EXPECTED_SHAPE",
     "FORMATS_BY_TASK",
     "HEADLINE_METRICS",
+    "LEARNING_RATE_MIN",
+    "LEARNING_RATE_STEP",
     "MAX_UPLOAD_MB",
     "MODEL_DEFAULTS",
     "MODEL_NOTES",
@@ -44,6 +46,7 @@ __all__ = [
     "detect_columns",
     "diff_runs",
     "evaluate_artifact",
+    "evaluation_note",
     "format_metric",
     "guess_format",
     "headline_metrics",
@@ -61,6 +64,7 @@ __all__ = [
     "save_upload",
     "start_run",
     "summarize",
+    "unique_run_name",
 ]
 
 MAX_UPLOAD_MB = 200
@@ -795,15 +799,61 @@ def default_pooling(base_model: str) -> str:
     return "mean" if sentence_pooling(folder) == "mean" else "cls"
 
 
+LEARNING_RATE_MIN = 1e-6
+LEARNING_RATE_STEP = 1e-5
+"""The Train page's learning-rate bounds and arrow step: a step well below the usual values
+(1e-4 to 1e-3), so the arrows move both ways from any of them; typed values are kept as typed."""
+
+
+def unique_run_name(store: RunStore, name: str) -> str:
+    """``name``, or ``name-2``, ``name-3``... when a run of that name exists already."""
+    taken = {run.name for run in store.list()}
+    if name not in taken:
+        return name
+    number = 2
+    while f"{name}-{number}" in taken:
+        number += 1
+    return f"{name}-{number}"
+
+
+def evaluation_note(history: list[dict]) -> str | None:
+    """A line for a run evaluated once so far (a single point is no curve): its scores."""
+    evaluations = [e for e in history if any(k.startswith("eval_") for k in e)]
+    if len(evaluations) != 1:
+        return None
+    entry = evaluations[0]
+    scores = ", ".join(
+        f"{key[5:]} {format_metric(key[5:], float(value))}"
+        for key, value in entry.items()
+        if key.startswith("eval_") and not key.endswith(("_runtime", "_per_second", "epoch"))
+    )
+    epoch = entry.get("epoch")
+    when = f"epoch {epoch:g}, step {entry.get('step', 0)}" if epoch else f"step {entry['step']}"
+    return (
+        f"One evaluation so far ({when}): {scores}. The curves need a second epoch; "
+        "until then each value is one dot."
+    )
+
+
 def start_run(store: RunStore, config_yaml: str, name: str, task: str) -> Run:
     """Record a run and start its worker process.
 
     Raises:
         StudioError: another run is still training (two at once would share the same CPU
-            cores and both crawl); the message names it.
+            cores and both crawl), the message naming it; or a run of this name exists
+            (names tell runs apart on every page), the message offering a free one.
     """
     from apps.studio.worker import spawn_worker
 
+    name = name.strip()
+    if not name:
+        raise StudioError("Give the run a name (it tells runs apart on every page).")
+    same = next((run for run in store.list() if run.name == name), None)
+    if same is not None:
+        raise StudioError(
+            f"A run named '{name}' already exists (#{same.id}, {same.status}). Choose another "
+            f"name, e.g. '{unique_run_name(store, name)}'."
+        )
     busy = store.active()
     if busy:
         other = busy[0]

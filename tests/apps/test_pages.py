@@ -440,3 +440,185 @@ def test_try_page_relation_from_typed_arguments_and_a_missing_one(
     app.text_input(key=f"try_tail_{path}").set_value("Vik Air").run()
     app.button(key="try_predict").click().run()
     assert app.metric[0].label == "Relation"
+
+
+# --- issue 17: refused uploads, fitting pairs, Try and Train details, one evaluation path ---
+
+WRONG_COLUMNS = b"sentence,sentiment\ngood,positive\nbad,negative\nfine,positive\n"
+
+
+def _stored_files(home: Path) -> set[str]:
+    return {p.name for p in home.rglob("*") if p.is_file()}
+
+
+def test_a_refused_upload_is_neither_kept_nor_offered(studio_home):
+    from apps.studio import logic
+
+    # What an earlier version left behind: a refused upload kept under LEPTON_HOME.
+    uploads = studio_home / "uploads"
+    uploads.mkdir(parents=True)
+    (uploads / "old-wrong.csv").write_bytes(WRONG_COLUMNS)
+    app = open_page("data")
+    app.file_uploader[0].set_value(("weights.csv", b"\x00\x01\x02binary", "text/csv")).run()
+    assert "not a text file" in app.error[0].value
+    app.file_uploader[0].set_value(("wrong.csv", WRONG_COLUMNS, "text/csv")).run()
+    assert "sentence" in app.error[0].value
+    stored = _stored_files(studio_home)
+    assert not {"weights.csv", "wrong.csv", "old-wrong.csv"} & stored, stored
+
+    # A new session: neither the Train page nor the Data page's picker offers them.
+    sample = logic.sample_data("classification")["label"]
+    train = open_page("train")
+    assert train.selectbox(key="train_data").value == sample
+    assert not [o for o in train.selectbox(key="train_data").options if "wrong" in o]
+    data = open_page("data")
+    data.radio(key="data_source").set_value("A sample data set").run()
+    assert not [o for o in data.selectbox(key="data_sample").options if "wrong" in o]
+
+    # The same file read with its columns named is accepted, and offered with those columns.
+    app.text_input(key="data_text_col").set_value("sentence")
+    app.text_input(key="data_label_col").set_value("sentiment").run()
+    assert not app.error, [e.value for e in app.error]
+    assert "wrong.csv" in _stored_files(studio_home)
+    train = open_page("train")
+    assert train.selectbox(key="train_data").value == "upload: wrong.csv"
+    offered = next(c for c in logic.known_data_files() if c["label"] == "upload: wrong.csv")
+    assert offered["columns"] == {"text_column": "sentence", "label_column": "sentiment"}
+    records = logic.load_data(offered["path"], "classification", "csv", offered["columns"])
+    assert len(records) == 3
+
+
+def _labels_of(records: list[dict]) -> set[str]:
+    return {t for r in records for t in (r["tags"] if "tags" in r else [r["label"]])}
+
+
+def test_evaluate_starts_on_a_pair_that_fits_and_says_when_labels_do_not(studio_home):
+    from apps.studio import logic
+
+    app = open_page("evaluate")
+    model = next(
+        m
+        for m in logic.model_catalog()
+        if app.selectbox(key="eval_model").value.startswith(m["name"])
+    )
+    data_box = app.selectbox(key=f"eval_data_{model['path']}")
+    choice = next(c for c in logic.known_data_files() if c["label"] == data_box.value)
+    records = logic.load_data(choice["path"], choice["task"], choice["format"], choice["columns"])
+    assert _labels_of(records) <= set(logic.artifact_spec(model["path"]).labels)
+    assert not app.warning, [w.value for w in app.warning]
+
+    # The intent model on the finance sample: one line that says so and names the model that fits.
+    _choose_model(app, "eval_model", "banking77-intent")
+    assert len(app.warning) == 1
+    line = app.warning[0].value
+    assert "\n" not in line and "finance-sentiment" in line and "activate_my_card" not in line
+    assert app.button(key="eval_run").disabled
+    app.button(key="eval_fit_0").click().run()  # the model offered
+    assert app.selectbox(key="eval_model").value.startswith("finance-sentiment")
+    assert not app.warning and not app.button(key="eval_run").disabled
+
+
+def test_evaluate_page_scores_as_the_core_does_and_names_the_backend(studio_home):
+    from apps.studio import logic
+    from lepton_nlp.config import DataConfig
+    from lepton_nlp.data import load_records
+    from lepton_nlp.inference import Predictor
+
+    model = str(logic.SHIPPED_MODELS / "finance-sentiment")
+    sample = logic.sample_data("classification")
+    predictor = Predictor.from_artifact(model, backend="auto")
+    core = predictor.evaluate(load_records(DataConfig(format="csv"), sample["path"], "text"))
+
+    app = open_page("evaluate")
+    _choose_model(app, "eval_model", "finance-sentiment")
+    app.selectbox(key=f"eval_data_{model}").set_value(sample["label"]).run()
+    app.button(key="eval_run").click().run()
+    assert not app.error, [e.value for e in app.error]
+    shown = {m.label: m.value for m in app.metric}
+    assert shown["Records"] == str(core["examples"])
+    assert shown["accuracy"] == logic.format_metric("accuracy", core["accuracy"])
+    assert shown["macro_f1"] == logic.format_metric("macro_f1", core["macro_f1"])
+    assert f"backend {predictor.backend}" in texts(app)
+
+
+def test_try_clears_the_old_prediction_and_refuses_whitespace(studio_home):
+    from apps.studio import logic
+
+    app = open_page("try")
+    _choose_model(app, "try_model", "finance-sentiment")
+    key = f"try_text_{logic.SHIPPED_MODELS / 'finance-sentiment'}"
+    app.button(key="try_predict").click().run()
+    assert [m.label for m in app.metric] == ["Prediction"]
+    app.text_area(key=key).set_value("").run()
+    assert not app.metric and not app.get("vega_lite_chart")  # the old prediction is gone
+    app.text_area(key=key).set_value("   \n\t ").run()
+    app.button(key="try_predict").click().run()
+    assert not app.metric
+    assert "only whitespace" in app.error[0].value
+
+
+def test_learning_rate_steps_both_ways_and_shows_what_was_typed(studio_home):
+    from apps.studio import logic
+
+    app = open_page("train", {"studio_data": logic.sample_data("classification")})
+    key = "train_lr_classification"
+    assert app.number_input(key=key).value == 5e-4
+    app.number_input(key=key).increment().run()
+    up = app.number_input(key=key).value
+    assert 5e-4 < up < 1e-3, up
+    app.number_input(key=key).set_value(5e-4).run()
+    app.number_input(key=key).decrement().run()
+    down = app.number_input(key=key).value
+    assert 0 < down < 5e-4, down
+    app.number_input(key=key).set_value(0.00025).run()
+    box = app.number_input(key=key)
+    assert box.value == 0.00025 and box.proto.format % box.value == "2.50e-04"
+
+
+def _finished(store, name: str, history: list[dict]) -> None:
+    run = store.create(name=name, task="classification", config_yaml="task: classification\n")
+    store.update(
+        run.id,
+        status="completed",
+        history=history,
+        metrics={"validation": {"accuracy": 0.75}, "train": {"train_seconds": 3.0}},
+    )
+
+
+def _shows_points(spec: dict) -> bool:
+    """Whether a Vega-Lite spec draws its points (not only hover points, opacity 0, filtered)."""
+    layers = spec.get("layer") or [spec]
+    for layer in layers:
+        mark = layer.get("mark") or {}
+        mark = {"type": mark} if isinstance(mark, str) else mark
+        if mark.get("point"):
+            return True
+        visible = mark.get("opacity", 1) != 0 and not layer.get("transform")
+        if mark.get("type") in ("point", "circle") and visible:
+            return True
+    return False
+
+
+def test_one_evaluation_is_drawn_as_a_point_with_a_note(studio_home, store):
+    history = [
+        {"step": 1, "epoch": 0.5, "loss": 0.7},
+        {"step": 2, "epoch": 1.0, "loss": 0.6},
+        {"step": 2, "epoch": 1.0, "eval_loss": 0.65, "eval_accuracy": 0.75},
+    ]
+    _finished(store, "one-epoch", history)
+    app = open_page("train")
+    specs = [json.loads(c.proto.spec) for c in app.get("vega_lite_chart")]
+    assert len(specs) == 2  # loss on the left, validation on the right
+    assert _shows_points(specs[1]), specs[1]
+    assert "One evaluation so far" in texts(app) and "0.750" in texts(app)
+
+
+def test_a_duplicate_run_name_is_refused_and_the_default_is_unique(studio_home, store, tmp_path):
+    _finished(store, "reviews-lora", [])
+    app = open_page("train", {"studio_data": _tiny_data(tmp_path)})
+    name = app.text_input(key="train_name_lora")
+    assert name.value == "reviews-lora-2"
+    name.set_value("reviews-lora").run()
+    app.button(key="train_start").click().run()
+    assert "already" in app.error[0].value and "reviews-lora-2" in app.error[0].value
+    assert [r.name for r in store.list()] == ["reviews-lora"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -57,11 +58,15 @@ def _form(store: RunStore, busy: bool) -> None:
     )
     lr = c6.number_input(
         "Learning rate",
-        1e-6,
+        logic.LEARNING_RATE_MIN,
         1.0,
         float(defaults["learning_rate"]),
-        format="%.0e",
+        step=logic.LEARNING_RATE_STEP,
+        format="%.2e",
         key=f"train_lr_{slot}",
+        help="Type any value (e.g. 2e-4 or 0.0002); it is used as typed. The arrows step by "
+        f"{logic.LEARNING_RATE_STEP:.0e}. LoRA usually wants 1e-4 to 1e-3, full fine-tuning "
+        "1e-5 to 1e-4.",
     )
     max_length = c7.number_input(
         "Max tokens", 8, 4096, int(defaults["max_length"]), key=f"train_len_{slot}"
@@ -103,7 +108,10 @@ def _form(store: RunStore, busy: bool) -> None:
             "always picks a span of the context.",
         )
     name = st.text_input(
-        "Run name", f"{Path(data['path']).stem}-{method}", key=f"train_name_{method}"
+        "Run name",
+        logic.unique_run_name(store, f"{Path(data['path']).stem}-{method}"),
+        key=f"train_name_{method}",
+        help="Each run has its own name; a name already taken is refused.",
     )
     validation = data.get("validation_size", 0.2)
     test = data.get("test_size", 0.1)
@@ -139,6 +147,25 @@ def _form(store: RunStore, busy: bool) -> None:
         st.rerun()
 
 
+def _chart(frame: pd.DataFrame, title: str) -> alt.LayerChart:
+    """Lines per series, with dots on the validation values (one per epoch) and on any
+    series too short for a line: a single evaluation is one dot, which a line would not show."""
+    counts = frame.groupby("series")["value"].transform("size")
+    dotted = frame[frame.series.str.startswith("eval_") | (counts < 3)]
+
+    def encoded(data: pd.DataFrame) -> alt.Chart:
+        return alt.Chart(data).encode(
+            x=alt.X("step:Q", title="step", axis=alt.Axis(tickMinStep=1)),
+            y=alt.Y("value:Q", title=title, scale=alt.Scale(zero=False)),
+            color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")),
+            tooltip=["series", "step", alt.Tooltip("value:Q", format=".4f")],
+        )
+
+    lines = encoded(frame).mark_line()
+    dots = encoded(dotted).mark_point(filled=True, size=70, opacity=1)
+    return alt.layer(lines, dots).properties(height=260)
+
+
 def _curves(history: list[dict]) -> None:
     rows = logic.loss_curves(history)
     if not rows:
@@ -149,14 +176,17 @@ def _curves(history: list[dict]) -> None:
     scores = frame[~frame.series.str.endswith("loss")]
     left, right = st.columns(2)
     with left:
-        st.markdown("**Loss**")
-        st.line_chart(losses, x="step", y="value", color="series", height=260)
+        st.markdown("**Loss** (training, and validation after each epoch)")
+        st.altair_chart(_chart(losses, "loss"))
     with right:
-        st.markdown("**Validation metrics**")
+        st.markdown("**Validation metrics** (after each epoch)")
         if scores.empty:
             st.caption("Shown after the first evaluation (end of epoch 1).")
         else:
-            st.line_chart(scores, x="step", y="value", color="series", height=260)
+            st.altair_chart(_chart(scores, "score"))
+    note = logic.evaluation_note(history)
+    if note:
+        st.caption(note)
 
 
 @st.fragment(run_every=2)
