@@ -56,6 +56,7 @@ __all__ = [
     "marked_text",
     "missing_artifacts",
     "model_catalog",
+    "predict_input",
     "relation_input",
     "relation_spans",
     "run_records",
@@ -1086,6 +1087,22 @@ def evaluate_artifact(predictor: Any, records: list[dict], worst: int = 10) -> E
         errors=errors[:worst],
         task=predictor.task.name,
     )
+
+
+def predict_input(predictor: Any, item: Any) -> dict:
+    """The prediction for one input typed on the Try page, after the core's input check.
+
+    Raises:
+        StudioError: the input is refused (a text that is empty or only whitespace, a
+            missing field); the message is the core's.
+    """
+    from lepton_nlp.data import DataError
+
+    try:
+        predictor.check_input(item)
+    except DataError as error:
+        raise StudioError(str(error)) from None
+    return predictor.predict_one(item)
 
 
 def _entities_from_tags(tokens: list[str], tags: list[str]) -> list[dict]:

@@ -173,17 +173,16 @@ def render() -> None:
         st.error(str(error))
         return
     if st.button("Predict", type="primary", key="try_predict", disabled=item is None):
+        st.session_state.pop("try_output", None)
         try:
             with st.spinner("Predicting..."):
-                st.session_state["try_output"] = (
-                    model["path"],
-                    item,
-                    get_predictor(model["path"]).predict_one(item),
-                )
+                output = logic.predict_input(get_predictor(model["path"]), item)
+            st.session_state["try_output"] = (model["path"], item, output)
         except (logic.StudioError, ValueError) as error:
             st.error(str(error))
     stored = st.session_state.get("try_output")
-    if stored and stored[0] == model["path"]:
+    # Only the prediction of what is in the boxes now: an edited or cleared input has none.
+    if stored and stored[0] == model["path"] and stored[1] == item:
         _show(model["task"], stored[1], stored[2])
 
     st.divider()
