@@ -5,15 +5,20 @@ No streamlit here: the same functions serve the pages, the tests and any script.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import html
 import io
 import json
+import os
 import re
+import shutil
 import statistics
+import tempfile
 import zipfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,9 +39,11 @@ __all__ = [
     "MODEL_NOTES",
     "SAMPLES",
     "TASK_DEFAULTS",
+    "UPLOAD_INDEX",
     "DataSummary",
     "EvalReport",
     "StudioError",
+    "accept_upload",
     "artifact_spec",
     "artifact_zip",
     "build_config",
@@ -63,9 +70,11 @@ __all__ = [
     "runs_table",
     "sample_data",
     "save_upload",
+    "staging_folder",
     "start_run",
     "summarize",
     "unique_run_name",
+    "uploads_folder",
 ]
 
 MAX_UPLOAD_MB = 200
@@ -256,23 +265,169 @@ def _exists(path: Path, fmt: str, columns: dict[str, str]) -> bool:
     return path.is_file()
 
 
+UPLOAD_INDEX = ".studio-index.json"
+"""The accepted uploads, in the uploads folder: data path name -> task, format, columns, files."""
+
+
+def uploads_folder() -> Path:
+    """Where accepted uploads are kept (``LEPTON_HOME/uploads``)."""
+    return data_home() / "uploads"
+
+
+def _read_index(folder: Path) -> dict[str, dict]:
+    try:
+        index = json.loads((folder / UPLOAD_INDEX).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return index if isinstance(index, dict) else {}
+
+
+@contextlib.contextmanager
+def _index_lock(folder: Path) -> Iterator[None]:
+    """Sessions that accept or tidy uploads at once take turns over the index."""
+    import fcntl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{UPLOAD_INDEX}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _write_index(folder: Path, index: dict[str, dict]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f"{UPLOAD_INDEX}.{os.getpid()}.tmp"
+    partial.write_text(json.dumps(index, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(partial, folder / UPLOAD_INDEX)  # readers never see half an index
+
+
+def _data_files(path: Path, fmt: str, columns: dict[str, str]) -> list[Path]:
+    """The files a data path stands for: itself, or a parallel prefix's two language files."""
+    if fmt == "parallel":
+        return [
+            Path(f"{path}.{columns.get(key, default)}")
+            for key, default in (("source_lang", "en"), ("target_lang", "de"))
+        ]
+    return [path]
+
+
+def _reads(path: Path, task: str, fmt: str, columns: dict[str, str]) -> bool:
+    try:
+        load_data(path, task, fmt, columns)
+    except StudioError:
+        return False
+    return True
+
+
+def _guessed_reading(path: Path) -> tuple[Path, str, str, dict[str, str]]:
+    """Data path, task, format and columns that a stored file's name and content suggest."""
+    task, fmt = guess_format(path)
+    if fmt == "parallel" and path.suffix:
+        source = path.suffix[1:]
+        target = "en" if source == "de" else "de"
+        return path.with_suffix(""), task, fmt, {"source_lang": source, "target_lang": target}
+    return path, task, fmt, detect_columns(path, task, fmt)
+
+
+def _tidy_uploads(folder: Path, index: dict[str, dict]) -> dict[str, dict]:
+    """Check the files that earlier versions stored without reading them: one that reads as
+    data is recorded, one that does not is deleted (it was refused; offered, it made the Train
+    page fail). Call it holding :func:`_index_lock`."""
+    kept = {name: entry for name, entry in index.items() if isinstance(entry, dict)}
+    covered = {f for entry in kept.values() for f in entry.get("files", [])}
+    unchecked = [
+        p
+        for p in sorted(folder.iterdir())
+        if p.is_file() and not p.name.startswith(".") and p.name not in covered
+    ]
+    for path in unchecked:
+        if not path.is_file() or path.name in covered:  # taken with its partner already
+            continue
+        data_path, task, fmt, columns = _guessed_reading(path)
+        files = _data_files(data_path, fmt, columns)
+        if all(f.is_file() for f in files) and _reads(data_path, task, fmt, columns):
+            kept[data_path.name] = {
+                "task": task,
+                "format": fmt,
+                "columns": columns,
+                "files": [f.name for f in files],
+            }
+            covered.update(f.name for f in files)
+        else:
+            path.unlink(missing_ok=True)
+    if kept != index:
+        _write_index(folder, kept)
+    return kept
+
+
+def accept_upload(
+    path: str | Path, task: str, fmt: str, columns: dict[str, str] | None = None
+) -> dict:
+    """Keep an upload that has just been read as data (:func:`load_data`) under the uploads
+    folder, with the task, format and columns it was read with; returns it as a data choice.
+
+    Only accepted files are stored and offered: a refused upload stays where
+    :func:`save_upload` put it (a temporary folder) and is never listed.
+
+    Raises:
+        StudioError: the file does not read as ``fmt`` data for ``task`` with ``columns``.
+    """
+    path, columns = Path(path), dict(columns or {})
+    load_data(path, task, fmt, columns)
+    folder = uploads_folder()
+    files = _data_files(path, fmt, columns)
+    entry = {"task": task, "format": fmt, "columns": columns, "files": [f.name for f in files]}
+    with _index_lock(folder):
+        for file in files:
+            target = folder / file.name
+            if file.resolve() != target.resolve():
+                partial = folder / f".{file.name}.{os.getpid()}.tmp"  # hidden: never listed
+                shutil.copyfile(file, partial)
+                os.replace(partial, target)
+        index = {
+            name: known
+            for name, known in _read_index(folder).items()
+            if name != path.name and not set(known.get("files", [])) & set(entry["files"])
+        }
+        index[path.name] = entry
+        _write_index(folder, index)
+    return _upload_choice(folder, path.name, entry)
+
+
+def _upload_choice(folder: Path, name: str, entry: dict) -> dict:
+    label = f"upload: {name}"
+    if entry["format"] == "parallel":
+        columns = entry.get("columns") or {}
+        label += f" ({columns.get('source_lang', 'en')}-{columns.get('target_lang', 'de')})"
+    return {
+        "label": label,
+        "path": str(folder / name),
+        "task": entry["task"],
+        "format": entry["format"],
+        "columns": dict(entry.get("columns") or {}),
+    }
+
+
 def known_data_files() -> list[dict]:
-    """The studio's uploads (newest first) and the project's samples, as data choices."""
+    """The studio's accepted uploads (newest first) and the project's samples, as data choices.
+
+    Uploads are listed with the task, format and columns they were read with; files stored
+    without that record (by earlier versions) are checked once, and removed when refused.
+    """
     choices = []
-    uploads = data_home() / "uploads"
-    if uploads.is_dir():
-        for path in sorted(uploads.iterdir(), key=lambda p: -p.stat().st_mtime):
-            if path.is_file():
-                task, fmt = guess_format(path)
-                choices.append(
-                    {
-                        "label": f"upload: {path.name}",
-                        "path": str(path),
-                        "task": task,
-                        "format": fmt,
-                        "columns": detect_columns(path, task, fmt),
-                    }
-                )
+    folder = uploads_folder()
+    if folder.is_dir():
+        with _index_lock(folder):
+            index = _tidy_uploads(folder, _read_index(folder))
+        present = {
+            name: max((folder / f).stat().st_mtime for f in entry["files"])
+            for name, entry in index.items()
+            if entry.get("files") and all((folder / f).is_file() for f in entry["files"])
+        }
+        for name in sorted(present, key=lambda n: -present[n]):
+            choices.append(_upload_choice(folder, name, index[name]))
     for label, path, task, fmt, columns in SAMPLES:
         if _exists(path, fmt, columns):
             choices.append(
@@ -387,13 +542,21 @@ def guess_format(filename: str | Path) -> tuple[str, str]:
     return "translation", "parallel"
 
 
+def staging_folder() -> Path:
+    """A new temporary folder, outside ``LEPTON_HOME``, for uploads not yet read as data."""
+    return Path(tempfile.mkdtemp(prefix="lepton-upload-"))
+
+
 def save_upload(filename: str, content: bytes, folder: Path | None = None) -> Path:
-    """Check an uploaded file and keep it under the studio's uploads folder.
+    """Check an uploaded file's bytes and write it to ``folder`` to be read.
+
+    ``folder`` defaults to a new :func:`staging_folder`: an upload is stored under
+    ``LEPTON_HOME`` (and offered) only once it reads as data, by :func:`accept_upload`.
 
     Raises:
         StudioError: the file is empty, too large, or not text.
     """
-    name = Path(filename).name or "upload"
+    name = Path(filename).name.lstrip(".") or "upload"
     size_mb = len(content) / 2**20
     if not content.strip():
         raise StudioError(f"{name} is empty. Choose a file with at least a few labelled examples.")
@@ -415,7 +578,7 @@ def save_upload(filename: str, content: bytes, folder: Path | None = None) -> Pa
             raise StudioError(
                 f"{name} is not UTF-8 text (byte {error.start}). Save it as UTF-8 and upload again."
             ) from None
-    folder = folder or data_home() / "uploads"
+    folder = folder or staging_folder()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
     path.write_bytes(content)

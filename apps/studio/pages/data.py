@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -25,11 +26,7 @@ def _pick_path() -> tuple[Path | None, dict | None]:
         )
         if upload is None:
             return None, None
-        try:
-            return logic.save_upload(upload.name, upload.getvalue()), None
-        except logic.StudioError as error:
-            st.error(str(error))
-            return None, None
+        return _staged(upload), None
     if source == SOURCES[1]:
         typed = st.text_input(
             "Path of a file or folder (for parallel text: the common prefix, e.g. data/train)",
@@ -57,6 +54,47 @@ def _pick_path() -> tuple[Path | None, dict | None]:
         return None, None
     sample = next(s for s in samples if s["label"] == chosen)
     return Path(sample["path"]), sample
+
+
+def _staged(upload) -> Path | None:
+    """The upload written to this session's staging folder (outside LEPTON_HOME), once per
+    file: it is stored under LEPTON_HOME, and offered on other pages, only once it reads."""
+    staged = st.session_state.get("data_staged")
+    if staged and staged["id"] == upload.file_id and Path(staged["path"]).is_file():
+        return Path(staged["path"])
+    folder = st.session_state.get("data_staging_folder")
+    if not folder or not Path(folder).is_dir():
+        folder = str(logic.staging_folder())
+        st.session_state["data_staging_folder"] = folder
+    # Earlier refused files go; a file with the same stem stays (news.en waits for news.de).
+    stem = Path(upload.name).stem
+    for old in Path(folder).iterdir():
+        if old.is_file() and old.stem != stem:
+            old.unlink(missing_ok=True)
+    try:
+        path = logic.save_upload(upload.name, upload.getvalue(), Path(folder))
+    except logic.StudioError as error:
+        st.error(str(error))
+        st.session_state.pop("data_staged", None)
+        return None
+    st.session_state["data_staged"] = {"id": upload.file_id, "path": str(path)}
+    return path
+
+
+def _accepted(path: Path, task: str, fmt: str, columns: dict[str, str]) -> Path:
+    """Where an upload that has just been read as data is kept (under LEPTON_HOME), stored
+    once per way of reading it; other paths come back as they are."""
+    folder = st.session_state.get("data_staging_folder")
+    staged = st.session_state.get("data_staged")
+    if not folder or not staged or path.parent != Path(folder):  # a sample, a local file
+        return path
+    reading = json.dumps([staged["id"], str(path), task, fmt, columns], sort_keys=True)
+    done = st.session_state.get("data_accepted")
+    if done and done["reading"] == reading:
+        return Path(done["path"])
+    choice = logic.accept_upload(path, task, fmt, columns)
+    st.session_state["data_accepted"] = {"reading": reading, "path": choice["path"]}
+    return Path(choice["path"])
 
 
 def _guess(path: Path, preset: dict | None) -> None:
@@ -174,6 +212,7 @@ def render() -> None:
             "Pick the right task and format above, or fix the file and choose it again. Nothing was changed."
         )
         return
+    path = _accepted(path, task, fmt, columns)
     _summary(logic.summarize(records))
 
     st.subheader("Split")
