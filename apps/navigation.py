@@ -65,7 +65,7 @@ def run(default: str = "home") -> None:
 
 def _is_action(key: str) -> bool:
     # Buttons and uploads cannot be assigned; neither needs to survive a page switch.
-    return key in (
+    return key.startswith("eval_fit_") or key in (
         "train_start",
         "train_stop",
         "data_use",

@@ -47,6 +47,7 @@ __all__ = [
     "artifact_spec",
     "artifact_zip",
     "build_config",
+    "data_labels",
     "default_pooling",
     "default_task_options",
     "defaults_for",
@@ -54,26 +55,31 @@ __all__ = [
     "diff_runs",
     "evaluate_artifact",
     "evaluation_note",
+    "fitting_models",
     "format_metric",
     "guess_format",
     "headline_metrics",
     "highlight_entities",
     "known_data_files",
+    "label_mismatch",
     "load_data",
     "marked_text",
     "missing_artifacts",
     "model_catalog",
     "predict_input",
+    "record_labels",
     "relation_input",
     "relation_spans",
     "run_records",
     "runs_table",
     "sample_data",
     "save_upload",
+    "shown_path",
     "staging_folder",
     "start_run",
     "summarize",
     "unique_run_name",
+    "unknown_labels",
     "uploads_folder",
 ]
 
@@ -254,6 +260,23 @@ SAMPLES: list[tuple[str, Path, str, str, dict[str, str]]] = [
     ),
 ]
 """Label, path (parallel text: the common prefix), task, format and columns of each sample."""
+
+
+def shown_path(path: str | Path) -> str:
+    """A path as the pages show it, without this machine's folders: relative inside the
+    project (``data/models/finance-sentiment``), ``~/...`` under the home folder,
+    ``$LEPTON_HOME/...`` under a LEPTON_HOME elsewhere; any other path as it is."""
+    path = Path(path).expanduser()
+    home, studio = Path.home(), data_home()
+    for folder, shown in ((ROOT, ""), (home, "~"), (studio, "$LEPTON_HOME")):
+        try:
+            inside = path.resolve().relative_to(folder.resolve())
+        except ValueError:
+            continue
+        if folder == ROOT and studio.resolve().is_relative_to(ROOT.resolve()):
+            continue  # LEPTON_HOME inside the project: said below, as LEPTON_HOME
+        return str(Path(shown, inside)) if shown else str(inside) or "."
+    return str(path)
 
 
 def _exists(path: Path, fmt: str, columns: dict[str, str]) -> bool:
@@ -1111,6 +1134,89 @@ class EvalReport:
     errors: list[dict]
     """The worst predictions, worst first; their keys are the columns the page shows."""
     task: str = ""
+    backend: str = ""
+    """The inference backend that made the predictions (``torch-int8``, ``torch``...)."""
+
+
+def record_labels(records: list[dict]) -> set[str] | None:
+    """The labels (NER: tags) that labelled records use; None for tasks without labels
+    (QA, summarization, translation), whose data fits any model of the task."""
+    labels: set[str] = set()
+    for record in records:
+        if "tags" in record:
+            labels.update(map(str, record["tags"]))
+        elif "label" in record:
+            value = record["label"]
+            labels.update(map(str, value) if isinstance(value, list) else [str(value)])
+        else:
+            return None
+    return labels
+
+
+@functools.lru_cache(maxsize=64)
+def _file_labels(path: str, task: str, fmt: str, columns: tuple, version: int) -> frozenset | None:
+    labels = record_labels(load_data(path, task, fmt, dict(columns)))
+    return None if labels is None else frozenset(labels)
+
+
+def data_labels(choice: dict) -> set[str] | None:
+    """:func:`record_labels` of a data choice's file (read once per file version).
+
+    Raises:
+        StudioError: the file cannot be read as the choice says.
+    """
+    path = Path(choice["path"]).expanduser()
+    columns = choice.get("columns") or {}
+    try:
+        version = max(f.stat().st_mtime_ns for f in _data_files(path, choice["format"], columns))
+    except OSError:
+        version = 0  # load_data names the missing file
+    labels = _file_labels(
+        str(path), choice["task"], choice["format"], tuple(sorted(columns.items())), version
+    )
+    return None if labels is None else set(labels)
+
+
+def unknown_labels(model_labels: list[str] | set[str], labels: set[str] | None) -> list[str]:
+    """The labels of the data that the model was not trained on (sorted; [] when it fits)."""
+    return sorted((labels or set()) - set(model_labels))
+
+
+def fitting_models(models: list[dict], task: str, labels: set[str] | None) -> list[dict]:
+    """The catalogue's models of ``task`` that know every one of ``labels``."""
+    fit = []
+    for model in models:
+        if model["task"] != task:
+            continue
+        try:
+            known = artifact_spec(model["path"]).labels
+        except StudioError:
+            continue
+        if not unknown_labels(known, labels):
+            fit.append(model)
+    return fit
+
+
+def label_mismatch(
+    model: dict, data_name: str, labels: set[str] | None, fitting: list[dict]
+) -> str | None:
+    """One line saying that ``model`` does not know the data's labels, and which models do;
+    None when it knows them all."""
+    known = artifact_spec(model["path"]).labels
+    unknown = unknown_labels(known, labels)
+    if not unknown:
+        return None
+    shown = ", ".join(unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
+    others = [m["name"] for m in fitting if m["path"] != model["path"]]
+    offer = (
+        f"Models whose labels fit: {', '.join(others)}."
+        if others
+        else "No model here knows them: train one on this data on the Train page."
+    )
+    return (
+        f"{model['name']} does not know {len(unknown)} of the {len(labels or ())} labels in "
+        f"{data_name} ({shown}); it was trained on {len(known)} others. {offer}"
+    )
 
 
 def _label_errors(records: list[dict], predictions: list[dict]) -> list[dict]:
@@ -1192,6 +1298,10 @@ def _generation_errors(task: str, records: list[dict], predictions: list[dict]) 
 def evaluate_artifact(predictor: Any, records: list[dict], worst: int = 10) -> EvalReport:
     """Predict ``records`` with ``predictor`` and score them: metrics, confusion, worst errors.
 
+    The metrics are made as :meth:`Predictor.evaluate` (what ``lepton-nlp eval`` prints)
+    makes them: the task's record check, one ``predict`` over all records, the task's
+    ``evaluate_predictions``; the same predictions then give the confusion and the errors.
+
     The worst errors follow the task: confident wrong labels (classification, relations,
     with the relation's arguments marked in the text), sentences with most wrong tags
     (NER), wrong answers with the question and the gold answer (QA), and the outputs that
@@ -1249,6 +1359,7 @@ def evaluate_artifact(predictor: Any, records: list[dict], worst: int = 10) -> E
         per_label=per_label,
         errors=errors[:worst],
         task=predictor.task.name,
+        backend=str(getattr(predictor, "backend", "")),
     )
 
 

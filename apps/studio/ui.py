@@ -37,7 +37,8 @@ def get_store() -> RunStore:
 def _predictor(path: str, stamp: float) -> Any:
     from lepton_nlp.inference import Predictor
 
-    return Predictor.from_artifact(path)
+    # backend auto, as `lepton-nlp eval` and `predict`: one path, one number.
+    return Predictor.from_artifact(path, backend="auto")
 
 
 def get_predictor(path: str | Path) -> Any:

@@ -518,6 +518,9 @@ def test_evaluate_starts_on_a_pair_that_fits_and_says_when_labels_do_not(studio_
     app.button(key="eval_fit_0").click().run()  # the model offered
     assert app.selectbox(key="eval_model").value.startswith("finance-sentiment")
     assert not app.warning and not app.button(key="eval_run").disabled
+    app.button(key="eval_run").click().run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    assert [m.label for m in app.metric][:2] == ["Records", "accuracy"]
 
 
 def test_evaluate_page_scores_as_the_core_does_and_names_the_backend(studio_home):

@@ -7,48 +7,118 @@ import pandas as pd
 import streamlit as st
 
 from apps.studio import logic
-from apps.studio.ui import data_choices, get_predictor, get_store
+from apps.studio.ui import current_data, data_choices, get_predictor, get_store
 
 OWN_SPLIT = "The run's own test split"
 
 
-def model_choice(key: str) -> dict | None:
-    """A selectbox over the models ready to use; returns the chosen catalogue entry."""
+def _labels(model: dict) -> str:
+    return f"{model['name']} ({model['task']}, {model['source']})"
+
+
+def model_choice(key: str, default: int = 0) -> dict | None:
+    """A selectbox over the models ready to use (``default``: the index it starts on);
+    returns the chosen catalogue entry."""
     store = get_store()
     for run in logic.missing_artifacts(store):
         st.warning(
             f"The model folder of run #{run.id} '{run.name}' was deleted or moved "
-            f"({run.artifact_path}); its record and metrics are kept (Compare). Train it again "
-            "to use it."
+            f"({logic.shown_path(run.artifact_path)}); its record and metrics are kept "
+            "(Compare). Train it again to use it."
         )
     models = logic.model_catalog(store)
     if not models:
         st.info("No models yet: train one on the Train page.")
         return None
-    labels = [f"{m['name']} ({m['task']}, {m['source']})" for m in models]
-    chosen = st.selectbox("Model", labels, key=key)
+    labels = [_labels(m) for m in models]
+    chosen = st.selectbox("Model", labels, index=min(default, len(labels) - 1), key=key)
     return models[labels.index(chosen)]
 
 
-def _records(model: dict) -> tuple[str, list[dict]] | None:
-    run = None
+def _run_of(model: dict):
     if model["source"].startswith("studio run #"):
-        run = get_store().get(int(model["source"].split("#")[1]))
+        return get_store().get(int(model["source"].split("#")[1]))
+    return None
+
+
+def _fits(model: dict, choice: dict) -> bool:
+    try:
+        labels = logic.data_labels(choice)
+        return not logic.unknown_labels(logic.artifact_spec(model["path"]).labels, labels)
+    except logic.StudioError:
+        return False
+
+
+def _default_pair(models: list[dict], files: list[dict]) -> tuple[int, dict[str, str]]:
+    """The model to start on and, per model, the data to start on: a pair whose labels fit.
+
+    The data chosen on the Data page comes first, then the newest studio run (its own test
+    split fits it), then the other models in catalogue order."""
+    start: int | None = None
+    first_data: dict[str, str] = {}
+    chosen = current_data()
+    for index, model in enumerate(models):
+        if _run_of(model) is not None:
+            first_data[model["path"]] = OWN_SPLIT
+            start = index if start is None else start
+            continue
+        for choice in files:
+            if choice["task"] == model["task"] and _fits(model, choice):
+                first_data[model["path"]] = choice["label"]
+                if chosen and choice["path"] == chosen["path"]:
+                    return index, first_data  # a model for the data the user chose
+                start = index if start is None else start
+                break
+    return start or 0, first_data
+
+
+def _records(model: dict, first: str | None) -> tuple[dict | None, list[dict]] | None:
+    """The data to evaluate on, chosen on the page: (its data choice, or None for a run's
+    own split; its records)."""
+    run = _run_of(model)
     files = [c for c in data_choices() if c["task"] == model["task"]]
     options = ([OWN_SPLIT] if run else []) + [c["label"] for c in files]
     if not options:
         st.info(f"No {model['task']} data to evaluate on: upload some on the Data page.")
         return None
-    source = st.selectbox("Evaluate on", options, key=f"eval_data_{model['path']}")
+    index = options.index(first) if first in options else 0
+    source = st.selectbox("Evaluate on", options, index=index, key=f"eval_data_{model['path']}")
     if source == OWN_SPLIT:
         records = logic.run_records(run.config_yaml, "test") or logic.run_records(
             run.config_yaml, "validation"
         )
-        return source, records
+        return None, records
     choice = next(c for c in files if c["label"] == source)
-    return source, logic.load_data(
+    return choice, logic.load_data(
         choice["path"], model["task"], choice["format"], choice.get("columns")
     )
+
+
+def _use_model(label: str) -> None:
+    st.session_state["eval_model"] = label
+
+
+def _mismatch(model: dict, choice: dict, records: list[dict]) -> bool:
+    """Say in one line when the model does not know the data's labels, and offer the models
+    that do; True when it does not."""
+    labels = logic.record_labels(records)
+    models = logic.model_catalog(get_store())
+    fitting = logic.fitting_models(models, model["task"], labels)
+    line = logic.label_mismatch(model, choice["label"], labels, fitting)
+    if line is None:
+        return False
+    st.warning(line)
+    others = [m for m in fitting if m["path"] != model["path"]]
+    if others:
+        cols = st.columns(min(len(others), 4))
+        for i, other in enumerate(others[:4]):
+            cols[i].button(
+                f"Use {other['name']}",
+                key=f"eval_fit_{i}",
+                on_click=_use_model,
+                args=(_labels(other),),
+            )
+    return True
 
 
 def _confusion(report: logic.EvalReport) -> None:
@@ -70,19 +140,28 @@ def _confusion(report: logic.EvalReport) -> None:
 def render() -> None:
     st.title("Evaluate")
     st.caption("Score a model on labelled data and read its mistakes.")
-    model = model_choice("eval_model")
+    models = logic.model_catalog(get_store())
+    files = data_choices()
+    start, first_data = _default_pair(models, files)
+    model = model_choice("eval_model", start)
     if model is None:
         return
     try:
-        picked = _records(model)
+        picked = _records(model, first_data.get(model["path"]))
     except logic.StudioError as error:
         st.error(str(error))
         return
     if picked is None:
         return
-    source, records = picked
+    choice, records = picked
+    try:
+        mismatched = choice is not None and _mismatch(model, choice, records)
+    except logic.StudioError as error:  # the model's folder is gone
+        st.error(str(error))
+        return
+    source = choice["label"] if choice else OWN_SPLIT
     key = (model["path"], source, len(records))
-    if st.button("Evaluate", type="primary", key="eval_run"):
+    if st.button("Evaluate", type="primary", key="eval_run", disabled=mismatched):
         try:
             with st.spinner(f"Predicting {len(records)} records..."):
                 st.session_state["eval_report"] = (
@@ -93,8 +172,9 @@ def render() -> None:
             st.error(str(error))
             return
     stored = st.session_state.get("eval_report")
-    if not stored or stored[0] != key:
-        st.caption(f"{len(records)} records ready. Press Evaluate.")
+    if mismatched or not stored or stored[0] != key:
+        if not mismatched:
+            st.caption(f"{len(records)} records ready. Press Evaluate.")
         return
     report = stored[1]
     headline = logic.headline_metrics(model["task"], report.metrics)
@@ -102,8 +182,11 @@ def render() -> None:
     cols[0].metric("Records", len(records))
     for col, name in zip(cols[1:], headline, strict=False):
         col.metric(name, logic.format_metric(name, report.metrics[name]))
-    if METRIC_NOTES.get(model["task"]):
-        st.caption(METRIC_NOTES[model["task"]])
+    st.caption(
+        f"Predicted with backend {report.backend} (`Predictor.from_artifact`, backend auto), "
+        "scored as `lepton-nlp eval` scores: the same reader, predictor and metrics."
+        + (f" {METRIC_NOTES[model['task']]}" if METRIC_NOTES.get(model["task"]) else "")
+    )
     left, right = st.columns(2)
     if report.confusion:
         with left:
