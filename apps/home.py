@@ -58,13 +58,25 @@ def render() -> None:
 
     st.subheader("Where the data is kept")
     st.markdown(
-        f"- Runs database: `{_safe_url(database_url())}` (set `LEPTON_DB_URL` for PostgreSQL)\n"
-        f"- Uploads and run artifacts: `{data_home()}` (set `LEPTON_HOME` to move them)\n"
-        f"- Shipped models: `{logic.SHIPPED_MODELS}`"
+        f"- Runs database: {_shown_database(database_url())} (set `LEPTON_DB_URL` for "
+        "PostgreSQL)\n"
+        f"- Uploads and run artifacts: `{logic.shown_path(data_home())}` (set `LEPTON_HOME` to "
+        "move them)\n"
+        f"- Shipped models: `{logic.shown_path(logic.SHIPPED_MODELS)}` in the project folder"
     )
 
 
-def _safe_url(url: str) -> str:
+def _shown_database(url: str) -> str:
+    """The database as the page shows it: a SQLite file by its shown path, a server's URL
+    with its password hidden."""
+    from sqlalchemy import make_url
+
     from apps.studio.store import safe_url
 
-    return safe_url(url)
+    try:
+        parsed = make_url(url)
+    except Exception:  # the store reports a bad URL; here it is only shown
+        parsed = None
+    if parsed is not None and parsed.get_backend_name() == "sqlite" and parsed.database:
+        return f"SQLite file `{logic.shown_path(parsed.database)}`"
+    return f"`{safe_url(url)}`"

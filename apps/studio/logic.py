@@ -275,6 +275,8 @@ def shown_path(path: str | Path) -> str:
             continue
         if folder == ROOT and studio.resolve().is_relative_to(ROOT.resolve()):
             continue  # LEPTON_HOME inside the project: said below, as LEPTON_HOME
+        if folder == studio and not inside.parts:
+            break  # LEPTON_HOME itself: where it is
         return str(Path(shown, inside)) if shown else str(inside) or "."
     return str(path)
 
@@ -1068,16 +1070,22 @@ def format_eta(seconds: float | None) -> str:
 
 
 def loss_curves(history: list[dict]) -> list[dict]:
-    """Rows ``{step, series, value}`` for training loss, validation loss and validation metrics."""
+    """Rows ``{step, series, value}``: ``training loss``, ``validation loss`` and the validation
+    metrics (``validation accuracy``...; the per-label F1s are left to the results table)."""
     rows = []
     for entry in history:
         for key, value in entry.items():
-            if key == "loss" or (
-                key.startswith("eval_") and not key.endswith(("_runtime", "_per_second"))
+            if key == "loss":
+                series = "training loss"
+            elif key.startswith("eval_") and not (
+                key.endswith(("_runtime", "_per_second")) or key.startswith("eval_f1_")
             ):
-                if key in ("eval_epoch", "eval_samples_per_second"):
+                if key == "eval_epoch":
                     continue
-                rows.append({"step": entry.get("step", 0), "series": key, "value": float(value)})
+                series = f"validation {key[5:]}"
+            else:
+                continue
+            rows.append({"step": entry.get("step", 0), "series": series, "value": float(value)})
     return rows
 
 

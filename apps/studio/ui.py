@@ -52,14 +52,16 @@ def get_predictor(path: str | Path) -> Any:
     marker = Path(path) / "lepton_artifact.json"
     if not marker.is_file():
         raise logic.StudioError(
-            f"The model folder {path} is missing or incomplete (it may have been deleted or "
+            f"The model folder {logic.shown_path(path)} is missing or incomplete (it may have been deleted or "
             "moved). Choose another model, or train it again on the Train page; the run's "
             "record and metrics are kept."
         )
     try:
         return _predictor(str(path), marker.stat().st_mtime)
     except (ArtifactError, OSError) as error:
-        raise logic.StudioError(f"The model in {path} cannot be loaded: {error}") from None
+        raise logic.StudioError(
+            f"The model in {logic.shown_path(path)} cannot be loaded: {error}"
+        ) from None
 
 
 @st.cache_data(show_spinner=False, max_entries=4)

@@ -621,7 +621,7 @@ def test_one_evaluation_is_drawn_as_a_point_with_a_note(studio_home, store):
 def test_a_duplicate_run_name_is_refused_and_the_default_is_unique(studio_home, store, tmp_path):
     _finished(store, "reviews-lora", [])
     app = open_page("train", {"studio_data": _tiny_data(tmp_path)})
-    name = app.text_input(key="train_name_lora")
+    name = app.text_input(key="train_name_lora_reviews-lora-2")
     assert name.value == "reviews-lora-2"
     name.set_value("reviews-lora").run()
     app.button(key="train_start").click().run()

@@ -107,10 +107,12 @@ def _form(store: RunStore, busy: bool) -> None:
             help=f"{unanswerable} question(s) in this data have no answer. Off: the model "
             "always picks a span of the context.",
         )
+    suggested = logic.unique_run_name(store, f"{Path(data['path']).stem}-{method}")
     name = st.text_input(
         "Run name",
-        logic.unique_run_name(store, f"{Path(data['path']).stem}-{method}"),
-        key=f"train_name_{method}",
+        suggested,
+        # Keyed by the suggestion: once a run takes the name, the box offers the next free one.
+        key=f"train_name_{method}_{suggested}",
         help="Each run has its own name; a name already taken is refused.",
     )
     validation = data.get("validation_size", 0.2)
@@ -151,7 +153,7 @@ def _chart(frame: pd.DataFrame, title: str) -> alt.LayerChart:
     """Lines per series, with dots on the validation values (one per epoch) and on any
     series too short for a line: a single evaluation is one dot, which a line would not show."""
     counts = frame.groupby("series")["value"].transform("size")
-    dotted = frame[frame.series.str.startswith("eval_") | (counts < 3)]
+    dotted = frame[frame.series.str.startswith("validation") | (counts < 3)]
 
     def encoded(data: pd.DataFrame) -> alt.Chart:
         return alt.Chart(data).encode(
@@ -250,7 +252,8 @@ def _result(run) -> None:
         st.dataframe(pd.DataFrame(table), hide_index=True)
     _curves(run.history)
     st.caption(
-        f"Artifact: `{run.artifact_path}`. Evaluate it, compare it or try it from the sidebar."
+        f"Model folder: `{logic.shown_path(run.artifact_path)}`. Evaluate it, compare it or "
+        "try it from the sidebar."
     )
 
 
