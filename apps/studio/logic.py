@@ -1574,8 +1574,11 @@ def diff_runs(a: Run, b: Run) -> list[dict]:
     rows = []
     # Settings first, then results.
     for key in sorted(set(flat_a) | set(flat_b), key=lambda k: (k.startswith("metrics."), k)):
-        if key in ("training.output_dir", "name") or key.endswith(
-            ("train_seconds", "samples_per_second", "peak_memory_mb")
+        # Not what tells two runs apart: where they wrote, timings, the int8 check's notes.
+        if (
+            key in ("training.output_dir", "name")
+            or key.startswith("metrics.backends.")
+            or key.endswith(("train_seconds", "samples_per_second", "peak_memory_mb"))
         ):
             continue
         va, vb = flat_a.get(key), flat_b.get(key)

@@ -1,13 +1,17 @@
 """The running suite in a real browser: headless Chromium driven by selenium, explicit waits.
 
 The test starts the suite with the README's launcher on a free loopback port, opens every
-page, uploads data, trains a tiny run to completion in the studio and reads its metrics.
-With LEPTON_SCREENSHOTS=docs/screenshots it saves a screenshot of each page there.
+page, uploads the finance sample, trains two runs to completion in the studio and reads
+their metrics. The runs are tiny (a 2-layer model) unless LEPTON_SCREENSHOTS is set: then
+they are what a user would train, MiniLM + LoRA with the page's defaults (about a minute
+each on 2 cores), and a screenshot of each page is saved in that folder, taken with the
+suite's data under a fresh home folder (~/.local/share/lepton-nlp), as on a user's machine.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -20,7 +24,8 @@ import pytest
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT / "tests" / "fixtures"
+SAMPLE = ROOT / "data" / "samples" / "finance_sentiment.csv"
+SCREENSHOTS = os.environ.get("LEPTON_SCREENSHOTS")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
 WAIT = float(os.environ.get("LEPTON_BROWSER_WAIT", "120"))  # generous: CI has 2 cores
@@ -65,6 +70,14 @@ def suite(tmp_path_factory):
         "HF_HUB_OFFLINE": "1",
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
     }
+    if SCREENSHOTS:
+        # As on a user's machine: the default data folder under a home folder, so the pages
+        # show ~/.local/share/lepton-nlp; the real runs use every core.
+        env["HOME"] = str(home)
+        home = home / ".local" / "share" / "lepton-nlp"
+        for name in ("LEPTON_HOME", "LEPTON_DB_URL", "OMP_NUM_THREADS"):
+            env.pop(name, None)
+        home.mkdir(parents=True)
     log = open(home / "suite.log", "wb")  # noqa: SIM115 - kept open while the server runs
     process = subprocess.Popen(
         [sys.executable, "-m", "apps.launch", "--port", str(port)],
@@ -178,9 +191,19 @@ def _type(driver, label: str, value: str) -> None:
     _wait(driver).until(
         lambda d: (
             d.find_element(By.XPATH, f"//input[@aria-label={label!r}]").get_attribute("value")
-            in (value, f"{float(value):.2f}" if value.replace(".", "").isdigit() else value)
+            in _shown_as(value)
         )
     )
+
+
+def _shown_as(value: str) -> tuple[str, ...]:
+    """How an input shows a typed value: as typed, or as a number input formats it."""
+    try:
+        number = float(value)
+    except ValueError:
+        return (value,)
+    exponent = f"{number:.2e}"  # Python writes 1.00e-03, the page's JavaScript 1.00e-3
+    return (value, f"{number:.2f}", exponent, re.sub(r"e([+-])0(\d)", r"e\1\2", exponent))
 
 
 def _button(driver, label: str) -> None:
@@ -211,7 +234,7 @@ def test_second_launch_says_the_suite_is_running(suite):
     assert f"already running at {suite['url']}" in result.stdout
 
 
-def test_every_page_and_a_tiny_run_in_the_studio(suite, browser, tiny_model):
+def test_every_page_and_two_runs_in_the_studio(suite, browser, tiny_model):
     try:
         _studio_walkthrough(suite, browser, tiny_model)
     except Exception:
@@ -221,6 +244,36 @@ def test_every_page_and_a_tiny_run_in_the_studio(suite, browser, tiny_model):
         raise
 
 
+def _progress(driver) -> tuple[int, int]:
+    """(step, total) of the live run's progress bar; (0, 0) before it counts steps."""
+    bars = driver.find_elements(By.CSS_SELECTOR, "[data-testid='stProgress']")
+    found = re.search(r"step (\d+) of (\d+)", bars[0].text) if bars else None
+    return (int(found[1]), int(found[2])) if found else (0, 0)
+
+
+def _charts(driver) -> int:
+    return len(
+        driver.find_elements(
+            By.CSS_SELECTOR,
+            "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg",
+        )
+    )
+
+
+def _train(driver, tiny_model: str, learning_rate: str | None = None) -> None:
+    """Start a run from the Train page: tiny, or (taking screenshots) MiniLM + LoRA with the
+    page's defaults; ``learning_rate`` typed in."""
+    if not SCREENSHOTS:
+        _select(driver, "Base model", "A local model folder")
+        _type(driver, "Model folder", tiny_model)
+        _type(driver, "Epochs", "2")
+        _type(driver, "Batch size", "8")
+        _type(driver, "Max tokens", "48")
+    if learning_rate:
+        _type(driver, "Learning rate", learning_rate)
+    _button(driver, "Start training")
+
+
 def _studio_walkthrough(suite, driver, tiny_model) -> None:
     driver.get(suite["url"])
     _title(driver, "lepton-nlp suite")
@@ -228,7 +281,11 @@ def _studio_walkthrough(suite, driver, tiny_model) -> None:
         EC.visibility_of_element_located((By.CSS_SELECTOR, "[data-testid='stDataFrame']"))
     )
     _text_visible(driver, "Where the data is kept")
-    _shot(driver, "home")
+    if SCREENSHOTS:  # no machine paths: the data under ~, the shipped models in the project
+        main = driver.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text
+        assert "~/.local/share/lepton-nlp" in main and str(ROOT) not in main
+    else:
+        _shot(driver, "home")
 
     _nav(driver, "Data")
     upload = _wait(driver).until(
@@ -236,9 +293,9 @@ def _studio_walkthrough(suite, driver, tiny_model) -> None:
             (By.CSS_SELECTOR, "[data-testid='stFileUploader'] input[type='file']")
         )
     )
-    upload.send_keys(str(FIXTURES / "classification.csv"))
+    upload.send_keys(str(SAMPLE))
     _wait(driver).until(
-        EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid='stMetricValue']"), "48")
+        EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid='stMetricValue']"), "300")
     )
     _wait(driver).until(
         EC.visibility_of_element_located((By.CSS_SELECTOR, "[data-testid='stDataFrame']"))
@@ -248,28 +305,27 @@ def _studio_walkthrough(suite, driver, tiny_model) -> None:
     _text_visible(driver, "will be used on the Train page")
 
     _nav(driver, "Train")
-    _select(driver, "Base model", "A local model folder")
-    _type(driver, "Model folder", tiny_model)
-    _type(driver, "Epochs", "2")
-    _type(driver, "Batch size", "8")
-    _type(driver, "Max tokens", "48")
-    _button(driver, "Start training")
+    _train(driver, tiny_model)
     _wait(driver).until(
         EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid='stProgress']"))
     )
-    _shot(driver, "train-running", idle=False)  # the run as it goes (bar, time left, Stop)
-    _text_visible(driver, "Finished in", TRAIN_WAIT)
-    _wait(driver).until(
-        lambda d: (
-            len(
-                d.find_elements(
-                    By.CSS_SELECTOR,
-                    "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg",
+    if SCREENSHOTS:
+        # Real progress: past half of the steps, with the loss and validation curves drawn.
+        _wait(driver, TRAIN_WAIT).until(
+            lambda d: (
+                (
+                    (lambda done, total: total and done * 2 >= total)(*_progress(d))
+                    and _charts(d) >= 2
                 )
+                or d.find_elements(By.XPATH, "//*[contains(text(), 'Finished in')]")
             )
-            >= 2
         )
-    )
+        _shot(driver, "train-running", idle=False)  # the run as it goes (bar, time left, Stop)
+    _text_visible(driver, "Finished in", TRAIN_WAIT)
+    _wait(driver).until(lambda d: _charts(d) >= 2)
+    _text_visible(driver, "Model folder:")
+    main = driver.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text
+    assert str(suite["home"]) not in main  # paths are shown from ~ or LEPTON_HOME
     _shot(driver, "train")
     table = driver.find_element(By.CSS_SELECTOR, "[data-testid='stDataFrame']")
     assert table.is_displayed()
@@ -283,9 +339,20 @@ def _studio_walkthrough(suite, driver, tiny_model) -> None:
         e.text for e in driver.find_elements(By.CSS_SELECTOR, "[data-testid='stMetricLabel']")
     ]
     assert "accuracy" in " ".join(labels)
-    _shot(driver, "evaluate")
 
-    # A shipped NER model on the NER sample: entities highlighted in the worst errors.
+    # A shipped model on the finance sample, then the NER one with entities highlighted.
+    _select(driver, "Model", "finance-sentiment")
+    _idle(driver)
+    _select(driver, "Evaluate on", "finance sentiment sample")
+    _idle(driver)
+    _text_visible(driver, "records ready")  # the run's report is gone: this pair has none yet
+    _button(driver, "Evaluate")
+    _wait(driver).until(  # the shipped model's report on all 300 sentences, not the run's
+        EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid='stMetricValue']"), "300")
+    )
+    _text_visible(driver, "Confusion matrix")
+    _text_visible(driver, "Predicted with backend")
+    _shot(driver, "evaluate")
     _select(driver, "Model", "conll2003-ner")
     _button(driver, "Evaluate")
     _text_visible(driver, "F1 per label")
@@ -293,11 +360,9 @@ def _studio_walkthrough(suite, driver, tiny_model) -> None:
     _wait(driver).until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid='stMain'] mark"))
     _shot(driver, "evaluate-ner")
 
-    # A second, different run, so that Compare has two to set side by side.
+    # A second run with a higher learning rate, so that Compare has two to set side by side.
     _nav(driver, "Train")
-    _select(driver, "PEFT method", "ia3")
-    _type(driver, "Epochs", "1")
-    _button(driver, "Start training")
+    _train(driver, tiny_model, learning_rate="0.001")
     _text_visible(driver, "Last run #2", TRAIN_WAIT)
     _text_visible(driver, "Finished in", TRAIN_WAIT)
 
@@ -318,5 +383,17 @@ def _studio_walkthrough(suite, driver, tiny_model) -> None:
     _select(driver, "Model", "finance-sentiment")
     _button(driver, "Predict")
     _text_visible(driver, "with probability")
+    _wait(driver).until(  # the model's zip, built after the prediction is shown
+        EC.visibility_of_element_located((By.CSS_SELECTOR, "[data-testid='stDownloadButton']"))
+    )
     _idle(driver)
     _shot(driver, "try")
+
+    if SCREENSHOTS:  # the home page with the two models trained here beside the shipped ones
+        _nav(driver, "Home")
+        _wait(driver).until(
+            EC.visibility_of_element_located((By.CSS_SELECTOR, "[data-testid='stDataFrame']"))
+        )
+        _text_visible(driver, "Where the data is kept")
+        _text_visible(driver, "Runs database")
+        _shot(driver, "home")

@@ -159,7 +159,9 @@ def _chart(frame: pd.DataFrame, title: str) -> alt.LayerChart:
         return alt.Chart(data).encode(
             x=alt.X("step:Q", title="step", axis=alt.Axis(tickMinStep=1)),
             y=alt.Y("value:Q", title=title, scale=alt.Scale(zero=False)),
-            color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")),
+            color=alt.Color(
+                "series:N", title=None, legend=alt.Legend(orient="bottom", columns=2, labelLimit=0)
+            ),
             tooltip=["series", "step", alt.Tooltip("value:Q", format=".4f")],
         )
 
