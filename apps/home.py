@@ -58,7 +58,7 @@ def render() -> None:
 
     st.subheader("Where the data is kept")
     st.markdown(
-        f"- Runs database: {_shown_database(database_url())} (set `LEPTON_DB_URL` for "
+        f"- Runs database: {shown_database(database_url())} (set `LEPTON_DB_URL` for "
         "PostgreSQL)\n"
         f"- Uploads and run artifacts: `{logic.shown_path(data_home())}` (set `LEPTON_HOME` to "
         "move them)\n"
@@ -66,7 +66,7 @@ def render() -> None:
     )
 
 
-def _shown_database(url: str) -> str:
+def shown_database(url: str) -> str:
     """The database as the page shows it: a SQLite file by its shown path, a server's URL
     with its password hidden."""
     from sqlalchemy import make_url

@@ -48,20 +48,41 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _read_eval_records(args: argparse.Namespace, info) -> list[dict]:
-    from lepton_nlp.config import load_config
-    from lepton_nlp.data import load_records, load_splits
+    from lepton_nlp.config import ConfigError, load_config
+    from lepton_nlp.data import (
+        DataError,
+        infer_encoding,
+        infer_format,
+        load_records,
+        load_splits,
+    )
     from lepton_nlp.tasks import get_task
 
     task = get_task(info.task_version)
     saved = info.path / "config.yaml"
-    overrides = [f"training.output_dir={info.path}"]
+    wrong = [o for o in args.overrides if not o.startswith("data.")]
+    if wrong:
+        raise ConfigError(
+            f"eval takes data.* settings only (e.g. data.text_column=headline); got {wrong[0]!r}."
+        )
+    overrides = [f"training.output_dir={info.path}", *args.overrides]
     config = load_config(saved, overrides)
     data = config.data
     reader = getattr(task, "read_records", None)  # tasks with records of their own kind
     if args.data:
+        given = any(o.startswith("data.format=") for o in args.overrides)
         if args.format:
             data.format = args.format
-        return load_records(data, args.data, task.record_kind, reader)
+        elif not given:
+            data.format = infer_format(args.data, task.record_kind, data.format)
+        if not any(o.startswith("data.encoding=") for o in args.overrides):
+            data.encoding = infer_encoding(args.data, data.encoding)
+        try:
+            return load_records(data, args.data, task.record_kind, reader)
+        except DataError as exc:
+            raise DataError(
+                f"{exc} (read as data.format={data.format}; pass --format to choose another reader)"
+            ) from None
     # No file given: the test split of the run that made the artifact (same seed, same split).
     test = load_splits(data, task.record_kind, reader)["test"]
     if not test:
@@ -86,45 +107,17 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _input_items(stream, text_field: str):
-    for line_no, line in enumerate(stream, start=1):
-        line = line.rstrip("\n")
-        if not line.strip():
-            continue
-        if line.lstrip().startswith("{"):
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise SystemExit(f"input line {line_no}: not valid JSON ({exc.msg}).") from None
-            if text_field != "text" and text_field in obj:
-                obj["text"] = obj[text_field]
-            yield obj
-        else:
-            yield {"text": line}
+#: Exit status of a predict run that finished with some records reported bad (not predicted).
+EXIT_BAD_RECORDS = 3
 
 
-_BATCH_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet", ".pq")
-
-
-def _is_batch_run(args: argparse.Namespace) -> bool:
-    """File to file with a known format, CSV/Parquet, or Ray: the batch engines (resumable)."""
-    files = args.input not in (None, "-") and args.output not in (None, "-")
-    known = args.format is not None or str(args.input).lower().endswith(_BATCH_SUFFIXES)
-    return args.engine == "ray" or args.format in ("csv", "parquet") or (files and known)
-
-
-def _cmd_predict_batch(args: argparse.Namespace) -> int:
+def _cmd_predict(args: argparse.Namespace) -> int:
     import functools
 
     from lepton_nlp.artifacts import read_artifact
-    from lepton_nlp.batch import BatchError, score_file
+    from lepton_nlp.batch import score_file
     from lepton_nlp.inference import Predictor
 
-    if args.input in (None, "-") or args.output in (None, "-"):
-        raise BatchError(
-            "Batch scoring (CSV/Parquet input or --engine ray) reads and writes files: pass "
-            "--input FILE and --output FILE.jsonl."
-        )
     read_artifact(args.artifact)  # a bad folder fails here, before Ray or any reading starts
     factory = functools.partial(
         Predictor.from_artifact,
@@ -138,6 +131,8 @@ def _cmd_predict_batch(args: argparse.Namespace) -> int:
         "text_field": args.text_field,
         "chunk_size": args.chunk_size,
         "overwrite": args.overwrite,
+        "encoding": args.encoding,
+        "bad_records": args.bad_records,
     }
     if args.engine == "ray":
         options.update(
@@ -146,47 +141,31 @@ def _cmd_predict_batch(args: argparse.Namespace) -> int:
     else:
         options["model_id"] = str(Path(args.artifact).resolve())
     summary = score_file(factory, args.input, args.output, engine=args.engine, **options)
+    source = "standard input" if args.input in (None, "-") else args.input
+    target = "standard output" if summary.output is None else summary.output
+    if summary.rows == 0 and not summary.resumed_from:
+        print(f"No records in {source}: it is empty or holds only blank lines.", file=sys.stderr)
+        return 0
     resumed = f", resumed after row {summary.resumed_from}" if summary.resumed_from else ""
     print(
-        f"{summary.rows} rows scored into {summary.output} ({summary.engine} engine, "
-        f"{summary.seconds:.1f} s{resumed})",
+        f"{summary.rows} record{'s' * (summary.rows != 1)}: {summary.predicted} predicted, "
+        f"{summary.bad} bad -> {target} "
+        f"({summary.engine} engine, {summary.seconds:.1f} s{resumed})",
         file=sys.stderr,
     )
+    if summary.bad:
+        where = (
+            f"as error records in {target}"
+            if summary.bad_records == "inline"
+            else f"in {summary.bad_records}"
+        )
+        print(f"Bad records ({where}, each with its line or row and 'error'):", file=sys.stderr)
+        for example in summary.bad_examples:
+            print(f"  {example}", file=sys.stderr)
+        if summary.bad > len(summary.bad_examples):
+            print(f"  ... and {summary.bad - len(summary.bad_examples)} more", file=sys.stderr)
+        return EXIT_BAD_RECORDS
     return 0
-
-
-def _cmd_predict(args: argparse.Namespace) -> int:
-    from lepton_nlp.inference import Predictor
-
-    if _is_batch_run(args):
-        return _cmd_predict_batch(args)
-    predictor = Predictor.from_artifact(
-        args.artifact, batch_size=args.batch_size, backend=args.backend, streams=args.streams
-    )
-    source = sys.stdin if args.input in (None, "-") else open(args.input, encoding="utf-8")  # noqa: SIM115
-    sink = sys.stdout if args.output in (None, "-") else open(args.output, "w", encoding="utf-8")  # noqa: SIM115
-    try:
-        chunk: list[dict] = []
-        for item in _input_items(source, args.text_field):
-            chunk.append(item)
-            if len(chunk) >= args.chunk_size:
-                _write_predictions(predictor, chunk, sink)
-                chunk = []
-        if chunk:
-            _write_predictions(predictor, chunk, sink)
-    finally:
-        if source is not sys.stdin:
-            source.close()
-        if sink is not sys.stdout:
-            sink.close()
-    return 0
-
-
-def _write_predictions(predictor, items: list[dict], sink) -> None:
-    for item, prediction in zip(items, predictor.predict(items), strict=True):
-        extra = {k: v for k, v in item.items() if k not in prediction and k != "tokens"}
-        sink.write(json.dumps({**extra, **prediction}, ensure_ascii=False) + "\n")
-    sink.flush()
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -245,6 +224,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     }
     flags["log_level"] = "info" if args.verbose else "warning"
     settings = load_serve_settings(args.config, {**flags, "models": models})
+    if not settings.models and not settings.embed:
+        raise ConfigError(
+            "Nothing to serve: pass --model NAME=ARTIFACT_FOLDER (repeat it for more), --embed "
+            "for sentence embeddings, or --config with a models: mapping. Example: lepton-nlp "
+            "serve --model finance-sentiment=data/models/finance-sentiment"
+        )
     print(
         f"lepton-nlp serve: loading {', '.join(settings.models) or settings.embed}; then "
         f"http://{settings.host}:{settings.port} (OpenAPI at /docs, metrics at /metrics)",
@@ -356,6 +341,8 @@ def _add_backend_option(p: argparse.ArgumentParser, default: str | None = "auto"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from lepton_nlp.config import DATA_FORMATS
+
     parser = argparse.ArgumentParser(
         prog="lepton-nlp",
         description="Fine-tune pretrained transformers on your own labelled data, offline, and use them.",
@@ -384,11 +371,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("artifact", help="artifact folder")
     p.add_argument(
-        "--data", help="labelled file to score (format as in the run config, or --format)"
+        "overrides",
+        nargs="*",
+        metavar="data.KEY=VALUE",
+        help="reader settings for --data, e.g. data.text_column=headline data.label_column=tone",
     )
     p.add_argument(
-        "--format", choices=["csv", "jsonl", "fpb", "conll", "hf"], help="reader for --data"
+        "--data",
+        help="labelled file to score (reader from the file: .csv, .jsonl, .json, a folder, "
+        "a .txt's first line; else as in the run config)",
     )
+    p.add_argument("--format", choices=DATA_FORMATS, help="reader for --data (default: inferred)")
     p.add_argument("--batch-size", type=int, default=64)
     _add_backend_option(p)
     _add_streams_option(p)
@@ -420,16 +413,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "predict",
-        help="predict JSONL or plain lines, streaming JSONL out",
-        description="Read one input per line (plain text, or JSON objects with 'text' or, for NER, "
-        "'tokens') from a file or stdin; write one JSON prediction per line. Extra input fields "
-        "(ids) are copied to the output.",
+        help="predict JSONL, CSV, Parquet or plain lines, streaming JSONL out",
+        description="Read inputs (JSON objects with 'text' or, for NER, 'tokens'; CSV or Parquet "
+        "rows; or plain text, one input per line) from a file or stdin; write one JSON line per "
+        "input. Extra input fields (ids) are copied to the output. A record that cannot be "
+        "predicted (broken JSON, a missing, null or empty text, undecodable bytes) does not stop "
+        "the run: it is reported with its line (or row) and why, see --bad-records; the summary "
+        "on stderr counts them, and the exit status is 3 when there were any (0: all predicted, "
+        "2: an error stopped the run).",
     )
     p.add_argument("artifact", help="artifact folder")
     p.add_argument("--input", "-i", help="input file (default: stdin)")
     p.add_argument("--output", "-o", help="output JSONL file (default: stdout)")
     p.add_argument(
-        "--text-field", default="text", help="JSON field holding the text (default: text)"
+        "--text-field",
+        "--text-column",
+        dest="text_field",
+        default="text",
+        help="field (JSON) or column (CSV, Parquet) holding the text (default: text)",
+    )
+    p.add_argument(
+        "--bad-records",
+        default="inline",
+        metavar="inline|stop|FILE",
+        help="where records that cannot be predicted go: inline (default: an error record "
+        '{..., "line": N, "error": "..."} in the output in their place), stop (stop at the '
+        "first, exit 2), or a FILE that receives those error records",
+    )
+    p.add_argument(
+        "--encoding", default="utf-8", help="text encoding of the input (default: utf-8)"
     )
     p.add_argument("--batch-size", type=int, default=32)
     _add_backend_option(p)
@@ -446,8 +458,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--format",
-        choices=["jsonl", "csv", "parquet"],
-        help="input format (default: from the suffix); CSV/Parquet need --output",
+        choices=["jsonl", "csv", "parquet", "text"],
+        help="input format (default: from the suffix, else from the content: JSONL when the "
+        "first line is a JSON object, CSV when it is a header naming --text-field, Parquet by "
+        "its magic bytes, else plain text)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT instead of resuming")
     p.add_argument("--actors", type=int, default=1, help="ray: predictor actors")
@@ -551,7 +565,14 @@ def main(argv: list[str] | None = None) -> int:
     from lepton_nlp.data import DataError
     from lepton_nlp.hub import ModelNotFoundError
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if hasattr(args, "overrides"):
+        # key=value overrides may also follow the options (eval ART --data f.csv data.x=y).
+        args.overrides += [x for x in extra if "=" in x and not x.startswith("-")]
+        extra = [x for x in extra if x not in args.overrides]
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -576,6 +597,9 @@ def main(argv: list[str] | None = None) -> int:
     ) as exc:
         print(f"lepton-nlp {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

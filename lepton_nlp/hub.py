@@ -150,7 +150,44 @@ def resolve_model(name: str) -> str:
             f"(HF_HUB_OFFLINE=1). Available offline:\n{listing}\n"
             "Pass a local folder path, or unset HF_HUB_OFFLINE to download from the hub."
         )
-    return name
+    return _hub_model(name)
+
+
+#: Seconds to wait for the hub before saying it cannot be reached (no retries).
+HUB_TIMEOUT_S = 5.0
+
+
+def _hub_model(name: str) -> str:
+    """A hub id checked with one short request: the id when the hub has it, the cached copy
+    when the hub cannot be reached, else a :class:`ModelNotFoundError` at once (instead of a
+    minute of retries inside ``from_pretrained``)."""
+    from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    try:
+        HfApi().model_info(name, timeout=HUB_TIMEOUT_S)
+        return name
+    except GatedRepoError:
+        raise ModelNotFoundError(
+            f"Model {name!r} is gated on the hub: accept its terms on the model page and log in "
+            "(`hf auth login` or HF_TOKEN), or pass a local folder."
+        ) from None
+    except RepositoryNotFoundError:
+        raise ModelNotFoundError(
+            f"No model {name!r} on the hub (or it is private). Check the name, or pass a local "
+            f"folder; packaged models that work offline: {', '.join(PACKAGED_MODELS)}."
+        ) from None
+    except Exception as exc:  # network errors of every kind: no route, DNS, timeout, proxy
+        try:
+            return snapshot_download(name, local_files_only=True)
+        except Exception:
+            raise ModelNotFoundError(
+                f"Model {name!r} is not a local folder or a packaged model, and the hub cannot "
+                f"be reached ({type(exc).__name__}) nor is the model in the local hub cache. "
+                "Pass a local folder, use a packaged model "
+                f"({', '.join(PACKAGED_MODELS)}), or set HF_HUB_OFFLINE=1 on machines without "
+                "internet."
+            ) from None
 
 
 def sentence_pooling(folder: str | Path) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import random
 from collections import Counter
 from pathlib import Path
@@ -18,6 +19,8 @@ from lepton_nlp.data.readers import (
 
 __all__ = [
     "DataError",
+    "infer_encoding",
+    "infer_format",
     "load_records",
     "load_splits",
     "read_conll",
@@ -29,6 +32,70 @@ __all__ = [
     "split_records",
     "to_iob2",
 ]
+
+
+#: Readers that can hold each record kind (``data.format`` values), the most usual first.
+FORMATS_BY_KIND = {
+    "text": ("csv", "jsonl", "fpb", "hf"),
+    "tokens": ("conll", "jsonl", "hf"),
+    "qa": ("squad", "jsonl", "hf"),
+    "relation": ("semeval", "jsonl"),
+    "pair": ("parallel", "jsonl", "csv"),
+}
+
+
+def infer_format(path: str | Path, kind: str, configured: str) -> str:
+    """The reader a data file calls for, from its suffix and first line, for records of ``kind``.
+
+    ``.csv`` is csv, ``.jsonl``/``.ndjson`` jsonl, ``.json`` squad (QA) or jsonl, a folder
+    ``hf``; a ``.txt`` is Financial PhraseBank's ``sentence@label`` when its first line ends
+    so, SemEval-2010's layout when it starts with ``id<TAB>"``, else CoNLL for NER. Where
+    the file does not say, or says a reader that cannot hold ``kind``, ``configured`` stays.
+    """
+    import re
+
+    path = Path(path)
+    allowed = FORMATS_BY_KIND.get(kind, ())
+    guess = None
+    suffix = path.suffix.lower()
+    if path.is_dir():
+        guess = "hf"
+    elif suffix == ".csv":
+        guess = "csv"
+    elif suffix in (".jsonl", ".ndjson"):
+        guess = "jsonl"
+    elif suffix == ".json":
+        guess = "squad" if kind == "qa" else "jsonl"
+    elif suffix in (".txt", ".conll", ".iob", ".tsv") and path.is_file():
+        with open(path, "rb") as stream:
+            first = stream.readline(4096).decode("latin-1").strip()
+        if re.match(r'\d+\t"', first):
+            guess = "semeval"
+        elif re.search(r"@(positive|negative|neutral)$", first):
+            guess = "fpb"
+        elif kind == "tokens":
+            guess = "conll"
+    return guess if guess in allowed else configured
+
+
+def infer_encoding(path: str | Path, configured: str) -> str:
+    """``utf-8`` when a file decodes as UTF-8 (most files today), else ``configured``.
+
+    A run config names the encoding of its own training files (Financial PhraseBank's are
+    latin-1); another file given for evaluation need not share it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return configured
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with open(path, "rb") as stream:
+            while block := stream.read(1 << 20):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return configured
+    return "utf-8"
 
 
 def load_records(data, path: str | Path, kind: str, reader=None) -> list[dict]:

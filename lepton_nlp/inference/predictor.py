@@ -15,12 +15,28 @@ from typing import Any
 import torch
 
 from lepton_nlp.artifacts import ArtifactInfo, read_artifact
+from lepton_nlp.data import DataError
 from lepton_nlp.hub import resolve_model
 from lepton_nlp.tasks import get_task
 
-__all__ = ["MAX_AUTO_STREAMS", "Predictor", "Streams", "default_streams", "predict_items"]
+__all__ = [
+    "MAX_AUTO_STREAMS",
+    "TEXT_CHARS_PER_TOKEN",
+    "Predictor",
+    "Streams",
+    "default_streams",
+    "predict_items",
+]
 
 log = logging.getLogger(__name__)
+
+#: Fields of a prepared input that must hold text (classification/NER/relation ``text``,
+#: generation ``source``, QA ``question`` and ``context``).
+_TEXT_FIELDS = ("text", "source", "question", "context")
+
+#: A text longer than this many characters per ``max_length`` token is cut before tokenizing
+#: (:meth:`Predictor.bound_input`): no tokenizer here reads more from so few tokens.
+TEXT_CHARS_PER_TOKEN = 32
 
 #: ``streams=None`` on a CPU: one stream per torch thread, at most this many.
 MAX_AUTO_STREAMS = 4
@@ -332,6 +348,47 @@ class Predictor:
             self.max_batch_tokens,
             self.streams,
         )
+
+    def check_input(self, item: Any) -> dict:
+        """The input as the task takes it, or a :class:`DataError` saying what is wrong with it.
+
+        Refuses what the task refuses (a ``null`` text, a dict without the text field) and
+        texts that are empty or only whitespace, as the HTTP API does; :meth:`predict` itself
+        still takes an empty text (evaluation data may hold one).
+        """
+        prepared = self.task.prepare_input(item)
+        for field in _TEXT_FIELDS:
+            value = prepared.get(field)
+            if isinstance(value, str) and not value.strip():
+                name = "text" if field == "source" else field
+                raise DataError(f"The {name} is empty or only whitespace; give text to process.")
+        return prepared
+
+    def bound_input(self, item: Any) -> tuple[Any, dict | None]:
+        """An input as the model will read it, and what of it the model does not read.
+
+        The model reads at most ``max_length`` tokens of a text; the rest is dropped. For
+        tasks that say how far they read (``chars_read``: classification, NER) this returns
+        ``(input, None)`` when the whole text is read, else ``(input, {"chars_read": N,
+        "chars": len(text)})``; a very long text (over :data:`TEXT_CHARS_PER_TOKEN` x
+        ``max_length`` characters) comes back cut to a prefix that still holds everything the
+        model reads, so tokenizing megabytes it would drop costs neither time nor memory.
+        """
+        measure = getattr(self.task, "chars_read", None)
+        prepared = self.task.prepare_input(item)
+        text = prepared.get("text")
+        if measure is None or not isinstance(text, str) or "tokens" in (item or {}):
+            return item, None
+        cap = max(4096, self.spec.max_length * TEXT_CHARS_PER_TOKEN)
+        if len(text) > cap:
+            cut = self.task.prepare_input({"text": text[:cap]})
+            read = measure(self.tokenizer, cut, self.spec)
+            # Safe when the model stops reading well before the cut (the cut word is unread).
+            if read is not None and read < cap - 256:
+                fields = {**item, "text": cut["text"]} if isinstance(item, dict) else cut["text"]
+                return fields, {"chars_read": read, "chars": len(text)}
+        read = measure(self.tokenizer, prepared, self.spec)
+        return item, None if read is None else {"chars_read": read, "chars": len(text)}
 
     def predict_one(self, item: Any) -> dict:
         return self.predict([item])[0]

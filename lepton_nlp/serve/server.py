@@ -17,12 +17,13 @@ def load_models(settings: ServeSettings) -> dict[str, Any]:
 
     Raises:
         ArtifactError: a folder that is not an artifact.
-        ValueError: no models configured.
+        ConfigError: no models configured.
     """
+    from lepton_nlp.config import ConfigError
     from lepton_nlp.inference import Predictor
 
     if not settings.models and not settings.embed:
-        raise ValueError(
+        raise ConfigError(
             "No models to serve: pass --model NAME=ARTIFACT_FOLDER (repeatable), --embed, or a "
             "serve config with a models: mapping."
         )

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["TASKS", "TaskAdapter", "TaskSpec", "get_task", "register_task"]
+__all__ = ["TASKS", "TaskAdapter", "TaskSpec", "get_task", "register_task", "truncated_at"]
 
 
 @dataclass
@@ -57,6 +57,10 @@ class TaskAdapter(Protocol):
         Set up the model's encoder attribute from the run's options (classification's
         pooling, a forward hook). ``load_model`` calls it; a base model shared by several
         adapters calls it on each task's own view of the encoder.
+    ``chars_read(tokenizer, item, spec) -> int | None``
+        How many characters of a prepared input's ``text`` the model reads (it reads
+        ``spec.max_length`` tokens), None when it reads all; the Predictor's
+        ``bound_input`` reports truncation with it.
     ``virtual_token_collator(collator, virtual_tokens) -> collator``
         For prompt-learning adapters (virtual tokens put first): move targets that are
         positions past them. Without it, ``tokens`` tasks get ignored labels prepended.
@@ -95,6 +99,26 @@ class TaskAdapter(Protocol):
     def evaluate_predictions(
         self, predictions: list[dict], records: list[dict], spec: TaskSpec
     ) -> dict[str, float]: ...
+
+
+def truncated_at(tokenizer: Any, text: str, max_length: int) -> int | None:
+    """Where a text stops being read when tokenized to ``max_length`` tokens (special tokens
+    included): the character offset after the last token kept, or None when all of it fits."""
+    encoded = tokenizer(
+        text, truncation=True, max_length=max_length + 1, return_offsets_mapping=True
+    )
+    if len(encoded["input_ids"]) <= max_length:
+        return None
+    special = set(tokenizer.all_special_ids)
+    kept = [
+        end
+        for token, (_, end) in zip(
+            encoded["input_ids"][:max_length], encoded["offset_mapping"][:max_length], strict=True
+        )
+        if token not in special
+    ]
+    # The last token kept is dropped when the model's own truncation makes room for [SEP].
+    return kept[-2] if len(kept) > 1 else 0
 
 
 TASKS: dict[str, TaskAdapter] = {}

@@ -11,7 +11,7 @@ import torch
 
 from lepton_nlp.data import DataError
 from lepton_nlp.evaluation.metrics import classification_metrics, multilabel_metrics
-from lepton_nlp.tasks.base import TaskSpec, register_task
+from lepton_nlp.tasks.base import TaskSpec, register_task, truncated_at
 
 __all__ = ["POOLINGS", "ClassificationOptions", "ClassificationTask"]
 
@@ -216,6 +216,10 @@ class ClassificationTask:
                 f"Classification input must be a string or {{'text': ...}}, got {item!r}."
             )
         return {"text": text}
+
+    def chars_read(self, tokenizer: Any, item: dict, spec: TaskSpec) -> int | None:
+        """Characters of the text the model reads (``max_length`` tokens); None: all of it."""
+        return truncated_at(tokenizer, item["text"], spec.max_length)
 
     @torch.inference_mode()
     def predict_batch(

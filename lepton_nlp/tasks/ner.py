@@ -142,6 +142,22 @@ class NerTask:
             )
         return {"text": text, "words": split_words(text)}
 
+    def chars_read(self, tokenizer: Any, item: dict, spec: TaskSpec) -> int | None:
+        """Characters of the text up to the last word the model tags; None: all of it."""
+        words = item["words"]
+        if not words:
+            return None
+        encoded = tokenizer(
+            [w for w, _, _ in words],
+            is_split_into_words=True,
+            truncation=True,
+            max_length=spec.max_length + 1,
+        )
+        if len(encoded["input_ids"]) <= spec.max_length:
+            return None
+        seen = [w for w in encoded.word_ids()[: spec.max_length - 1] if w is not None]
+        return words[max(seen)][2] if seen else 0
+
     @torch.inference_mode()
     def predict_batch(
         self, model: Any, tokenizer: Any, items: list[dict], spec: TaskSpec

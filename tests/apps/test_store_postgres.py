@@ -356,9 +356,9 @@ def test_bad_url_says_what_is_wrong(url, says, monkeypatch):
     ids=["user-part", "query", "unescaped-at", "unparsable"],
 )
 def test_home_page_url_hides_the_password(url, shown):
-    from apps.home import _safe_url
+    from apps.home import shown_database
 
-    assert shown in _safe_url(url) and PASSWORD not in _safe_url(url)
+    assert shown in shown_database(url) and PASSWORD not in shown_database(url)
 
 
 def test_worker_with_an_unreachable_database_says_so_plainly(tmp_path):

@@ -73,9 +73,10 @@ def test_local_engine_gives_the_same_output_for_each_format(tiny_artifact, input
 def test_chunks_are_bounded_and_skip_rows(inputs):
     chunks = list(iter_chunks(inputs["folder"] / "rows.parquet", "parquet", 64, skip=100))
     assert [len(c) for c in chunks] == [64, 64, 64, 8]
-    assert chunks[0][0]["id"] == 100
+    assert chunks[0][0].row["id"] == 100 and chunks[0][0].position == {"row": 101}
     chunks = list(iter_chunks(inputs["folder"] / "rows.jsonl", "jsonl", 64, skip=290))
-    assert [row["id"] for row in chunks[0]] == list(range(290, 300))
+    assert [record.row["id"] for record in chunks[0]] == list(range(290, 300))
+    assert chunks[0][0].position == {"line": 297}  # file lines: six blank ones come before
 
 
 def _progress_rows(out) -> int:
@@ -127,23 +128,27 @@ def test_batch_errors_are_clear(tiny_artifact, inputs, tmp_path, capsys):
     assert main(["predict", art, "-i", str(inputs["folder"] / "rows.csv"), "-o", str(out)]) == 2
     assert "pass --overwrite" in capsys.readouterr().err and out.read_text() == "precious\n"
     args = ["predict", art, "-i", str(inputs["folder"] / "rows.csv"), "-o", str(out)]
-    assert main([*args, "--overwrite", "--text-field", "body"]) == 2
+    assert main([*args, "--overwrite", "--text-field", "body"]) == 2  # no row could be good
     assert (
-        "Row 1 has no field 'body' (--text-field); its fields: id, text" in capsys.readouterr().err
+        "rows.csv has no column 'body'; its columns: id, text. Pass --text-column"
+        in capsys.readouterr().err
     )
 
+    # A bad record is reported in its place and costs nothing else (exit 3: some were bad).
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "fine"}\n{"text": oops}\n')
-    assert main(["predict", art, "-i", str(bad), "-o", str(tmp_path / "b.jsonl")]) == 2
-    assert "bad.jsonl line 2: not valid JSON" in capsys.readouterr().err
+    assert main(["predict", art, "-i", str(bad), "-o", str(tmp_path / "b.jsonl")]) == 3
+    assert "line 2: not valid JSON" in capsys.readouterr().err
+    first, second = (json.loads(x) for x in (tmp_path / "b.jsonl").read_text().splitlines())
+    assert "label" in first and second["line"] == 2 and "not valid JSON" in second["error"]
     bad.write_bytes(b'{"text": "caf\xe9"}\n')
-    assert main(["predict", art, "-i", str(bad), "-o", str(tmp_path / "c.jsonl")]) == 2
-    assert "not valid UTF-8" in capsys.readouterr().err
+    assert main(["predict", art, "-i", str(bad), "-o", str(tmp_path / "c.jsonl")]) == 3
+    assert "not valid utf-8" in capsys.readouterr().err
     bad.write_text('{"text": 5}\n')
-    assert main(["predict", art, "-i", str(bad), "-o", str(tmp_path / "d.jsonl")]) == 2
-    assert "row 1: Classification input must be a string" in capsys.readouterr().err
+    assert main(["predict", art, "-i", str(bad), "-o", str(tmp_path / "d.jsonl")]) == 3
+    assert "line 1: Classification input must be a string" in capsys.readouterr().err
     assert main(["predict", art, "--format", "parquet", "-i", str(bad)]) == 2
-    assert "pass --input FILE and --output FILE.jsonl" in capsys.readouterr().err
+    assert "Cannot read bad.jsonl as parquet" in capsys.readouterr().err
 
     source = inputs["folder"] / "rows.jsonl"
     partial = tmp_path / "partial.jsonl"
@@ -153,9 +158,9 @@ def test_batch_errors_are_clear(tiny_artifact, inputs, tmp_path, capsys):
     )
     with pytest.raises(BatchError, match="different input, input_bytes"):
         score_local(_factory(tiny_artifact), source, partial, chunk_size=32)
-    (tmp_path / "x.txt").write_text("plain text\n")
-    with pytest.raises(BatchError, match="suffix '.txt'"):
-        score_local(_factory(tiny_artifact), tmp_path / "x.txt", partial, overwrite=True)
+    (tmp_path / "x.txt").write_text("plain text\n")  # a .txt is one text per line
+    summary = score_local(_factory(tiny_artifact), tmp_path / "x.txt", partial, overwrite=True)
+    assert summary.rows == 1 and json.loads(partial.read_text())["text"] == "plain text"
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +188,7 @@ def test_ray_engine_matches_the_local_engine(local_ray, tiny_artifact, inputs, t
     args = ["predict", str(tiny_artifact), "-i", str(folder / "rows.jsonl"), "-o", str(ray_out)]
     args += ["--engine", "ray", "--chunk-size", "32", "--batch-size", "8", "--actors", "2"]
     assert main(args) == 0
-    assert "300 rows scored" in capsys.readouterr().err
+    assert "300 records: 300 predicted, 0 bad" in capsys.readouterr().err
     assert ray_out.read_bytes() == local.read_bytes()
 
     parquet_out = tmp_path / "ray_parquet.jsonl"

@@ -28,7 +28,9 @@ def test_train_eval_predict_export(trained, tmp_path, monkeypatch, capsys):
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["examples"] == 48 and 0.0 <= metrics["accuracy"] <= 1.0
 
-    monkeypatch.setattr(sys, "stdin", io.StringIO('good value\n{"id": 7, "text": "awful"}\n\n'))
+    # Standard input: one JSON object per line (the first line decides; ids copied through).
+    stdin = b'{"text": "good value"}\n{"id": 7, "text": "awful"}\n\n'
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
     assert main(["predict", str(trained)]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(lines) == 2 and lines[1]["id"] == 7 and lines[1]["text"] == "awful"

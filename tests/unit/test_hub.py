@@ -24,10 +24,28 @@ def test_unknown_name_offline_lists_what_is_available(monkeypatch):
     assert "HF_HUB_OFFLINE" in message and MINILM in message
 
 
-def test_unknown_name_online_is_passed_to_the_hub(monkeypatch):
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+def test_unknown_name_online_is_checked_once_on_the_hub(monkeypatch):
+    import httpx
+    import huggingface_hub
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    from lepton_nlp import hub
+
+    monkeypatch.setattr(hub, "is_offline", lambda: False)
+    asked = []
+
+    class Hub:
+        def model_info(self, name, timeout):
+            asked.append((name, timeout))
+            if name != "org/some-model":
+                request = httpx.Request("GET", f"https://hub.invalid/api/models/{name}")
+                raise RepositoryNotFoundError("404", response=httpx.Response(404, request=request))
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", Hub)
     assert resolve_model("org/some-model") == "org/some-model"
+    assert asked == [("org/some-model", hub.HUB_TIMEOUT_S)]  # one short request, no retries
+    with pytest.raises(ModelNotFoundError, match="No model 'org/typo' on the hub"):
+        resolve_model("org/typo")
 
 
 def test_packaged_minilm_resolves_to_its_folder():

@@ -447,7 +447,7 @@ def test_qa_learns_the_fixture_and_the_predictor_evaluates_records(
     assert main(["eval", str(result.artifact), "--data", str(SQUAD)]) == 0
     assert json.loads(capsys.readouterr().out)["f1"] == pytest.approx(metrics["f1"], abs=1e-6)
     line = json.dumps({"id": "x", "question": "Who opened the museum?", "context": CONTEXT})
-    monkeypatch.setattr("sys.stdin", io.StringIO(line + "\n"))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(line.encode() + b"\n")))
     assert main(["predict", str(result.artifact)]) == 0
     (out,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     assert out["id"] == "x" and {"answer", "start", "end", "score", "no_answer"} <= set(out)
