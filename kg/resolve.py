@@ -638,6 +638,7 @@ class EntityResolver:
             k
             for k in person_keys
             if len(k.split(" ")) >= 2
+            and len(k.split(" ")[0]) > 1  # a full name, not another "J. Okafor"
             and k.split(" ")[-1] == surname
             and k.split(" ")[0].startswith(initial)
             and k != key
