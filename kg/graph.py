@@ -153,6 +153,10 @@ class KnowledgeGraph:
         self._relation_index: dict[_RelationKey, dict[str, tuple[int, ...]]] = defaultdict(dict)
         self._pair_index: dict[_PairKey, dict[str, int]] = defaultdict(dict)
         self._ref_by_node: dict[str, EntityRef] = {}
+        # (kind, key) look-up -> its answer at the last add, and the articles that asked it
+        self._answers: dict[tuple[str, str], EntityRef] = {}
+        self._readers: dict[tuple[str, str], set[str]] = {}
+        self._asked: dict[str, frozenset[tuple[str, str]]] = {}
 
     # -- construction
 
@@ -239,15 +243,28 @@ class KnowledgeGraph:
             self.resolver.forget(aid)
             self.resolver.observe(extraction)
             self._extractions[aid] = extraction
-        # New evidence may change how earlier articles resolve; find those and redo them.
+        # New evidence changes an earlier article's entities only through the cross-article
+        # look-ups it made (a ticker's company, a short name's long form): redo the articles
+        # whose look-ups now answer differently.
+        answers = self.resolver.lookup
+        moved = [q for q, old in self._answers.items() if answers(*q) != old]
+        suspects = set().union(*(self._readers[q] for q in moved)) - changed.keys()
         re_resolved = []
         dirty = dict.fromkeys(changed)
-        for aid, extraction in self._extractions.items():
-            refs = self.resolver.resolve_article(extraction)
+        for aid in [*sorted(suspects), *changed]:
+            asked: set[tuple[str, str]] = set()
+            refs = self.resolver.resolve_article(self._extractions[aid], lookups=asked)
             if aid not in changed and refs != self._refs[aid]:
                 re_resolved.append(aid)
                 dirty[aid] = None
             self._refs[aid] = refs
+            for question in self._asked.get(aid, ()):
+                self._readers[question].discard(aid)
+            for question in asked:
+                self._readers.setdefault(question, set()).add(aid)
+            self._asked[aid] = frozenset(asked)
+        self._readers = {q: readers for q, readers in self._readers.items() if readers}
+        self._answers = {q: answers(*q) for q in self._readers}
         touched_nodes: set[str] = set()
         touched_relations: set[_RelationKey] = set()
         touched_pairs: set[_PairKey] = set()

@@ -32,6 +32,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -75,10 +76,14 @@ _EXCHANGE_TICKER = re.compile(rf"([A-Z][A-Za-z]{{1,9}})\s*:\s*\$?({_SYMBOL})")
 _BARE_TICKER = re.compile(_SYMBOL, re.IGNORECASE)
 _PAREN_TICKER = rf"\(\s*(?:[A-Z][A-Za-z]{{1,9}}\s*:\s*)?\$?({_SYMBOL})\s*\)"
 _PAIRED_SURFACE = re.compile(rf"(.*?\S)\s*{_PAREN_TICKER}")
+_PARENTHESISED_TICKER = re.compile(_PAREN_TICKER)
 _SUFFIX_WORDS = "|".join(sorted(LEGAL_SUFFIXES, key=len, reverse=True))
-_SUFFIXES_BETWEEN = rf"(?:,?\s*(?i:{_SUFFIX_WORDS})\.?)*"
+_LAST_SUFFIX = re.compile(rf",?\s*\b(?i:{_SUFFIX_WORDS})\.?$")
+# Pure functions of strings that every resolution pass repeats for the same names.
+_cached = lru_cache(maxsize=1 << 16)
 
 
+@_cached
 def normalize(text: str) -> str:
     """Case-, accent- and punctuation-free form of a surface: "The Northwind Co." -> "northwind co".
 
@@ -97,6 +102,7 @@ def normalize(text: str) -> str:
     return " ".join(words)
 
 
+@_cached
 def org_key(text: str) -> tuple[str, bool]:
     """An organisation's comparison key and whether a legal suffix was dropped from it.
 
@@ -119,6 +125,7 @@ def org_key(text: str) -> tuple[str, bool]:
     return " ".join(words), stripped
 
 
+@_cached
 def person_key(text: str) -> str:
     """A person's comparison key: "Dr. Jane Okafor Jr." -> "jane okafor"."""
     words = normalize(text).split()
@@ -133,6 +140,7 @@ def _slug(key: str) -> str:
     return key.replace(" ", "-") or "_"
 
 
+@_cached
 def parse_ticker(text: str, type: str | None = None) -> str | None:
     """The ticker symbol a surface names, or None.
 
@@ -149,6 +157,7 @@ def parse_ticker(text: str, type: str | None = None) -> str | None:
     return None
 
 
+@_cached
 def _split_paired(text: str) -> tuple[str, str | None]:
     """'Northwind Holdings (NASDAQ: NWND)' -> ('Northwind Holdings', 'NWND')."""
     if match := _PAIRED_SURFACE.fullmatch(text.strip()):
@@ -167,9 +176,21 @@ def paired_ticker(mention: Mention) -> str | None:
     name, symbol = _split_paired(mention.text)
     if symbol:
         return symbol
-    pattern = re.escape(name) + _SUFFIXES_BETWEEN + r"\s*" + _PAREN_TICKER
-    if match := re.search(pattern, mention.sentence):
-        return match.group(1)
+    return _paired_in_sentence(name, mention.sentence)
+
+
+@_cached
+def _paired_in_sentence(name: str, sentence: str) -> str | None:
+    for match in _PARENTHESISED_TICKER.finditer(sentence):
+        before = sentence[: match.start()].rstrip()
+        while True:  # "Northwind Holdings Inc. (NWND)" pairs "Northwind Holdings" too
+            start = len(before) - len(name)
+            if before.endswith(name) and (start == 0 or not before[start - 1].isalnum()):
+                return match.group(1)
+            suffix = _LAST_SUFFIX.search(before)
+            if suffix is None or suffix.start() == 0:
+                break
+            before = before[: suffix.start()].rstrip()
     return None
 
 
@@ -475,6 +496,7 @@ class EntityResolver:
         self.link_prefixes = bool(link_prefixes)
         self._observed: dict[str, _Observation] = {}
         self._state: _State | None = None
+        self._recording: set[tuple[str, str]] | None = None
 
     def observe(self, extraction: Extraction) -> None:
         """Learn the organisation names and ticker pairings an article shows."""
@@ -564,8 +586,36 @@ class EntityResolver:
 
     # -- mentions
 
-    def resolve_article(self, extraction: Extraction) -> tuple[EntityRef, ...]:
+    def lookup(self, kind: str, key: str) -> EntityRef:
+        """Answer one cross-article question: what an organisation key or a ticker resolves to.
+
+        These are the only answers through which other articles change an article's
+        resolution; `resolve_article(..., lookups=...)` reports the ones it asked.
+
+        Args:
+            kind: "org" (key as from `org_key`) or "ticker" (an upper-case symbol).
+            key: the key or symbol.
+        """
+        if kind == "org":
+            return self._org(key)
+        if kind == "ticker":
+            return self._ticker(key)
+        raise KgError(f"lookup kind {kind!r}: use 'org' or 'ticker'")
+
+    def _look(self, kind: str, key: str) -> EntityRef:
+        if self._recording is not None:
+            self._recording.add((kind, key))
+        return self.lookup(kind, key)
+
+    def resolve_article(
+        self, extraction: Extraction, *, lookups: set[tuple[str, str]] | None = None
+    ) -> tuple[EntityRef, ...]:
         """Resolve every mention of an article, using the article as context.
+
+        Args:
+            extraction: the article.
+            lookups: a set that receives the (kind, key) `lookup`s the result depends on: while
+                their answers stay the same, so does this article's resolution.
 
         Returns:
             One `EntityRef` per mention, in the order of `extraction.mentions`.
@@ -580,9 +630,13 @@ class EntityResolver:
                 org_keys[key] = org_keys.get(key, False) or stripped
             elif mention.type == "PERSON":
                 person_keys.add(person_key(mention.text))
-        return tuple(
-            self._resolve(m.text, m.type, org_keys, person_keys) for m in extraction.mentions
-        )
+        self._recording = lookups
+        try:
+            return tuple(
+                self._resolve(m.text, m.type, org_keys, person_keys) for m in extraction.mentions
+            )
+        finally:
+            self._recording = None
 
     def resolve(self, text: str, type: str = "ORG") -> EntityRef:
         """Resolve one surface without article context (for look-ups by name)."""
@@ -596,24 +650,26 @@ class EntityResolver:
             return self._registered(registered)
         symbol = parse_ticker(text, type)
         if symbol is not None:
-            return self._ticker(symbol)
+            return self._look("ticker", symbol)
         if type == "ORG":
             name = _split_paired(text)[0]
             registered = self.aliases.match(name, type)
             if registered is not None:
                 return self._registered(registered)
             if text.isupper() and _BARE_TICKER.fullmatch(text):
-                ticker = self._ticker(text)  # "NWND" tagged ORG, when NWND is a known ticker
+                ticker = self._look(
+                    "ticker", text
+                )  # "NWND" tagged ORG, when NWND is a known ticker
                 if ticker.type != "TICKER":
                     return ticker
             key, stripped = org_key(name)
             if not stripped and not org_keys.get(key, False):
                 # A short name joins the one longer name of its article that extends it,
                 # unless the article also writes it in full ("Northwind Inc.").
-                targets = {self._org(k) for k in self._extensions(key, org_keys)}
+                targets = {self._look("org", k) for k in self._extensions(key, org_keys)}
                 if len(targets) == 1:
                     return targets.pop()
-            return self._org(key)
+            return self._look("org", key)
         if type == "PERSON":
             key = person_key(text)
             linked = self._person_in_article(key, person_keys)
