@@ -430,14 +430,15 @@ def _details(graph: nx.MultiDiGraph, node: str, anchor: str, evidence_per_edge: 
         f"{data[NODE_MENTION_COUNT]} mention(s) · sentiment {data[NODE_SENTIMENT]:+.2f} · "
         f"seen {_e(data[NODE_FIRST_SEEN][:10])} to {_e(data[NODE_LAST_SEEN][:10])}</p>",
     ]
-    if data[NODE_ALIASES]:
-        rows.append(f'<p class="small">Also: {_e(", ".join(data[NODE_ALIASES]))}</p>')
+    also = [alias for alias in data[NODE_ALIASES] if alias != data[NODE_NAME]]
+    if also:
+        rows.append(f'<p class="small">Also written: {_e(", ".join(also))}</p>')
     if data[NODE_TICKERS]:
         rows.append(f'<p class="small">Tickers: {_e(", ".join(data[NODE_TICKERS]))}</p>')
     relations, co = [], []
-    edges = [(v, k, d, "→") for _, v, k, d in graph.out_edges(node, keys=True, data=True)]
-    edges += [(u, k, d, "←") for u, _, k, d in graph.in_edges(node, keys=True, data=True)]
-    for other, _, edge, arrow in sorted(edges, key=lambda e: (-e[2][EDGE_COUNT], e[0], e[1])):
+    edges = [(v, k, d, True) for _, v, k, d in graph.out_edges(node, keys=True, data=True)]
+    edges += [(u, k, d, False) for u, _, k, d in graph.in_edges(node, keys=True, data=True)]
+    for other, _, edge, outgoing in sorted(edges, key=lambda e: (-e[2][EDGE_COUNT], e[0], e[1])):
         name = graph.nodes[other][NODE_NAME]
         if edge[EDGE_KIND] == KIND_CO_MENTION:
             co.append(
@@ -450,8 +451,9 @@ def _details(graph: nx.MultiDiGraph, node: str, anchor: str, evidence_per_edge: 
             f'<span class="small">({_e(item[EVIDENCE_PUBLISHED][:10])})</span></li>'
             for item in edge[EDGE_EVIDENCE][-evidence_per_edge:]
         )
+        head, tail = (data[NODE_NAME], name) if outgoing else (name, data[NODE_NAME])
         rows_label = (
-            f"{arrow} {_e(edge[EDGE_TYPE])} {_e(name)} <span class='small'>"
+            f"{_e(head)} <b>{_e(edge[EDGE_TYPE])}</b> {_e(tail)} <span class='small'>"
             f"({edge[EDGE_COUNT]}×, confidence {edge[EDGE_CONFIDENCE]:.2f}, "
             f"sentiment {edge[EDGE_SENTIMENT]:+.2f})</span>"
         )

@@ -657,9 +657,8 @@ class EntityResolver:
             if registered is not None:
                 return self._registered(registered)
             if text.isupper() and _BARE_TICKER.fullmatch(text):
-                ticker = self._look(
-                    "ticker", text
-                )  # "NWND" tagged ORG, when NWND is a known ticker
+                # "NWND" tagged ORG is the company when NWND is a known ticker
+                ticker = self._look("ticker", text)
                 if ticker.type != "TICKER":
                     return ticker
             key, stripped = org_key(name)
