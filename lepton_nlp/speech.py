@@ -490,9 +490,9 @@ def _max_seconds(max_seconds: float | None) -> float:
 
 
 def _too_long(seconds: float, limit: float, what: str, partial: bool = False) -> SpeechError:
-    length = f"longer than {_clock(limit)}" if partial else f"{_clock(seconds)} long"
+    length = "longer than" if partial else f"{_clock(seconds)} long, over"
     return SpeechError(
-        f"{what} is {length}, over the limit of {_clock(limit)}: cut it into shorter pieces, "
+        f"{what} is {length} the limit of {_clock(limit)}: cut it into shorter pieces, "
         "or raise the limit (max_seconds=..., --max-duration on the command line, or "
         "LEPTON_SPEECH_MAX_SECONDS)."
     )
@@ -583,7 +583,9 @@ def decode_audio(audio: AudioInput, max_seconds: float | None = None) -> np.ndar
             declared = container.duration / av.time_base
         elif stream.duration is not None and stream.time_base is not None:
             declared = float(stream.duration * stream.time_base)
-        if declared is not None and declared > limit + 1.0:
+        # Containers' stated durations can be estimates (MP3 without a header): a little
+        # over is left to the decoding below to settle.
+        if declared is not None and declared > limit + min(1.0, 0.05 * limit):
             raise _too_long(declared, limit, what)
         samples = _decode_stream(container, stream, limit, what)
     if samples.size == 0:
