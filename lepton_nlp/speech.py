@@ -30,6 +30,7 @@ import functools
 import hashlib
 import importlib
 import io
+import json
 import logging
 import math
 import os
@@ -386,7 +387,12 @@ class OpenAIWhisperBackend:
         self.model = _model_name(model)
         path = openai_whisper_checkpoint(model)
         self._whisper = whisper.load_model(str(path), device="cpu")
-        heads = torch.load(path, map_location="cpu", weights_only=True).get("alignment_heads")
+        config = model_folder(model) / "config.json"
+        heads = (
+            json.loads(config.read_text("utf-8")).get("alignment_heads")
+            if config.exists()
+            else None
+        )
         if heads:  # cross-attention heads that follow the words in time (word timestamps)
             mask = torch.zeros(
                 self._whisper.dims.n_text_layer, self._whisper.dims.n_text_head, dtype=torch.bool

@@ -149,3 +149,8 @@ def test_a_browser_recording_transcribes_like_the_flac():
             container.mux(packet)
     result = speech.transcribe(buffer.getvalue(), model="tiny.en")
     assert wer(JFK, result.text) <= 0.1, result.text
+
+
+def test_openai_whisper_backend_knows_the_alignment_heads():
+    engine = speech.get_backend("openai-whisper", "tiny.en")
+    assert int(engine._whisper.alignment_heads.to_dense().sum()) == 8  # from config.json
