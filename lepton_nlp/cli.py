@@ -1,5 +1,5 @@
 """The ``lepton-nlp`` command: train, eval, check-backends, predict, serve, export, models,
-tasks, methods."""
+tasks, methods, transcribe."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ EXAMPLES = """examples:
   lepton-nlp serve --model finance-sentiment=data/models/finance-sentiment --port 8000
   lepton-nlp export runs/demo-finance runs/demo-finance-merged --merge
   lepton-nlp check-backends runs/demo-finance --dry-run
+  lepton-nlp transcribe voice-message.webm --json
 """
 
 
@@ -554,6 +555,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("methods", help="list fine-tuning (PEFT) methods").set_defaults(
         func=_cmd_methods
     )
+    from lepton_nlp.speech_cli import add_transcribe_parser
+
+    add_transcribe_parser(sub)
     return parser
 
 
