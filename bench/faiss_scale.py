@@ -22,7 +22,9 @@ vectors in chunks of 65,536 as an application would:
 
 Per kind: build seconds (training included), index bytes (``faiss.write_index`` size), RSS
 growth over the build, queries/s (1,000 queries in one batched call, best of
-``--repeats``), recall@10 against exact search, and the speed-up over exact search.
+``--repeats``), recall@10 against exact search, the speed-up over exact search, and the
+1-minute load average when the kind started and ended (other work on the machine slows
+everything, and faiss's OpenMP threads suffer most when the cores are oversubscribed).
 Target (issue 21): recall@10 >= 0.95 at >= 10x exact search's queries/s.
 
     python bench/faiss_scale.py --n 200000      # 1M (the default) needs ~6 GB and ~1 h on 2 cores
@@ -133,6 +135,7 @@ def run_kind(kind: str, args: argparse.Namespace, work: Path) -> dict:
 
     from lepton_nlp.retrieval import IndexConfig, VectorIndex
 
+    load_start = os.getloadavg()[0]  # other work on the machine slows every figure
     vectors, test, validation = data(args)
     nlist = max(1, int(4 * np.sqrt(args.n)))
     config = IndexConfig(
@@ -163,13 +166,18 @@ def run_kind(kind: str, args: argparse.Namespace, work: Path) -> dict:
         "index_bytes": size,
         "bytes_per_vector": round(size / args.n, 1),
         "rss_growth_mb": round(growth, 1),
+        "load_average_start": round(load_start, 2),
     }
     if kind == "flat":
         truth_test, qps = _timed_search(index, test, args.repeats)
         truth_validation, _ = _timed_search(index, validation, 1)
         np.save(work / "truth_test.npy", truth_test)
         np.save(work / "truth_validation.npy", truth_validation)
-        return figures | {"queries_per_second": round(qps, 1), "recall_at_10": 1.0}
+        return figures | {
+            "queries_per_second": round(qps, 1),
+            "recall_at_10": 1.0,
+            "load_average_end": round(os.getloadavg()[0], 2),
+        }
     truth_test = np.load(work / "truth_test.npy")
     truth_validation = np.load(work / "truth_validation.npy")
     if kind == "hnsw":
@@ -198,6 +206,7 @@ def run_kind(kind: str, args: argparse.Namespace, work: Path) -> dict:
         "queries_per_second": round(qps, 1),
         "recall_at_10": round(_recall(found, truth_test), 4),
         "chosen": setting,
+        "load_average_end": round(os.getloadavg()[0], 2),
         "validation_sweep": sweep,
     }
 

@@ -154,6 +154,8 @@ class VectorIndex:
 
     Adding an id that is already in the index is an error unless ``replace=True`` (which HNSW
     and refined IVF-PQ indexes cannot do); a failed add leaves the index as it was.
+    Searches may run from several threads at once; ``add``, ``remove`` and ``save`` need
+    to be the only call running.
     """
 
     def __init__(
@@ -410,6 +412,8 @@ class VectorIndex:
         if self._index is None:
             raise ValueError("Nothing to save: this index has no items yet (add some first).")
         path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise FileExistsError(f"{path} is a file: save the index to a folder.")
         if path.exists() and any(path.iterdir()) and not (path / META_FILE).is_file():
             raise FileExistsError(
                 f"{path} exists and is not a saved vector index: choose a new or empty folder."
@@ -579,16 +583,17 @@ class VectorIndex:
         if self._index is None:
             return
         c = self.config
+        if self._on_gpu:  # only flat and IVF-PQ move (no refine on GPU); untested here
+            if self._kind == "ivfpq":
+                faiss.GpuParameterSpace().set_index_parameter(self._index, "nprobe", c.ivf_nprobe)
+            return
         inner = faiss.downcast_index(self._index.index)
         if isinstance(inner, faiss.IndexHNSW):
             inner.hnsw.efSearch = c.hnsw_ef_search
         elif self._kind == "ivfpq":
             if isinstance(inner, faiss.IndexRefine):
                 inner.k_factor = float(c.ivf_refine) or 1.0
-            try:
-                faiss.extract_index_ivf(self._index).nprobe = c.ivf_nprobe
-            except RuntimeError:  # a GPU index: set through faiss's parameter space
-                faiss.GpuParameterSpace().set_index_parameter(self._index, "nprobe", c.ivf_nprobe)
+            faiss.extract_index_ivf(self._index).nprobe = c.ivf_nprobe
 
     def _place(self, index: Any) -> Any:
         """Move ``index`` to all GPUs when the config asks and faiss sees some.

@@ -246,6 +246,8 @@ def test_save_replaces_an_index_but_no_other_folder(tmp_path):
     with pytest.raises(FileExistsError, match="is not a saved vector index"):
         VectorIndex.build(range(5), items[:5]).save(tmp_path / "other")
     assert (tmp_path / "other" / "notes.txt").read_text() == "keep me"
+    with pytest.raises(FileExistsError, match="is a file"):
+        VectorIndex.build(range(5), items[:5]).save(tmp_path / "other" / "notes.txt")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["idx", "other"]  # no temporaries left
 
 
