@@ -113,6 +113,12 @@ def _rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
+def _peak_rss_mb() -> float:
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def _timed_search(index, queries: np.ndarray, repeats: int) -> tuple[np.ndarray, float]:
     best = float("inf")
     for _ in range(repeats):
@@ -184,6 +190,7 @@ def run_kind(kind: str, args: argparse.Namespace, work: Path) -> dict:
             "queries_per_second": round(qps, 1),
             "recall_at_10": 1.0,
             "load_average_end": round(os.getloadavg()[0], 2),
+            "peak_rss_mb": _peak_rss_mb(),
         }
     truth_test = np.load(work / "truth_test.npy")
     truth_validation = np.load(work / "truth_validation.npy")
@@ -225,6 +232,7 @@ def run_kind(kind: str, args: argparse.Namespace, work: Path) -> dict:
         "speedup_vs_exact": round(qps / exact_qps, 2),
         "chosen": setting,
         "load_average_end": round(os.getloadavg()[0], 2),
+        "peak_rss_mb": _peak_rss_mb(),  # data, this index and the exact one timed alongside
         "validation_sweep": sweep,
     }
 
