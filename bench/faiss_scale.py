@@ -28,7 +28,7 @@ again in the same process, alternating with the kind, so both see the same load)
 everything, and faiss's OpenMP threads suffer most when the cores are oversubscribed).
 Target (issue 21): recall@10 >= 0.95 at >= 10x exact search's queries/s.
 
-    python bench/faiss_scale.py --n 200000      # 1M (the default) needs ~6 GB and ~1 h on 2 cores
+    python bench/faiss_scale.py --n 200000   # 1M (the default): ~6 GB per process, ~1 h on 2 cores
 """
 
 from __future__ import annotations
