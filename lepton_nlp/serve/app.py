@@ -24,8 +24,9 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import BaseModel
 
 from lepton_nlp import __version__
+from lepton_nlp.errors import BatcherClosed, QueueFull
 from lepton_nlp.serve import schemas as s
-from lepton_nlp.serve.batching import BatcherClosed, MicroBatcher, QueueFull
+from lepton_nlp.serve.batching import MicroBatcher
 from lepton_nlp.serve.metrics import CONTENT_TYPE_LATEST, ServeMetrics
 from lepton_nlp.serve.settings import ServeSettings
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from lepton_nlp.data import DataError
+from lepton_nlp.errors import ConfigError, DataError
 from lepton_nlp.evaluation.generation import as_references, generation_metrics
 from lepton_nlp.tasks.base import TaskSpec, register_task
 
@@ -82,8 +82,6 @@ class GenerationOptions:
     (or list the decoder embeddings in ``peft.options.modules_to_save``)."""
 
     def __post_init__(self) -> None:
-        from lepton_nlp.config import ConfigError
-
         if self.family not in FAMILIES:
             raise ConfigError(
                 f"task_options.family={self.family!r}; choose one of {', '.join(FAMILIES)}."
@@ -149,8 +147,6 @@ def resolve_family(model_path: str, requested: str = "auto") -> str:
         MODEL_FOR_MASKED_LM_MAPPING_NAMES,
         MODEL_MAPPING_NAMES,
     )
-
-    from lepton_nlp.config import ConfigError
 
     config = AutoConfig.from_pretrained(model_path)
     is_seq2seq = bool(getattr(config, "is_encoder_decoder", False))
@@ -336,8 +332,6 @@ class GenerationTask:
         family = self._family(spec, tokenizer.name_or_path)
         if tokenizer.pad_token is None:
             if tokenizer.eos_token is None:
-                from lepton_nlp.config import ConfigError
-
                 raise ConfigError(
                     f"The tokenizer of {tokenizer.name_or_path} has neither a pad nor an eos token."
                 )
@@ -356,8 +350,6 @@ class GenerationTask:
                 else tokenizer.eos_token_id
             )
             if start is None or end is None:
-                from lepton_nlp.config import ConfigError
-
                 raise ConfigError(
                     f"Cannot warm-start an encoder-decoder from {tokenizer.name_or_path}: its "
                     "tokenizer has no [CLS]/bos token to start decoding or [SEP]/eos to stop."
@@ -379,8 +371,6 @@ class GenerationTask:
         if not options.target_vocab_size or "target_tokenizer" in spec.extra:
             return
         if spec.extra.get("family") != "encoder-decoder":
-            from lepton_nlp.config import ConfigError
-
             raise ConfigError(
                 "task_options.target_vocab_size applies to family=encoder-decoder (a decoder "
                 f"warm-started from an encoder), not to this run's {spec.extra.get('family')}."

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from lepton_nlp.data import DataError
 from lepton_nlp.data.semeval import entity_span, parse_marked
+from lepton_nlp.errors import ConfigError, DataError
 from lepton_nlp.evaluation.relation import relation_metrics, relation_type
 from lepton_nlp.tasks.base import TaskSpec, register_task
 
@@ -59,8 +59,6 @@ class RelationOptions:
     """The no-relation label, left out of the macro-F1 (SemEval: ``Other``; TACRED: ``no_relation``)."""
 
     def __post_init__(self) -> None:
-        from lepton_nlp.config import ConfigError
-
         if self.pooling not in ("mean", "start"):
             raise ConfigError(f"task_options.pooling={self.pooling!r}; choose mean or start.")
         for name in ("head_marker", "tail_marker"):
