@@ -182,7 +182,7 @@ def zero_shot_figures(
     import dataclasses
     import time
 
-    from lepton_nlp.tasks.generation import generate_zero_shot
+    from lepton_nlp.inference.zero_shot import generate_zero_shot
 
     started = time.perf_counter()
     options = dataclasses.asdict(config.task_options) | {"family": "causal"}
