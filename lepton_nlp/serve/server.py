@@ -47,9 +47,10 @@ def load_models(settings: ServeSettings) -> dict[str, Any]:
             packing=settings.packing,
         )
     if settings.embed:
-        from lepton_nlp.serve.embedding import SentenceEmbedder
+        from lepton_nlp.embeddings import SentenceEmbedder
+        from lepton_nlp.serve.embedding import EmbeddingPredictor
 
-        embedder = SentenceEmbedder(settings.embed, device=settings.device)
+        embedder = EmbeddingPredictor(SentenceEmbedder(settings.embed, device=settings.device))
         models.setdefault(embedder.info.name, embedder)
     return models
 
