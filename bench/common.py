@@ -71,7 +71,7 @@ def run_config_benchmark(
     """
     from lepton_nlp.config import load_config
     from lepton_nlp.training import train
-    from lepton_nlp.training.trainer import _greater_is_better
+    from lepton_nlp.training.trainer import greater_is_better
 
     restarts, overrides = _pop_restarts(overrides)
     datasets_root()
@@ -101,7 +101,7 @@ def run_config_benchmark(
                 f"not report: set training.metric_for_best to one of {sorted(reported)} (and "
                 "give the config validation data)."
             )
-    sign = 1 if _greater_is_better(metric) else -1
+    sign = 1 if greater_is_better(metric) else -1
     chosen_config, result = max(
         runs, key=lambda run: sign * run[1].metrics.get("validation", {}).get(metric, 0.0)
     )
@@ -182,7 +182,7 @@ def zero_shot_figures(
     import dataclasses
     import time
 
-    from lepton_nlp.tasks.generation import generate_zero_shot
+    from lepton_nlp.inference.zero_shot import generate_zero_shot
 
     started = time.perf_counter()
     options = dataclasses.asdict(config.task_options) | {"family": "causal"}

@@ -30,15 +30,18 @@ from typing import Any
 import yaml
 
 from lepton_nlp import __version__
+from lepton_nlp.errors import ArtifactError
 from lepton_nlp.tasks.base import TaskSpec
 
 __all__ = [
     "ARTIFACT_FILE",
+    "RANGES_FILE",
     "ArtifactError",
     "ArtifactInfo",
     "check_output_dir",
     "is_artifact",
     "read_artifact",
+    "read_ranges",
     "record_backend_check",
     "write_artifact",
 ]
@@ -47,10 +50,6 @@ ARTIFACT_FILE = "lepton_artifact.json"
 RANGES_FILE = "quantization.json"
 FORMAT = "lepton-nlp-artifact"
 FORMAT_VERSION = 1
-
-
-class ArtifactError(ValueError):
-    """A folder that is not a complete artifact, or one that would be overwritten."""
 
 
 @dataclass
@@ -260,6 +259,14 @@ def backend_section(check: dict | None) -> list[str]:
         f"{check['items_per_second']['torch']}, int8 {check['items_per_second']['torch-int8']}.",
         "",
     ]
+
+
+def read_ranges(path: str | Path) -> dict[str, list[float]] | None:
+    """The calibrated int8 activation ranges an artifact holds (``quantization.json``), or None."""
+    file = Path(path) / RANGES_FILE
+    if not file.is_file():
+        return None
+    return json.loads(file.read_text(encoding="utf-8"))["ranges"]
 
 
 def record_backend_check(path: str | Path, quantization: dict, check: dict) -> None:

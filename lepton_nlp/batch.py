@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from lepton_nlp.errors import BatchError
+
 __all__ = [
     "BAD_RECORD_MODES",
     "ECHO_CHARS",
@@ -78,10 +80,6 @@ _SNIFF_BYTES = 64 * 1024
 PredictorFactory = Callable[[], Any]
 """A picklable zero-argument callable returning an object with ``.predict(list) -> list[dict]``
 (``functools.partial(Predictor.from_artifact, path)``); the Ray engine calls it in each actor."""
-
-
-class BatchError(ValueError):
-    """Input or output that cannot be scored as asked; the message says how to fix it."""
 
 
 @dataclass

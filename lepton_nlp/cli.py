@@ -11,6 +11,14 @@ import sys
 import warnings
 from pathlib import Path
 
+from lepton_nlp.errors import (
+    ArtifactError,
+    BatchError,
+    ConfigError,
+    DataError,
+    ModelNotFoundError,
+)
+
 __all__ = ["main"]
 
 EXAMPLES = """examples:
@@ -49,9 +57,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _read_eval_records(args: argparse.Namespace, info) -> list[dict]:
-    from lepton_nlp.config import ConfigError, load_config
+    from lepton_nlp.config import load_config
     from lepton_nlp.data import (
-        DataError,
         infer_encoding,
         infer_format,
         load_records,
@@ -190,7 +197,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from lepton_nlp.config import ConfigError
     from lepton_nlp.serve import load_serve_settings, run_server
 
     models = {}
@@ -563,12 +569,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``lepton-nlp`` console script."""
-    from lepton_nlp.artifacts import ArtifactError
-    from lepton_nlp.batch import BatchError
-    from lepton_nlp.config import ConfigError
-    from lepton_nlp.data import DataError
-    from lepton_nlp.hub import ModelNotFoundError
-
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if hasattr(args, "overrides"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import os
 import re
 import types
 import typing
@@ -13,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from lepton_nlp.data.readers import expand_path
+from lepton_nlp.errors import ConfigError
 
 __all__ = [
     "BACKEND_CHOICES",
@@ -24,6 +26,8 @@ __all__ = [
     "RunConfig",
     "TrainingConfig",
     "apply_overrides",
+    "build_dataclass",
+    "build_task_options",
     "config_to_dict",
     "expand_path",
     "load_config",
@@ -37,10 +41,6 @@ ADVERSARIAL_METHODS = ("none", "fgm")
 #: Inference backends a user may name (:mod:`lepton_nlp.inference.backends`); ``auto`` is the
 #: artifact's checked choice. Here, not there, so commands and settings list them without torch.
 BACKEND_CHOICES = ("auto", "torch", "torch-int8", "onnx", "onnx-int8")
-
-
-class ConfigError(ValueError):
-    """A run configuration that cannot work; the message says which key and how to fix it."""
 
 
 DATA_FORMATS = ("csv", "jsonl", "fpb", "conll", "hf", "semeval", "squad", "parallel")
@@ -160,6 +160,7 @@ class PeftConfig:
     """Extra keyword arguments passed to the peft config class (checked by peft itself)."""
 
     def __post_init__(self) -> None:
+        # Imported here, not above: it loads torch, which reading a config file need not.
         from lepton_nlp.peft_methods import check_method
 
         check_method(self.method)
@@ -318,6 +319,8 @@ class RunConfig:
     the task's own options dataclass; ``lepton-nlp tasks`` lists them."""
 
     def __post_init__(self) -> None:
+        # The task registry sits below this module (tasks never import config); imported
+        # here because the tasks load torch and transformers.
         from lepton_nlp.tasks import get_task
 
         task = get_task(self.task)  # raises a clear error for an unknown task
@@ -377,23 +380,6 @@ def read_yaml_file(path: str | Path, what: str = "Config file") -> dict:
     return tree
 
 
-def expand_path(value: Any) -> Any:
-    """Expand ``${VAR}`` in a path; LEPTON_DATASETS defaults to ``../shared/datasets``.
-
-    Configs keep the unexpanded form (so a saved config works on another machine); readers
-    expand it when they open the file.
-    """
-    if isinstance(value, str) and "$" in value:
-        env = dict(os.environ)
-        env.setdefault("LEPTON_DATASETS", "../shared/datasets")
-        return re.sub(
-            r"\$\{(\w+)\}|\$(\w+)",
-            lambda m: env.get(m.group(1) or m.group(2), m.group(0)),
-            value,
-        )
-    return value
-
-
 def _check_type(value: Any, hint: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
     if hint is Any:
@@ -436,7 +422,18 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
     return value
 
 
-def _build(cls: type, data: Any, where: str) -> Any:
+def build_dataclass(cls: type, data: Any, where: str = "") -> Any:
+    """A config dataclass built from a mapping, nested dataclasses too, every value type-checked.
+
+    Args:
+        cls: the dataclass (``RunConfig``, a task's options, ``ServeSettings``...).
+        data: the mapping (None: all defaults).
+        where: the dotted key of ``data`` in the whole config, for messages (``""``: the top).
+
+    Raises:
+        ConfigError: an unknown key (naming the nearest valid one), a wrong type, or a value
+            the dataclass refuses.
+    """
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -454,7 +451,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
             )
         hint_type = hints[key]
         if dataclasses.is_dataclass(hint_type):
-            kwargs[key] = _build(hint_type, value, dotted)
+            kwargs[key] = build_dataclass(hint_type, value, dotted)
         else:
             kwargs[key] = _check_type(value, hint_type, dotted)
     try:
@@ -512,7 +509,7 @@ def load_config(
     else:
         tree = read_yaml_file(source)
     tree = apply_overrides(tree, list(overrides or []))
-    return _build(RunConfig, tree, "")
+    return build_dataclass(RunConfig, tree, "")
 
 
 def build_task_options(task: Any, values: Any) -> Any:
@@ -530,7 +527,7 @@ def build_task_options(task: Any, values: Any) -> Any:
                 f"task={task.name} takes no task_options; remove {sorted(values)} from the config."
             )
         return None
-    return _build(options_class, values or {}, "task_options")
+    return build_dataclass(options_class, values or {}, "task_options")
 
 
 def config_to_dict(config: RunConfig) -> dict:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from lepton_nlp.artifacts import RANGES_FILE, ArtifactError, read_artifact, write_artifact
+from lepton_nlp.artifacts import RANGES_FILE, read_artifact, write_artifact
+from lepton_nlp.errors import ArtifactError
 from lepton_nlp.peft_methods import METHODS
 
 __all__ = ["export_onnx_artifact", "merge_artifact"]

@@ -11,6 +11,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from lepton_nlp.errors import ModelNotFoundError
+
 __all__ = [
     "PACKAGED_MODELS",
     "ModelNotFoundError",
@@ -25,10 +27,6 @@ log = logging.getLogger(__name__)
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 SMOLLM2 = "HuggingFaceTB/SmolLM2-135M-Instruct"
-
-
-class ModelNotFoundError(LookupError):
-    """A model name that is neither a local folder, a packaged model, nor reachable on the hub."""
 
 
 def cache_dir() -> Path:

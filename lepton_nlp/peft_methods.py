@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from lepton_nlp.errors import ConfigError
+
 __all__ = [
     "METHODS",
     "PeftMethod",
@@ -220,8 +222,6 @@ def check_method(name: str) -> PeftMethod:
         return METHODS[name]
     close = difflib.get_close_matches(name, list(METHODS), n=1, cutoff=0.5)
     hint = f" Did you mean {close[0]!r}?" if close else ""
-    from lepton_nlp.config import ConfigError
-
     raise ConfigError(
         f"Unknown PEFT method peft.method={name!r}.{hint} Choose one of: {', '.join(METHODS)}."
     )
@@ -247,8 +247,6 @@ def apply_peft(model: torch.nn.Module, cfg, task_type: str, total_steps: int) ->
         # transformers 5.24 renamed past_key_values to cache (the old name still accepted).
         and not {"past_key_values", "cache"} & set(inspect.signature(model.forward).parameters)
     ):
-        from lepton_nlp.config import ConfigError
-
         raise ConfigError(
             f"peft.method=prefix needs a model whose forward takes past_key_values; "
             f"{type(model).__name__} does not (transformers 5 encoders dropped it). Use "

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from lepton_nlp.data.readers import (
     DataError,
+    expand_path,
     read_conll,
     read_csv,
     read_fpb,
@@ -19,6 +20,7 @@ from lepton_nlp.data.readers import (
 
 __all__ = [
     "DataError",
+    "expand_path",
     "infer_encoding",
     "infer_format",
     "load_records",
@@ -108,8 +110,6 @@ def load_records(data, path: str | Path, kind: str, reader=None) -> list[dict]:
             or a task's own kind (then ``reader`` reads it).
         reader: ``reader(data, path) -> records`` of a task with its own record kind.
     """
-    from lepton_nlp.config import expand_path
-
     path = expand_path(str(path))
     fmt = data.format
     if kind not in ("text", "tokens"):

@@ -11,7 +11,8 @@ import io
 from pathlib import Path
 from typing import Any
 
-from lepton_nlp.data.readers import DataError, _read_text, iter_json_lines, read_hf
+from lepton_nlp.data.readers import iter_json_lines, read_hf, read_text
+from lepton_nlp.errors import DataError
 
 __all__ = ["read_pair_records", "read_pairs_csv", "read_pairs_jsonl", "read_parallel"]
 
@@ -74,7 +75,7 @@ def read_pairs_csv(
     encoding: str = "utf-8",
 ) -> list[dict]:
     """Read a CSV file with a header into pair records."""
-    content = _read_text(path, encoding)
+    content = read_text(path, encoding)
     reader = csv.DictReader(io.StringIO(content))
     records = [
         _pair(row, source_field, target_field, f"{path}, line {line_no}")
@@ -102,7 +103,7 @@ def read_parallel(
                 f"Parallel file {file} does not exist; data.format=parallel reads "
                 f"<path>.<data.source_lang> and <path>.<data.target_lang> (path given: {prefix})."
             )
-    sources, targets = (_read_text(f, encoding).splitlines() for f in files)
+    sources, targets = (read_text(f, encoding).splitlines() for f in files)
     if len(sources) != len(targets):
         raise DataError(
             f"{files[0]} has {len(sources)} lines but {files[1]} has {len(targets)}; "

@@ -5,26 +5,50 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from lepton_nlp.errors import DataError
+
 __all__ = [
     "DataError",
+    "expand_path",
     "read_conll",
     "read_csv",
     "read_fpb",
     "read_hf",
     "read_jsonl",
+    "read_text",
     "to_iob2",
 ]
 
 
-class DataError(ValueError):
-    """A dataset file that cannot be read as asked; the message names the file and line."""
+def expand_path(value: Any) -> Any:
+    """Expand ``${VAR}`` in a path; LEPTON_DATASETS defaults to ``../shared/datasets``.
+
+    Configs keep the unexpanded form (so a saved config works on another machine); readers
+    expand it when they open the file.
+    """
+    if isinstance(value, str) and "$" in value:
+        env = dict(os.environ)
+        env.setdefault("LEPTON_DATASETS", "../shared/datasets")
+        return re.sub(
+            r"\$\{(\w+)\}|\$(\w+)",
+            lambda m: env.get(m.group(1) or m.group(2), m.group(0)),
+            value,
+        )
+    return value
 
 
-def _read_text(path: str | Path, encoding: str) -> str:
+def read_text(path: str | Path, encoding: str) -> str:
+    """A whole text file, refused with its line and offset when binary or not in ``encoding``.
+
+    Raises:
+        DataError: the file is missing, binary, or does not decode.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"Data file {path} does not exist.")
@@ -84,7 +108,7 @@ def read_csv(
 
     ``label_column=None`` reads texts only (prediction input).
     """
-    text = _read_text(path, encoding)
+    text = read_text(path, encoding)
     reader = csv.DictReader(io.StringIO(text, newline=""))
     columns = reader.fieldnames or []
     wanted = [c for c in (text_column, label_column) if c is not None]
@@ -113,7 +137,7 @@ def iter_json_lines(path: str | Path, encoding: str = "utf-8") -> Iterator[tuple
     ``where`` names the file and line for error messages. Raises DataError for a line that
     is not JSON or not a JSON object.
     """
-    content = _read_text(path, encoding)
+    content = read_text(path, encoding)
     for line_no, line in enumerate(content.splitlines(), start=1):
         if not line.strip():
             continue
@@ -163,7 +187,7 @@ def read_jsonl(
 
 def read_fpb(path: str | Path, encoding: str = "latin-1") -> list[dict]:
     """Read Financial PhraseBank's ``sentence@label`` lines (latin-1 by default)."""
-    content = _read_text(path, encoding)
+    content = read_text(path, encoding)
     records = []
     for line_no, line in enumerate(content.splitlines(), start=1):
         if not line.strip():
@@ -215,7 +239,7 @@ def read_conll(
     Sentences are separated by blank lines; ``-DOCSTART-`` lines are skipped. Tags in
     IOB1 are converted to IOB2 (``scheme="auto"`` detects which one the file uses).
     """
-    content = _read_text(path, encoding)
+    content = read_text(path, encoding)
     sentences: list[dict] = []
     tokens: list[str] = []
     tags: list[str] = []

@@ -12,7 +12,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from lepton_nlp.data.readers import DataError, _read_text, iter_json_lines
+from lepton_nlp.data.readers import iter_json_lines, read_text
+from lepton_nlp.errors import DataError
 
 __all__ = ["entity_span", "parse_marked", "read_relation_jsonl", "read_semeval"]
 
@@ -105,7 +106,7 @@ def read_semeval(path: str | Path, encoding: str = "utf-8") -> list[dict]:
     label line (absent in an unlabelled test file), an optional ``Comment:`` line and a
     blank line. Records keep the example's ``id``.
     """
-    content = _read_text(path, encoding)
+    content = read_text(path, encoding)
     records: list[dict] = []
     current: dict | None = None
     for line_no, line in enumerate(content.splitlines(), start=1):

@@ -14,7 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lepton_nlp.data.readers import DataError, iter_json_lines, read_hf
+from lepton_nlp.data.readers import iter_json_lines, read_hf
+from lepton_nlp.errors import DataError
 
 __all__ = ["qa_record", "read_qa_jsonl", "read_qa_records", "read_squad"]
 

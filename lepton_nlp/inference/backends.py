@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from lepton_nlp.config import BACKEND_CHOICES
+from lepton_nlp.errors import BackendError
 
 __all__ = [
     "AUTO",
@@ -56,10 +57,6 @@ ONNX_TASK_TYPES = {
     "TOKEN_CLS": ("logits",),
     "QUESTION_ANS": ("start_logits", "end_logits"),
 }
-
-
-class BackendError(ValueError):
-    """A backend that cannot run this model; the message says which ones can."""
 
 
 def check_backend(name: str) -> str:

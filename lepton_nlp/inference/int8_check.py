@@ -33,7 +33,10 @@ from typing import Any
 
 import torch
 
-from lepton_nlp.artifacts import RANGES_FILE
+from lepton_nlp.artifacts import RANGES_FILE, read_artifact, read_ranges, record_backend_check
+from lepton_nlp.inference.backends import int8_available, prepare_backend
+from lepton_nlp.inference.predictor import Predictor, SkipVirtualTokens
+from lepton_nlp.tasks import get_task
 
 __all__ = [
     "CALIBRATION_RECORDS",
@@ -65,14 +68,6 @@ def supports_int8_check(task: Any) -> bool:
     return getattr(task, "peft_task_type", None) in _CHECKED_TYPES
 
 
-def read_ranges(path: str | Path) -> dict[str, list[float]] | None:
-    """The calibrated activation ranges an artifact holds, or None."""
-    file = Path(path) / RANGES_FILE
-    if not file.is_file():
-        return None
-    return json.loads(file.read_text(encoding="utf-8"))["ranges"]
-
-
 def sample_records(
     splits: dict[str, list[dict]], seed: int = 42
 ) -> tuple[list[dict], list[dict], str]:
@@ -94,9 +89,7 @@ def sample_records(
 def _unwrapped(model: Any) -> Any:
     """The model the backends quantize: without the Predictor's virtual-token wrapper, so
     layer names match what ``prepare_backend`` sees when it loads the artifact."""
-    from lepton_nlp.inference.predictor import _SkipVirtualTokens
-
-    return model.model if isinstance(model, _SkipVirtualTokens) else model
+    return model.model if isinstance(model, SkipVirtualTokens) else model
 
 
 def calibrate(predictor: Any, records: list[dict]) -> dict[str, list[float]]:
@@ -172,9 +165,6 @@ def check_int8(
         ``(quantization, check)``: the ranges document (``quantization.json``) and the check
         (``metrics.json`` ``backends``).
     """
-    from lepton_nlp.inference import Predictor
-    from lepton_nlp.inference.backends import prepare_backend
-
     fp32 = Predictor.from_artifact(path, device="cpu", backend="torch", batch_size=batch_size)
     ranges = calibrate(fp32, calibration)
     # What the torch-int8 backend builds from the artifact, from a plain (unpacked) copy.
@@ -233,10 +223,6 @@ def run_backend_check(
     path: str | Path, splits: dict[str, list[dict]], seed: int = 42, batch_size: int = 32
 ) -> dict | None:
     """Calibrate and check the artifact at ``path``; record both in it. None if not applicable."""
-    from lepton_nlp.artifacts import read_artifact, record_backend_check
-    from lepton_nlp.inference.backends import int8_available
-    from lepton_nlp.tasks import get_task
-
     info = read_artifact(path)
     if not supports_int8_check(get_task(info.task_version)) or not int8_available():
         return None

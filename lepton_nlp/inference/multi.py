@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from lepton_nlp.artifacts import ArtifactInfo, read_artifact
+from lepton_nlp.errors import MultiAdapterError
 from lepton_nlp.hub import resolve_model
 from lepton_nlp.inference.predictor import Predictor
 from lepton_nlp.tasks import get_task
@@ -31,10 +32,6 @@ __all__ = ["MultiAdapterError", "MultiAdapterPredictor"]
 
 #: peft methods whose adapters live inside the base layers and can be switched per batch.
 SHAREABLE = ("lora", "adalora", "loha", "lokr", "ia3", "vera", "oft", "hra", "fourierft")
-
-
-class MultiAdapterError(ValueError):
-    """Artifacts that cannot share one base model, or an unknown adapter name."""
 
 
 class _AdapterView(torch.nn.Module):

@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from lepton_nlp.artifacts import ArtifactInfo, read_artifact
-from lepton_nlp.data import DataError
+from lepton_nlp.artifacts import ArtifactInfo, read_artifact, read_ranges
+from lepton_nlp.errors import DataError
 from lepton_nlp.hub import resolve_model
 from lepton_nlp.tasks import get_task
 
@@ -23,6 +23,7 @@ __all__ = [
     "MAX_AUTO_STREAMS",
     "TEXT_CHARS_PER_TOKEN",
     "Predictor",
+    "SkipVirtualTokens",
     "Streams",
     "default_streams",
     "predict_items",
@@ -110,7 +111,7 @@ class Streams:
         return list(self._started().map(run, jobs))
 
 
-class _SkipVirtualTokens(torch.nn.Module):
+class SkipVirtualTokens(torch.nn.Module):
     """Drop the logits of prompt-learning virtual tokens so positions line up with the input."""
 
     def __init__(self, model: torch.nn.Module, virtual_tokens: int):
@@ -265,7 +266,6 @@ class Predictor:
             prepare_backend,
             resolve_backend,
         )
-        from lepton_nlp.inference.int8_check import read_ranges
 
         check_backend(backend)
         if threads:
@@ -318,7 +318,7 @@ class Predictor:
             and config.is_prompt_learning
             and get_task(info.task_version).record_kind == "tokens"
         ):
-            model = _SkipVirtualTokens(model, config.num_virtual_tokens)
+            model = SkipVirtualTokens(model, config.num_virtual_tokens)
         model.eval()
         return cls(model, tokenizer, info, batch_size=batch_size, streams=streams)
 

@@ -2,7 +2,7 @@
 
 A model is any object with ``.predict(list_of_inputs) -> list[dict]`` and ``.info.task``
 (a :class:`~lepton_nlp.inference.Predictor`, a view of a multi-adapter predictor, a
-:class:`~lepton_nlp.serve.embedding.SentenceEmbedder`...). Each loaded task gets its
+:class:`~lepton_nlp.serve.embedding.EmbeddingPredictor`...). Each loaded task gets its
 endpoint (``POST /v1/classify`` for classification models, ``/v1/ner`` for NER...); a
 request names its model. Requests to one model are micro-batched
 (:mod:`lepton_nlp.serve.batching`).
@@ -24,8 +24,9 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import BaseModel
 
 from lepton_nlp import __version__
+from lepton_nlp.errors import BatcherClosed, QueueFull
 from lepton_nlp.serve import schemas as s
-from lepton_nlp.serve.batching import BatcherClosed, MicroBatcher, QueueFull
+from lepton_nlp.serve.batching import MicroBatcher
 from lepton_nlp.serve.metrics import CONTENT_TYPE_LATEST, ServeMetrics
 from lepton_nlp.serve.settings import ServeSettings
 

@@ -19,17 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from lepton_nlp.errors import BatcherClosed, QueueFull
+
 __all__ = ["BatcherClosed", "MicroBatcher", "QueueFull"]
 
 log = logging.getLogger(__name__)
-
-
-class QueueFull(RuntimeError):
-    """More items are waiting for this model than ``max_queue_items``; try again shortly."""
-
-
-class BatcherClosed(RuntimeError):
-    """The server is shutting down and takes no new work."""
 
 
 @dataclass

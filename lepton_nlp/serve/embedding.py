@@ -1,4 +1,4 @@
-"""Sentence embeddings from a packaged sentence-transformers model, behind the predictor interface."""
+"""The sentence embedder (:mod:`lepton_nlp.embeddings`) behind the predictor interface the API serves."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DEFAULT_EMBED_MODEL", "SentenceEmbedder"]
+from lepton_nlp.embeddings import DEFAULT_EMBED_MODEL, SentenceEmbedder
 
-DEFAULT_EMBED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+__all__ = ["DEFAULT_EMBED_MODEL", "EmbedderInfo", "EmbeddingPredictor"]
 
 
 @dataclass
@@ -21,29 +21,19 @@ class EmbedderInfo:
     task: str = "embedding"
 
 
-class SentenceEmbedder:
-    """Mean-pooled, unit-length sentence embeddings: ``predict(texts) -> [{"embedding": [...]}]``.
+class EmbeddingPredictor:
+    """Sentence embeddings as ``/v1/embed`` serves them: ``predict(texts) -> [{"embedding": [...]}]``.
 
-    Wraps ``sentence_transformers.SentenceTransformer`` over the model folder that
-    :func:`lepton_nlp.hub.resolve_model` finds (the packaged MiniLM offline); its
-    ``modules.json`` pipeline (transformer, mean pooling, normalize) does the work.
+    The vectors are what the model's own pipeline returns (the packaged MiniLM's ends in a
+    normalize step, so they have unit length).
     """
 
-    def __init__(
-        self, model: str = DEFAULT_EMBED_MODEL, device: str | None = None, batch_size: int = 64
-    ):
-        from sentence_transformers import SentenceTransformer
-
-        from lepton_nlp.hub import resolve_model
-
-        self.encoder = SentenceTransformer(str(resolve_model(model)), device=device or "cpu")
-        self.batch_size = batch_size
-        dim = self.encoder.get_sentence_embedding_dimension()
-        self.info = EmbedderInfo(name=model.rsplit("/", 1)[-1], base_model=model, dim=int(dim))
+    def __init__(self, embedder: SentenceEmbedder):
+        self.embedder = embedder
+        model = embedder.model_name
+        self.info = EmbedderInfo(name=model.rsplit("/", 1)[-1], base_model=model, dim=embedder.dim)
 
     def predict(self, inputs: Iterable[Any]) -> list[dict]:
         texts = [item["text"] if isinstance(item, dict) else item for item in inputs]
-        vectors = self.encoder.encode(
-            texts, batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False
-        )
+        vectors = self.embedder.encode(texts, normalize=False)
         return [{"embedding": vector.tolist()} for vector in vectors]

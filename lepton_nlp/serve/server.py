@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from lepton_nlp.errors import ConfigError
 from lepton_nlp.serve.settings import ServeSettings
 
 __all__ = ["load_models", "run_server"]
@@ -19,7 +20,6 @@ def load_models(settings: ServeSettings) -> dict[str, Any]:
         ArtifactError: a folder that is not an artifact.
         ConfigError: no models configured.
     """
-    from lepton_nlp.config import ConfigError
     from lepton_nlp.inference import Predictor
 
     if not settings.models and not settings.embed:
@@ -47,9 +47,10 @@ def load_models(settings: ServeSettings) -> dict[str, Any]:
             packing=settings.packing,
         )
     if settings.embed:
-        from lepton_nlp.serve.embedding import SentenceEmbedder
+        from lepton_nlp.embeddings import SentenceEmbedder
+        from lepton_nlp.serve.embedding import EmbeddingPredictor
 
-        embedder = SentenceEmbedder(settings.embed, device=settings.device)
+        embedder = EmbeddingPredictor(SentenceEmbedder(settings.embed, device=settings.device))
         models.setdefault(embedder.info.name, embedder)
     return models
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lepton_nlp.config import BACKEND_CHOICES, ConfigError
+from lepton_nlp.config import BACKEND_CHOICES, build_dataclass, read_yaml_file
+from lepton_nlp.errors import ConfigError
 
 __all__ = ["API_KEYS_ENV", "ServeSettings", "is_loopback", "load_serve_settings"]
 
@@ -143,8 +144,6 @@ def load_serve_settings(
             non-loopback bind without API keys.
         FileNotFoundError: the YAML file does not exist.
     """
-    from lepton_nlp.config import _build, read_yaml_file
-
     if source is None:
         tree: dict = {}
     elif isinstance(source, dict):
@@ -169,4 +168,4 @@ def load_serve_settings(
     env_keys = [k.strip() for k in os.environ.get(API_KEYS_ENV, "").split(",") if k.strip()]
     if env_keys:
         tree["api_keys"] = [*(tree.get("api_keys") or []), *env_keys]
-    return _build(ServeSettings, tree, "")
+    return build_dataclass(ServeSettings, tree, "")

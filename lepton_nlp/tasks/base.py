@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from lepton_nlp.errors import ConfigError
+
 __all__ = ["TASKS", "TaskAdapter", "TaskSpec", "get_task", "register_task", "truncated_at"]
 
 
@@ -137,8 +139,6 @@ def get_task(name: str) -> TaskAdapter:
     """The registered task, or an error naming the nearest registered one."""
     if name in TASKS:
         return TASKS[name]
-    from lepton_nlp.config import ConfigError
-
     names = sorted(TASKS)
     close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
     hint = f" Did you mean {close[0]!r}?" if close else ""

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lepton_nlp.data import DataError
+from lepton_nlp.errors import ConfigError, DataError
 from lepton_nlp.evaluation.metrics import classification_metrics, multilabel_metrics
 from lepton_nlp.tasks.base import TaskSpec, register_task, truncated_at
 
@@ -31,8 +31,6 @@ class ClassificationOptions:
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
-            from lepton_nlp.config import ConfigError
-
             raise ConfigError(
                 f"task_options.pooling={self.pooling!r} is not a pooling; choose one of "
                 f"{', '.join(POOLINGS)}."
@@ -127,8 +125,6 @@ class ClassificationTask:
         if options.pooling == "cls":
             return
         if getattr(encoder, "pooler", None) is None:
-            from lepton_nlp.config import ConfigError
-
             raise ConfigError(
                 f"task_options.pooling={options.pooling} needs a model whose classification "
                 f"head reads the encoder's pooled output (the BERT family); "

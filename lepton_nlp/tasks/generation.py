@@ -6,7 +6,8 @@
     target tokens only, and batched generation pads on the left.
 ``seq2seq`` / ``encoder-decoder``
     Any ``AutoModelForSeq2SeqLM`` (T5, BART, Marian), or an ``EncoderDecoderModel``
-    warm-started from an encoder (the packaged MiniLM) when the model is a bare encoder.
+    warm-started from an encoder (the packaged MiniLM) when the model is a bare encoder
+    (:mod:`lepton_nlp.models.encoder_decoder`, with its own target vocabulary if asked).
 
 The two tasks share this code and differ in their default metric, prompt and lengths.
 Metrics: ROUGE-1/2/L (best reference per example), BLEU and chrF (sacrebleu, all references).
@@ -16,14 +17,18 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from lepton_nlp.data import DataError
+from lepton_nlp.errors import ConfigError, DataError
 from lepton_nlp.evaluation.generation import as_references, generation_metrics
+from lepton_nlp.models.encoder_decoder import (
+    load_encoder_decoder,
+    load_target_tokenizer,
+    train_target_tokenizer,
+)
 from lepton_nlp.tasks.base import TaskSpec, register_task
 
 __all__ = [
@@ -32,7 +37,6 @@ __all__ = [
     "GenerationTask",
     "SummarizationOptions",
     "TranslationOptions",
-    "generate_zero_shot",
     "resolve_family",
 ]
 
@@ -82,8 +86,6 @@ class GenerationOptions:
     (or list the decoder embeddings in ``peft.options.modules_to_save``)."""
 
     def __post_init__(self) -> None:
-        from lepton_nlp.config import ConfigError
-
         if self.family not in FAMILIES:
             raise ConfigError(
                 f"task_options.family={self.family!r}; choose one of {', '.join(FAMILIES)}."
@@ -150,8 +152,6 @@ def resolve_family(model_path: str, requested: str = "auto") -> str:
         MODEL_MAPPING_NAMES,
     )
 
-    from lepton_nlp.config import ConfigError
-
     config = AutoConfig.from_pretrained(model_path)
     is_seq2seq = bool(getattr(config, "is_encoder_decoder", False))
     if requested == "seq2seq" and not is_seq2seq:
@@ -196,55 +196,10 @@ def _references(record: dict) -> list[str]:
         raise DataError(str(exc)) from None
 
 
-def train_target_tokenizer(texts: list[str], vocab_size: int) -> str:
-    """A cased, accent-keeping WordPiece tokenizer trained on ``texts``, serialized as JSON.
-
-    Special tokens: ``[PAD]`` ``[UNK]`` ``[CLS]`` (starts decoding) ``[SEP]`` (ends a target).
-    """
-    from tokenizers import (
-        Tokenizer,
-        decoders,
-        models,
-        normalizers,
-        pre_tokenizers,
-        processors,
-        trainers,
-    )
-
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.NFC()
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.decoder = decoders.WordPiece()
-    tokenizer.train_from_iterator(
-        texts,
-        trainers.WordPieceTrainer(
-            vocab_size=vocab_size, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
-        ),
-    )
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="$A [SEP]", special_tokens=[("[SEP]", tokenizer.token_to_id("[SEP]"))]
-    )
-    return tokenizer.to_str()
-
-
-@functools.lru_cache(maxsize=4)
-def _load_target_tokenizer(serialized: str) -> Any:
-    from tokenizers import Tokenizer
-    from transformers import PreTrainedTokenizerFast
-
-    return PreTrainedTokenizerFast(
-        tokenizer_object=Tokenizer.from_str(serialized),
-        pad_token="[PAD]",
-        unk_token="[UNK]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-    )
-
-
 def _decoder_tokenizer(tokenizer: Any, spec: TaskSpec) -> Any:
     """The tokenizer of the targets: the run's own target vocabulary, else the model's."""
     serialized = spec.extra.get("target_tokenizer")
-    return _load_target_tokenizer(serialized) if serialized else tokenizer
+    return load_target_tokenizer(serialized) if serialized else tokenizer
 
 
 class _PadCollator:
@@ -336,8 +291,6 @@ class GenerationTask:
         family = self._family(spec, tokenizer.name_or_path)
         if tokenizer.pad_token is None:
             if tokenizer.eos_token is None:
-                from lepton_nlp.config import ConfigError
-
                 raise ConfigError(
                     f"The tokenizer of {tokenizer.name_or_path} has neither a pad nor an eos token."
                 )
@@ -356,8 +309,6 @@ class GenerationTask:
                 else tokenizer.eos_token_id
             )
             if start is None or end is None:
-                from lepton_nlp.config import ConfigError
-
                 raise ConfigError(
                     f"Cannot warm-start an encoder-decoder from {tokenizer.name_or_path}: its "
                     "tokenizer has no [CLS]/bos token to start decoding or [SEP]/eos to stop."
@@ -379,15 +330,13 @@ class GenerationTask:
         if not options.target_vocab_size or "target_tokenizer" in spec.extra:
             return
         if spec.extra.get("family") != "encoder-decoder":
-            from lepton_nlp.config import ConfigError
-
             raise ConfigError(
                 "task_options.target_vocab_size applies to family=encoder-decoder (a decoder "
                 f"warm-started from an encoder), not to this run's {spec.extra.get('family')}."
             )
         texts = [ref for record in splits["train"] for ref in _references(record)]
         serialized = train_target_tokenizer(texts, options.target_vocab_size)
-        target = _load_target_tokenizer(serialized)
+        target = load_target_tokenizer(serialized)
         spec.extra.update(
             target_tokenizer=serialized,
             decoder_start_token_id=target.cls_token_id,
@@ -408,43 +357,16 @@ class GenerationTask:
         return self._encoder_decoder(model_path, spec)
 
     def _encoder_decoder(self, model_path: str, spec: TaskSpec) -> Any:
-        from transformers import AutoConfig, EncoderDecoderModel
-
-        if AutoConfig.from_pretrained(model_path).model_type == "encoder-decoder":
-            model = EncoderDecoderModel.from_pretrained(model_path, dtype=torch.float32)
-        else:
-            options = _options(spec, self.options_class)
-            # Cross-attention and the LM head are new: a fixed seed makes them the same at
-            # every load, so an adapter trained on top of them reloads onto the same base.
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(0)
-                if "target_tokenizer" in spec.extra:
-                    model = _warm_start_with_target_vocabulary(
-                        model_path, options.decoder_model or model_path, spec
-                    )
-                else:
-                    model = EncoderDecoderModel.from_encoder_decoder_pretrained(
-                        model_path,
-                        options.decoder_model or model_path,
-                        tie_encoder_decoder=options.tie_encoder_decoder,
-                    )
-            model.float()
-        if getattr(model.encoder, "pooler", None) is not None:
-            # The decoder reads the encoder's states, never its pooled output: no gradient
-            # would reach the pooler (AdaLoRA needs one for every adapted layer).
-            model.encoder.pooler = None
-        config = model.config
-        config.decoder_start_token_id = spec.extra["decoder_start_token_id"]
-        config.eos_token_id = spec.extra["eos_token_id"]
-        config.pad_token_id = spec.extra.get("decoder_pad_token_id", config.encoder.pad_token_id)
-        if config.pad_token_id is None:
-            config.pad_token_id = spec.extra["eos_token_id"]
-        config.vocab_size = config.decoder.vocab_size
-        # peft's prompt-learning methods read layer count and sizes from the top-level config.
-        config.num_hidden_layers = config.decoder.num_hidden_layers
-        config.num_attention_heads = config.decoder.num_attention_heads
-        config.hidden_size = config.decoder.hidden_size
-        return model
+        options = _options(spec, self.options_class)
+        return load_encoder_decoder(
+            model_path,
+            decoder_start_token_id=spec.extra["decoder_start_token_id"],
+            eos_token_id=spec.extra["eos_token_id"],
+            decoder_model=options.decoder_model,
+            tie_encoder_decoder=options.tie_encoder_decoder,
+            target_tokenizer=spec.extra.get("target_tokenizer"),
+            decoder_pad_token_id=spec.extra.get("decoder_pad_token_id"),
+        )
 
     # --- inputs ----------------------------------------------------------------------------
 
@@ -634,103 +556,6 @@ class GenerationTask:
         return generation_metrics(
             [p["generated_text"] for p in predictions], [_references(r) for r in records]
         )
-
-
-def _warm_start_with_target_vocabulary(encoder_path: str, decoder_path: str, spec: TaskSpec) -> Any:
-    """An EncoderDecoderModel whose decoder has the run's own target vocabulary.
-
-    The decoder's layers come from ``decoder_path``; each new token's embedding is the mean
-    of the pretrained embeddings of its pieces under the pretrained tokenizer (lower-cased,
-    accents stripped as that tokenizer does), so ``Mann`` starts where ``mann`` was.
-    """
-    from transformers import (
-        AutoConfig,
-        AutoModel,
-        AutoModelForCausalLM,
-        AutoTokenizer,
-        EncoderDecoderModel,
-    )
-
-    target = _load_target_tokenizer(spec.extra["target_tokenizer"])
-    encoder = AutoModel.from_pretrained(encoder_path, dtype=torch.float32)
-    config = AutoConfig.from_pretrained(
-        decoder_path,
-        is_decoder=True,
-        add_cross_attention=True,
-        vocab_size=len(target),
-        pad_token_id=target.pad_token_id,
-    )
-    decoder = AutoModelForCausalLM.from_pretrained(
-        decoder_path, config=config, ignore_mismatched_sizes=True, dtype=torch.float32
-    )
-    pretrained_tokenizer = AutoTokenizer.from_pretrained(decoder_path)
-    pretrained = (
-        (encoder if decoder_path == encoder_path else AutoModel.from_pretrained(decoder_path))
-        .get_input_embeddings()
-        .weight.detach()
-    )
-
-    def first(*ids: int | None) -> int | None:
-        return next((i for i in ids if i is not None), None)
-
-    specials = {
-        "[PAD]": pretrained_tokenizer.pad_token_id,
-        "[UNK]": pretrained_tokenizer.unk_token_id,
-        "[CLS]": first(pretrained_tokenizer.cls_token_id, pretrained_tokenizer.bos_token_id),
-        "[SEP]": first(pretrained_tokenizer.sep_token_id, pretrained_tokenizer.eos_token_id),
-    }
-    embeddings = decoder.get_input_embeddings().weight
-    with torch.no_grad():
-        for token, index in target.get_vocab().items():
-            if token in specials:
-                ids = [specials[token]] if specials[token] is not None else []
-            else:
-                ids = pretrained_tokenizer(token.removeprefix("##"), add_special_tokens=False)[
-                    "input_ids"
-                ]
-            if ids:
-                embeddings[index] = pretrained[ids].mean(dim=0)
-    decoder.tie_weights()
-    return EncoderDecoderModel(encoder=encoder, decoder=decoder)
-
-
-def generate_zero_shot(
-    task_name: str,
-    model_name: str,
-    records: list[dict],
-    options: dict | None = None,
-    max_length: int = 512,
-    batch_size: int = 8,
-) -> tuple[list[dict], dict[str, float]]:
-    """Generate with a model as it comes (no fine-tuning) and score it: the zero-shot baseline.
-
-    Args:
-        task_name: ``summarization`` or ``translation``.
-        model_name: a model name or folder (resolved like a run config's ``model.name``).
-        records: pair records with ``source`` and ``target``.
-        options: task options (prompt, generation settings...).
-        max_length: longest prompt in tokens.
-        batch_size: generation batch size.
-
-    Returns:
-        The predictions and their metrics.
-    """
-    from transformers import AutoTokenizer
-
-    from lepton_nlp.config import build_task_options
-    from lepton_nlp.hub import resolve_model
-    from lepton_nlp.inference.predictor import predict_items
-    from lepton_nlp.tasks.base import get_task
-
-    task = get_task(task_name)
-    typed = build_task_options(task, options or {})
-    spec = TaskSpec(labels=[], max_length=max_length, extra={"options": dataclasses.asdict(typed)})
-    path = resolve_model(model_name)
-    tokenizer = task.prepare_tokenizer(AutoTokenizer.from_pretrained(path), spec)
-    model = task.load_model(path, spec).eval()
-    items = [task.prepare_input(r) for r in records]
-    predictions = predict_items(task, model, tokenizer, spec, items, batch_size)
-    return predictions, task.evaluate_predictions(predictions, records, spec)
 
 
 SUMMARIZATION = register_task(

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lepton_nlp.data import DataError
+from lepton_nlp.errors import DataError
 from lepton_nlp.evaluation.metrics import ner_metrics
 from lepton_nlp.tasks.base import TaskSpec, register_task
 

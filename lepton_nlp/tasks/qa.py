@@ -18,9 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from lepton_nlp.config import ConfigError
-from lepton_nlp.data import DataError
 from lepton_nlp.data.squad import read_qa_records
+from lepton_nlp.errors import ConfigError, DataError
 from lepton_nlp.evaluation.squad import squad_metrics
 from lepton_nlp.tasks.base import TaskSpec, register_task
 

@@ -15,15 +15,30 @@ from typing import Any
 
 import torch
 
-from lepton_nlp.artifacts import check_output_dir, write_artifact
+from lepton_nlp.artifacts import check_output_dir, read_artifact, write_artifact
 from lepton_nlp.config import RunConfig, config_to_dict
 from lepton_nlp.data import load_splits
 from lepton_nlp.hub import resolve_model
+from lepton_nlp.inference.int8_check import run_backend_check
+from lepton_nlp.inference.predictor import Predictor, predict_items
 from lepton_nlp.peft_methods import apply_peft, count_parameters, default_learning_rate
-from lepton_nlp.tasks import TaskSpec, get_task
+from lepton_nlp.tasks import TaskAdapter, TaskSpec, get_task
 from lepton_nlp.training.adversarial import adversarial_trainer
 
-__all__ = ["TrainResult", "train", "work_dir"]
+__all__ = [
+    "TrainResult",
+    "build_model",
+    "build_trainer",
+    "check_backends",
+    "encode_splits",
+    "evaluate_splits",
+    "fit",
+    "greater_is_better",
+    "load_data",
+    "save_artifact",
+    "train",
+    "work_dir",
+]
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +92,8 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _greater_is_better(metric: str) -> bool:
+def greater_is_better(metric: str) -> bool:
+    """Whether a higher value of ``metric`` is better (every metric here but losses)."""
     return "loss" not in metric
 
 
@@ -131,7 +147,7 @@ def _training_arguments(config: RunConfig, checkpoints: Path, learning_rate: flo
         logging_steps=t.logging_steps,
         load_best_model_at_end=evaluate != "no" and _keeps_best(config),
         metric_for_best_model=t.metric_for_best if evaluate != "no" else None,
-        greater_is_better=_greater_is_better(t.metric_for_best or ""),
+        greater_is_better=greater_is_better(t.metric_for_best or ""),
         save_total_limit=t.save_total_limit,
         report_to=report or "none",
         disable_tqdm=not t.progress,
@@ -154,16 +170,42 @@ def train(config: RunConfig, callbacks: list | None = None) -> TrainResult:
         ArtifactError: the output folder already holds an artifact and overwrite is off.
         DataError: the data cannot be read, is empty, has one class, or has unseen labels.
     """
-    from transformers import AutoTokenizer, EarlyStoppingCallback, Trainer, set_seed
-    from transformers.integrations import TensorBoardCallback
-
-    t = config.training
-    if t.threads:
-        torch.set_num_threads(t.threads)
+    if config.training.threads:
+        torch.set_num_threads(config.training.threads)
     task = get_task(config.task)
-    out = Path(t.output_dir)
-    check_output_dir(out, t.overwrite)
+    check_output_dir(Path(config.training.output_dir), config.training.overwrite)
+    splits, spec = load_data(config, task)
+    learning_rate = config.training.learning_rate or default_learning_rate(config.peft.method)
+    config = dataclasses.replace(
+        config, training=dataclasses.replace(config.training, learning_rate=learning_rate)
+    )
+    model, tokenizer, parameters = build_model(config, task, spec, splits)
+    datasets = encode_splits(task, tokenizer, spec, splits)
+    trainer = build_trainer(config, task, spec, model, tokenizer, datasets, callbacks)
+    metrics = {"train": {**parameters, **fit(trainer, config)}}
+    metrics.update(evaluate_splits(trainer, datasets, splits))
+    metrics["history"] = [
+        entry for entry in trainer.state.log_history if "eval_loss" in entry or "loss" in entry
+    ]
+    if not trainer.is_world_process_zero():
+        return TrainResult(artifact=None, metrics=metrics)
+    artifact = save_artifact(config, trainer, tokenizer, task, spec, metrics, splits)
+    if config.evaluation.backend_check:
+        check = check_backends(artifact, splits, config)
+        if check is not None:
+            metrics["backends"] = check
+    predictor = Predictor.from_model(
+        trainer.model, tokenizer, read_artifact(artifact), config.evaluation.batch_size
+    )
+    return TrainResult(artifact=artifact, metrics=metrics, predictor=predictor)
 
+
+def load_data(config: RunConfig, task: TaskAdapter) -> tuple[dict[str, list[dict]], TaskSpec]:
+    """The run's splits (train, validation, test) and the task spec their labels give.
+
+    Raises:
+        DataError: unreadable or empty data, or validation/test labels never seen in training.
+    """
     splits = load_splits(config.data, task.record_kind, getattr(task, "read_records", None))
     spec = TaskSpec(
         labels=task.label_space(splits["train"]),
@@ -178,12 +220,18 @@ def train(config: RunConfig, callbacks: list | None = None) -> TrainResult:
     )
     for split in ("validation", "test"):
         task.check_records(splits[split], spec, split)
+    return splits, spec
 
-    learning_rate = t.learning_rate or default_learning_rate(config.peft.method)
-    config = dataclasses.replace(
-        config, training=dataclasses.replace(t, learning_rate=learning_rate)
-    )
-    t = config.training
+
+def build_model(
+    config: RunConfig, task: TaskAdapter, spec: TaskSpec, splits: dict[str, list[dict]]
+) -> tuple[Any, Any, dict[str, int | float]]:
+    """The tokenizer, and the task's model wrapped with the PEFT method, seeded.
+
+    Returns:
+        ``(model, tokenizer, parameters)``: ``parameters`` counts the trainable and total ones.
+    """
+    from transformers import AutoTokenizer, set_seed
 
     model_path = resolve_model(config.model.name)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
@@ -191,28 +239,50 @@ def train(config: RunConfig, callbacks: list | None = None) -> TrainResult:
         tokenizer = task.prepare_tokenizer(tokenizer, spec)
     if hasattr(task, "prepare_spec"):
         task.prepare_spec(spec, splits, tokenizer)
-    set_seed(t.seed)
+    set_seed(config.training.seed)
     model = task.load_model(model_path, spec)
-    steps = _total_steps(len(splits["train"]), t)
+    steps = _total_steps(len(splits["train"]), config.training)
     # A task whose model family is chosen per run (generation: causal or seq2seq) records
     # the PEFT task type of that family in the spec.
     peft_task_type = spec.extra.get("peft_task_type", task.peft_task_type)
     model = apply_peft(model, config.peft, peft_task_type, steps)
-    parameters = count_parameters(model)
+    return model, tokenizer, count_parameters(model)
 
-    datasets = {
-        name: _Records(task.encode(recs, tokenizer, spec), recs)
-        for name, recs in splits.items()
-        if recs
+
+def encode_splits(
+    task: TaskAdapter, tokenizer: Any, spec: TaskSpec, splits: dict[str, list[dict]]
+) -> dict[str, _Records]:
+    """The task's model inputs of every non-empty split, beside the records they came from."""
+    return {
+        name: _Records(task.encode(records, tokenizer, spec), records)
+        for name, records in splits.items()
+        if records
     }
-    has_eval = "validation" in datasets and t.eval_strategy != "no"
 
+
+def build_trainer(
+    config: RunConfig,
+    task: TaskAdapter,
+    spec: TaskSpec,
+    model: Any,
+    tokenizer: Any,
+    datasets: dict[str, Any],
+    callbacks: list | None = None,
+) -> Any:
+    """The Hugging Face Trainer of the run: arguments, callbacks, collator, evaluation.
+
+    The work folder (checkpoints, logs) starts empty unless the run resumes.
+    """
+    from transformers import EarlyStoppingCallback, Trainer
+    from transformers.integrations import TensorBoardCallback
+
+    t = config.training
+    has_eval = "validation" in datasets and t.eval_strategy != "no"
     work = work_dir(config)
-    checkpoints = work / "checkpoints"
     if not t.resume and int(os.environ.get("RANK", "0")) == 0:
         # Checkpoints and logs of an earlier run must not leak into this one.
         shutil.rmtree(work, ignore_errors=True)
-    args = _training_arguments(config, checkpoints, learning_rate, has_eval)
+    args = _training_arguments(config, work / "checkpoints", t.learning_rate, has_eval)
     # A task whose targets are not one `labels` tensor (QA: start and end positions) names
     # them, so evaluation computes its loss too.
     args.label_names = list(getattr(task, "label_names", args.label_names))
@@ -235,6 +305,27 @@ def train(config: RunConfig, callbacks: list | None = None) -> TrainResult:
 
         trainer_callbacks.append(AdaLoraBudgetCallback(model))
 
+    trainer_class = (
+        _prediction_trainer(Trainer, task, spec, config.evaluation.batch_size)
+        if by_prediction
+        else Trainer
+    )
+    trainer_class = adversarial_trainer(trainer_class, t.adversarial, t.adversarial_epsilon)
+    return trainer_class(
+        model=model,
+        args=args,
+        train_dataset=datasets["train"],
+        eval_dataset=datasets.get("validation") if has_eval else None,
+        data_collator=_collator(task, model, tokenizer),
+        processing_class=tokenizer,
+        compute_metrics=None
+        if by_prediction
+        else lambda p: task.compute_metrics(_logits(p.predictions), p.label_ids, spec),
+        callbacks=trainer_callbacks,
+    )
+
+
+def _collator(task: TaskAdapter, model: Any, tokenizer: Any) -> Any:
     collator = task.collator(tokenizer)
     peft_config = getattr(model, "active_peft_config", None)
     if peft_config is not None and peft_config.is_prompt_learning:
@@ -244,26 +335,13 @@ def train(config: RunConfig, callbacks: list | None = None) -> TrainResult:
             collator = shift(collator, peft_config.num_virtual_tokens)
         elif task.record_kind == "tokens":
             collator = _PrefixLabels(collator, peft_config.num_virtual_tokens)
+    return collator
 
-    trainer_class = (
-        _prediction_trainer(Trainer, task, spec, config.evaluation.batch_size)
-        if by_prediction
-        else Trainer
-    )
-    trainer_class = adversarial_trainer(trainer_class, t.adversarial, t.adversarial_epsilon)
-    trainer = trainer_class(
-        model=model,
-        args=args,
-        train_dataset=datasets["train"],
-        eval_dataset=datasets.get("validation") if has_eval else None,
-        data_collator=collator,
-        processing_class=tokenizer,
-        compute_metrics=None
-        if by_prediction
-        else lambda p: task.compute_metrics(_logits(p.predictions), p.label_ids, spec),
-        callbacks=trainer_callbacks,
-    )
 
+def fit(trainer: Any, config: RunConfig) -> dict[str, Any]:
+    """Train (resuming from a checkpoint where the config says) and return the figures."""
+    t = config.training
+    checkpoints = work_dir(config) / "checkpoints"
     resume = None
     if t.resume is True or (isinstance(t.resume, str) and t.resume.lower() in ("true", "latest")):
         resume = _latest_checkpoint(checkpoints)
@@ -278,25 +356,27 @@ def train(config: RunConfig, callbacks: list | None = None) -> TrainResult:
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume)
     elapsed = time.perf_counter() - started
-
-    metrics: dict[str, Any] = {
-        "train": {
-            **parameters,
-            "train_seconds": round(elapsed, 1),
-            "train_samples_per_second": round(
-                output.metrics.get("train_samples_per_second", 0.0), 2
-            ),
-            "train_loss": round(output.metrics.get("train_loss", float("nan")), 5),
-            "epochs": round(trainer.state.epoch or 0.0, 2),
-            "steps": trainer.state.global_step,
-            "best_checkpoint_step": _step_of(trainer.state.best_model_checkpoint),
-            "peak_memory_mb": round(_peak_rss_mb(), 1),
-            "world_size": int(os.environ.get("WORLD_SIZE", "1")),
-            "device": str(trainer.args.device),
-        }
+    figures = {
+        "train_seconds": round(elapsed, 1),
+        "train_samples_per_second": round(output.metrics.get("train_samples_per_second", 0.0), 2),
+        "train_loss": round(output.metrics.get("train_loss", float("nan")), 5),
+        "epochs": round(trainer.state.epoch or 0.0, 2),
+        "steps": trainer.state.global_step,
+        "best_checkpoint_step": _step_of(trainer.state.best_model_checkpoint),
+        "peak_memory_mb": round(_peak_rss_mb(), 1),
+        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+        "device": str(trainer.args.device),
     }
     if torch.cuda.is_available():
-        metrics["train"]["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        figures["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return figures
+
+
+def evaluate_splits(
+    trainer: Any, datasets: dict[str, Any], splits: dict[str, list[dict]]
+) -> dict[str, dict[str, Any]]:
+    """Metrics of the trained model on the validation and test splits the run has."""
+    metrics = {}
     for split in ("validation", "test"):
         if split in datasets:
             result = trainer.predict(datasets[split], metric_key_prefix=split)
@@ -306,51 +386,58 @@ def train(config: RunConfig, callbacks: list | None = None) -> TrainResult:
                 if not k.endswith(("_runtime", "_per_second", "_loss"))
             }
             metrics[split]["examples"] = len(splits[split])
-    metrics["history"] = [
-        entry for entry in trainer.state.log_history if "eval_loss" in entry or "loss" in entry
-    ]
+    return metrics
 
-    artifact = None
-    if trainer.is_world_process_zero():
-        artifact = write_artifact(
-            out,
-            model=trainer.model,
-            tokenizer=tokenizer,
-            task=task,
-            config=config_to_dict(config),
-            spec=spec,
-            metrics=metrics,
-            data_sizes={name: len(recs) for name, recs in splits.items() if recs},
-            overwrite=t.overwrite,
-            logs_dir=work / "logs",
+
+def save_artifact(
+    config: RunConfig,
+    trainer: Any,
+    tokenizer: Any,
+    task: TaskAdapter,
+    spec: TaskSpec,
+    metrics: dict[str, Any],
+    splits: dict[str, list[dict]],
+) -> Path:
+    """Write the artifact folder; the work folder goes unless the config keeps checkpoints."""
+    t = config.training
+    work = work_dir(config)
+    artifact = write_artifact(
+        Path(t.output_dir),
+        model=trainer.model,
+        tokenizer=tokenizer,
+        task=task,
+        config=config_to_dict(config),
+        spec=spec,
+        metrics=metrics,
+        data_sizes={name: len(records) for name, records in splits.items() if records},
+        overwrite=t.overwrite,
+        logs_dir=work / "logs",
+    )
+    if not t.keep_checkpoints:
+        shutil.rmtree(work, ignore_errors=True)
+    return artifact
+
+
+def check_backends(
+    artifact: Path, splits: dict[str, list[dict]], config: RunConfig
+) -> dict[str, Any] | None:
+    """The int8 backend check of a new artifact (recorded in it), None where it does not apply.
+
+    A check that fails is logged, not raised: the model is trained and saved already.
+    """
+    try:
+        return run_backend_check(
+            artifact, splits, config.training.seed, config.evaluation.batch_size
         )
-        if not t.keep_checkpoints:
-            shutil.rmtree(work, ignore_errors=True)
-        from lepton_nlp.artifacts import read_artifact
-        from lepton_nlp.inference import Predictor
-
-        if config.evaluation.backend_check:
-            from lepton_nlp.inference.int8_check import run_backend_check
-
-            try:
-                check = run_backend_check(artifact, splits, t.seed, config.evaluation.batch_size)
-            except Exception as exc:  # the model is trained and saved; the check is extra
-                log.warning(
-                    "The int8 backend check failed (%s: %s); the artifact is complete and "
-                    "backend=auto will run it in fp32. Retry with `lepton-nlp check-backends %s`.",
-                    type(exc).__name__,
-                    exc,
-                    artifact,
-                )
-                check = None
-            if check is not None:
-                metrics["backends"] = check
-
-        predictor = Predictor.from_model(
-            trainer.model, tokenizer, read_artifact(artifact), config.evaluation.batch_size
+    except Exception as exc:  # the model is trained and saved; the check is extra
+        log.warning(
+            "The int8 backend check failed (%s: %s); the artifact is complete and "
+            "backend=auto will run it in fp32. Retry with `lepton-nlp check-backends %s`.",
+            type(exc).__name__,
+            exc,
+            artifact,
         )
-        return TrainResult(artifact=artifact, metrics=metrics, predictor=predictor)
-    return TrainResult(artifact=None, metrics=metrics)
+        return None
 
 
 def _prediction_trainer(base: type, task: Any, spec: TaskSpec, batch_size: int) -> type:
@@ -359,7 +446,6 @@ def _prediction_trainer(base: type, task: Any, spec: TaskSpec, batch_size: int) 
     The metrics join the evaluation output before callbacks see it, so best-checkpoint
     selection and early stopping work on them as on any other metric.
     """
-    from lepton_nlp.inference.predictor import predict_items
 
     class PredictionTrainer(base):
         def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"):  # fmt: skip
