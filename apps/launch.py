@@ -14,11 +14,10 @@ import socket
 import sys
 from pathlib import Path
 
-from apps.studio.store import data_home, pid_alive
+from apps.common.paths import ROOT, data_home
+from apps.common.processes import pid_alive
 
 __all__ = ["main", "port_in_use", "running_suite"]
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def port_in_use(address: str, port: int) -> bool:

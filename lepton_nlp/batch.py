@@ -846,9 +846,19 @@ def score_ray(
 
     The output is written by the driver in input order, to a temporary file renamed into
     place when complete (a killed Ray run is started again, not resumed).
+
+    Raises:
+        BatchError: Ray is not installed (it is the optional ``ray`` extra), or as
+            :func:`score_local`.
     """
-    import ray
-    import ray.data
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise BatchError(
+            "--engine ray needs Ray, which is not installed: pip install 'lepton-nlp[ray]' "
+            "(or score with --engine local)."
+        ) from None
 
     start = time.perf_counter()
     if _is_stream(input) or _is_stream(output):

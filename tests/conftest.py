@@ -170,9 +170,9 @@ def tiny_config(
     tiny_model: str, data: Path = CSV, epochs: float = 2, early_stopping: bool = True
 ) -> str:
     """The studio's run config of a fast tiny classification run on ``data``."""
-    from apps.studio import logic
+    from apps.studio import runconfig
 
-    return logic.build_config(
+    return runconfig.build_config(
         task="classification",
         data_path=data,
         fmt="csv",
@@ -200,18 +200,18 @@ def wait_for(predicate, timeout: float = 180.0, every: float = 0.5):
 
 # --- studio runs of the other tasks (qa, relation, summarization, translation) ---
 def studio_tiny_config(task: str, model: str, output_dir: str | Path = "runs/studio") -> str:
-    """The studio's run config (``logic.build_config``) of a fast tiny run on ``task``'s sample.
+    """The studio's run config (``runconfig.build_config``) of a fast tiny run on ``task``'s sample.
 
     The tiny BERT serves every task; for summarization and translation it warm-starts an
     encoder-decoder (as the unit tests do), with short outputs so validation stays quick.
     """
-    from apps.studio import logic
+    from apps.studio import datafiles, runconfig
 
-    sample = logic.sample_data(task)
+    sample = datafiles.sample_data(task)
     options = None
     if task in ("summarization", "translation"):
         options = {"max_new_tokens": 8, "max_target_length": 32}
-    return logic.build_config(
+    return runconfig.build_config(
         task=task,
         data_path=sample["path"],
         fmt=sample["format"],

@@ -18,11 +18,11 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from apps.studio.store import RunStore, StoreError, _now, data_home
+from apps.common.database import StoreError, utc_now
+from apps.common.paths import ROOT, data_home
+from apps.studio.store import RunStore
 
 __all__ = ["StudioCallback", "main", "run_training", "spawn_worker"]
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class StudioCallback(TrainerCallback):
@@ -86,7 +86,7 @@ def run_training(store: RunStore, run_id: int) -> None:
     run = store.get(run_id)
     if run is None:
         raise SystemExit(f"No run {run_id} in {store.url}.")
-    store.update(run_id, status="running", started=_now(), pid=os.getpid(), error="")
+    store.update(run_id, status="running", started=utc_now(), pid=os.getpid(), error="")
     callback = StudioCallback(store, run_id)
     try:
         import yaml
@@ -97,7 +97,7 @@ def run_training(store: RunStore, run_id: int) -> None:
         store.update(
             run_id,
             status="stopped" if stopped else "completed",
-            finished=_now(),
+            finished=utc_now(),
             metrics=result.metrics,
             history=callback.history,
             artifact_path=str(result.artifact) if result.artifact else "",
@@ -111,7 +111,7 @@ def run_training(store: RunStore, run_id: int) -> None:
         store.update(
             run_id,
             status="failed",
-            finished=_now(),
+            finished=utc_now(),
             error=message,
             history=callback.history,
         )

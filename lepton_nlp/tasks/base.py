@@ -9,7 +9,15 @@ from typing import Any, Protocol, runtime_checkable
 
 from lepton_nlp.errors import ConfigError
 
-__all__ = ["TASKS", "TaskAdapter", "TaskSpec", "get_task", "register_task", "truncated_at"]
+__all__ = [
+    "TASKS",
+    "TaskAdapter",
+    "TaskSpec",
+    "get_task",
+    "register_task",
+    "run_settings",
+    "truncated_at",
+]
 
 
 @dataclass
@@ -66,6 +74,26 @@ class TaskAdapter(Protocol):
     ``virtual_token_collator(collator, virtual_tokens) -> collator``
         For prompt-learning adapters (virtual tokens put first): move targets that are
         positions past them. Without it, ``tokens`` tasks get ignored labels prepended.
+
+    Optional members the applications read (the suite's Data, Train and Evaluate pages), so
+    a new task needs nothing added there:
+
+    ``data_formats``
+        ``{data.format: what such a file looks like, in plain words}``, the usual format
+        first (offered in this order; the words go with a file that does not read).
+    ``headline_metrics``
+        The metrics a report of the task leads with, in order.
+    ``base_models``
+        Packaged base models that suit the task (:mod:`lepton_nlp.hub` names), the default
+        first; any local model folder also works.
+    ``training_defaults(base_model) -> dict``
+        Starting settings of a run on ``base_model``: ``method`` (PEFT), ``epochs``,
+        ``batch_size``, ``learning_rate`` and ``max_length``.
+    ``default_options(max_length, base_model) -> dict``
+        ``task_options`` that fit the run's max tokens and base model (a run's own
+        ``task_options`` win over them).
+    ``entities_from_tags(tokens, tags) -> list[dict]``
+        Tasks with ``tokens`` records: the entities the tags mark, ``{"label", "text"}`` each.
     """
 
     name: str
@@ -121,6 +149,19 @@ def truncated_at(tokenizer: Any, text: str, max_length: int) -> int | None:
     ]
     # The last token kept is dropped when the model's own truncation makes room for [SEP].
     return kept[-2] if len(kept) > 1 else 0
+
+
+def run_settings(
+    epochs: float, batch_size: int, learning_rate: float, max_length: int, method: str = "lora"
+) -> dict[str, Any]:
+    """Starting settings of a run, as a task's ``training_defaults`` gives them."""
+    return {
+        "method": method,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "max_length": max_length,
+    }
 
 
 TASKS: dict[str, TaskAdapter] = {}

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from lepton_nlp.errors import ConfigError, DataError
 from lepton_nlp.evaluation.metrics import classification_metrics, multilabel_metrics
-from lepton_nlp.tasks.base import TaskSpec, register_task, truncated_at
+from lepton_nlp.hub import MINILM
+from lepton_nlp.tasks.base import TaskSpec, register_task, run_settings, truncated_at
 
 __all__ = ["POOLINGS", "ClassificationOptions", "ClassificationTask"]
 
@@ -68,6 +69,20 @@ class ClassificationTask:
     peft_task_type = "SEQ_CLS"
     default_metric = "macro_f1"
     options_class = ClassificationOptions
+    data_formats: ClassVar[dict[str, str]] = {
+        "csv": "a CSV file with a header row, a text column and a label column (name them "
+        "under Columns)",
+        "jsonl": 'one JSON object a line with a text and a label field, e.g. {"text": '
+        '"Profit rose.", "label": "positive"}',
+        "fpb": "Financial PhraseBank's lines: a sentence, '@' and its label (latin-1)",
+        "hf": "a Hugging Face datasets folder (save_to_disk) with text and label columns",
+    }
+    headline_metrics = ("accuracy", "macro_f1")
+    base_models = (MINILM,)
+
+    def training_defaults(self, base_model: str = "") -> dict[str, Any]:
+        """Starting settings of a run: LoRA (r=16) on MiniLM."""
+        return run_settings(epochs=5, batch_size=16, learning_rate=5e-4, max_length=128)
 
     def metric_names(self, multi_label: bool) -> list[str]:
         """Metrics a run can select its best checkpoint by (per-label F1 aside)."""

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from lepton_nlp.errors import DataError
 from lepton_nlp.evaluation.metrics import ner_metrics
-from lepton_nlp.tasks.base import TaskSpec, register_task
+from lepton_nlp.hub import MINILM
+from lepton_nlp.tasks.base import TaskSpec, register_task, run_settings
 
 __all__ = ["NerTask", "spans_from_tags", "split_words"]
 
@@ -45,6 +46,25 @@ class NerTask:
     record_kind = "tokens"
     peft_task_type = "TOKEN_CLS"
     default_metric = "f1"
+    data_formats: ClassVar[dict[str, str]] = {
+        "conll": "one word and its tag a line (e.g. 'Oslo B-LOC'), a blank line between sentences",
+        "jsonl": 'one JSON object a line with "tokens" and "tags" lists of the same length',
+        "hf": "a Hugging Face datasets folder (save_to_disk) with tokens and tags columns",
+    }
+    headline_metrics = ("accuracy", "precision", "recall", "f1")
+    base_models = (MINILM,)
+
+    def training_defaults(self, base_model: str = "") -> dict[str, Any]:
+        """Starting settings of a run: LoRA (r=16) on MiniLM."""
+        return run_settings(epochs=3, batch_size=16, learning_rate=1e-3, max_length=128)
+
+    def entities_from_tags(self, tokens: list[str], tags: list[str]) -> list[dict]:
+        """The entities that a sentence's IOB2 tags mark: ``{"label", "text"}`` each, the
+        text its words joined by spaces (a stray I- starts an entity, as in prediction)."""
+        return [
+            {"label": kind, "text": " ".join(tokens[first:last])}
+            for kind, first, last in spans_from_tags(tags)
+        ]
 
     def metric_names(self, multi_label: bool) -> list[str]:
         """Metrics a run can select its best checkpoint by (per-type F1 aside)."""

@@ -13,7 +13,7 @@ the answer is empty when the [CLS] "null" score beats the best span by more than
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -21,7 +21,8 @@ import torch
 from lepton_nlp.data.squad import read_qa_records
 from lepton_nlp.errors import ConfigError, DataError
 from lepton_nlp.evaluation.squad import squad_metrics
-from lepton_nlp.tasks.base import TaskSpec, register_task
+from lepton_nlp.hub import MINILM
+from lepton_nlp.tasks.base import TaskSpec, register_task, run_settings
 
 __all__ = ["QaOptions", "QuestionAnsweringTask"]
 
@@ -148,6 +149,28 @@ class QuestionAnsweringTask:
     options_class = QaOptions
     evaluate_by_prediction = True
     label_names = ("start_positions", "end_positions")
+    data_formats: ClassVar[dict[str, str]] = {
+        "squad": 'SQuAD JSON: {"data": [{"title": ..., "paragraphs": [{"context": ..., "qas": '
+        '[{"question": ..., "answers": [{"text": ..., "answer_start": ...}]}]}]}]}',
+        "jsonl": 'one JSON object a line with "question", "context" and "answers" ({"text": '
+        '[...], "answer_start": [...]}, character offsets into the context)',
+        "hf": "a Hugging Face datasets folder (save_to_disk) with SQuAD's columns",
+    }
+    headline_metrics = ("exact_match", "f1")
+    base_models = (MINILM,)
+
+    def training_defaults(self, base_model: str = "") -> dict[str, Any]:
+        """Starting settings of a run: LoRA (r=16) on MiniLM, windows of 384 tokens."""
+        return run_settings(epochs=2, batch_size=16, learning_rate=5e-4, max_length=384)
+
+    def default_options(self, max_length: int, base_model: str = "") -> dict[str, Any]:
+        """Windows that fit ``max_length``: the defaults (stride 128, questions up to 64
+        tokens) need 384 tokens or so, so a shorter window gets a proportionally shorter
+        overlap and question instead of an error."""
+        return {
+            "stride": min(128, max_length // 3),
+            "max_question_length": max(1, min(64, max_length // 6)),
+        }
 
     def read_records(self, data: Any, path: str) -> list[dict]:
         """SQuAD JSON, JSON Lines or a ``datasets`` folder -> flat question records."""

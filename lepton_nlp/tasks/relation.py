@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -22,8 +22,9 @@ import torch
 from lepton_nlp.data.semeval import entity_span, parse_marked
 from lepton_nlp.errors import ConfigError, DataError
 from lepton_nlp.evaluation.relation import relation_metrics, relation_type
+from lepton_nlp.hub import MINILM
 from lepton_nlp.models.relation import load_relation_model
-from lepton_nlp.tasks.base import TaskSpec, register_task
+from lepton_nlp.tasks.base import TaskSpec, register_task, run_settings
 
 __all__ = [
     "RelationCollator",
@@ -301,6 +302,19 @@ class RelationTask:
     peft_task_type = "SEQ_CLS"
     default_metric = "macro_f1"
     options_class = RelationOptions
+    data_formats: ClassVar[dict[str, str]] = {
+        "jsonl": 'one JSON object a line with "text", "label" and the two arguments, as '
+        'character spans ("head": {"start": 0, "end": 9}, "tail": {...}) or marked in the '
+        "text with <e1>...</e1> and <e2>...</e2>",
+        "semeval": 'SemEval-2010 Task 8 text: a line 1<TAB>"The <e1>storm</e1> caused a '
+        '<e2>flood</e2>.", the label on the next line, then a blank line',
+    }
+    headline_metrics = ("macro_f1", "micro_f1", "accuracy")
+    base_models = (MINILM,)
+
+    def training_defaults(self, base_model: str = "") -> dict[str, Any]:
+        """Starting settings of a run: LoRA (r=16) on MiniLM."""
+        return run_settings(epochs=5, batch_size=16, learning_rate=5e-4, max_length=128)
 
     def metric_names(self, multi_label: bool) -> list[str]:
         """Metrics a run can select its best checkpoint by (per-relation F1 aside)."""

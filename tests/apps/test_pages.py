@@ -177,10 +177,10 @@ def test_failed_run_says_why(studio_home, store, tiny_model, tmp_path):
 
 
 def test_refresh_mid_run_shows_it_and_stop_keeps_the_best(studio_home, store, tiny_model):
-    from apps.studio import logic
+    from apps.studio import runs
 
     config = tiny_config(tiny_model, epochs=300, early_stopping=False)
-    run = logic.start_run(store, config, "long", "classification")
+    run = runs.start_run(store, config, "long", "classification")
     wait_for(lambda: store.get(run.id).step >= 12)
     app = open_page("train")  # a new browser session: as after a refresh
     assert app.get("progress"), "the running run is not shown"
@@ -209,9 +209,10 @@ SAMPLES = Path(ROOT) / "data" / "samples"
     ],
 )
 def test_data_page_sample_of_each_task_then_train_defaults(studio_home, task, figures, preview):
-    from apps.studio import logic
+    from apps.studio import datafiles, runconfig
+    from lepton_nlp.tasks import get_task
 
-    sample = logic.sample_data(task)
+    sample = datafiles.sample_data(task)
     app = open_page("data")
     app.radio(key="data_source").set_value("A sample data set").run()
     app.selectbox(key="data_sample").set_value(sample["label"]).run()
@@ -226,35 +227,37 @@ def test_data_page_sample_of_each_task_then_train_defaults(studio_home, task, fi
 
     train = open_page("train", {"studio_data": chosen})
     assert train.selectbox(key="train_task").value == task
-    defaults = logic.TASK_DEFAULTS[task]
+    defaults = get_task(task).training_defaults()
     assert train.number_input(key=f"train_len_{task}").value == defaults["max_length"]
-    assert train.selectbox(key=f"train_base_{task}").value == logic.BASE_MODELS[task][0]
+    assert train.selectbox(key=f"train_base_{task}").value == runconfig.base_models(task)[0]
 
 
 def test_train_page_pools_minilm_as_it_was_trained(studio_home):
-    from apps.studio import logic
+    from apps.studio import datafiles
+    from lepton_nlp.hub import MINILM
 
-    sample = logic.sample_data("classification")
+    sample = datafiles.sample_data("classification")
     app = open_page("train", {"studio_data": {**sample, "validation_size": 0.2}})
-    assert app.selectbox(key="train_base_classification").value == logic.MINILM
-    pooling = app.selectbox(key=f"train_pooling_{logic.MINILM}")
+    assert app.selectbox(key="train_base_classification").value == MINILM
+    pooling = app.selectbox(key=f"train_pooling_{MINILM}")
     assert pooling.value == "mean" and pooling.label == "Sentence vector the classifier reads"
 
 
 def test_train_page_defaults_follow_the_base_model(studio_home):
     """Translation starts on the MiniLM encoder-decoder (full, a note says why); picking
     SmolLM2 switches the method and lengths to its own defaults."""
-    from apps.studio import logic
+    from apps.studio import datafiles
+    from lepton_nlp.hub import MINILM, SMOLLM2
 
-    sample = logic.sample_data("translation")
+    sample = datafiles.sample_data("translation")
     chosen = {**sample, "validation_size": 0.2, "test_size": 0.1}
     app = open_page("train", {"studio_data": chosen})
-    assert app.selectbox(key="train_base_translation").value == logic.MINILM
+    assert app.selectbox(key="train_base_translation").value == MINILM
     assert app.selectbox(key="train_method_translation").value == "full"
     assert "encoder-decoder" in app.info[0].value
-    app.selectbox(key="train_base_translation").set_value(logic.SMOLLM).run()
+    app.selectbox(key="train_base_translation").set_value(SMOLLM2).run()
     assert not app.exception, [e.message for e in app.exception]
-    slot = f"translation_{logic.SMOLLM}"
+    slot = f"translation_{SMOLLM2}"
     assert app.selectbox(key=f"train_method_{slot}").value == "lora"
     assert app.number_input(key=f"train_len_{slot}").value == 256
     assert not app.info
@@ -297,9 +300,9 @@ def _choose_model(app: AppTest, key: str, source: str) -> None:
 
 def test_train_page_runs_a_qa_model_in_the_worker(studio_home, store, tiny_model):
     """SQuAD 2.0 data (a question without an answer) trains a model that may say "no answer"."""
-    from apps.studio import logic
+    from apps.studio import datafiles
 
-    sample = logic.sample_data("qa")
+    sample = datafiles.sample_data("qa")
     squad = json.loads(Path(sample["path"]).read_text(encoding="utf-8"))
     question = squad["data"][0]["paragraphs"][0]["qas"][0]
     question.update(is_impossible=True, answers=[])
@@ -339,7 +342,7 @@ ERROR_COLUMNS = {
 def test_evaluate_page_shows_the_task_metrics_and_worst_errors(
     studio_home, store, studio_artifact, task
 ):
-    from apps.studio import logic
+    from apps.studio import runs, summary
 
     source = _register(store, task, studio_artifact)
     app = open_page("evaluate")
@@ -353,12 +356,12 @@ def test_evaluate_page_shows_the_task_metrics_and_worst_errors(
         "translation": ["bleu", "chrf"],
     }[task]
     assert [m.label for m in app.metric] == ["Records", *headline]
-    test_split = logic.run_records(store.list()[0].config_yaml, "test")
+    test_split = runs.run_records(store.list()[0].config_yaml, "test")
     assert app.metric[0].value == str(len(test_split))
     errors = app.dataframe[-1].value
     assert list(errors.columns[:3]) == ERROR_COLUMNS[task] and len(errors) > 0
     first = ERROR_COLUMNS[task][0]
-    known = {logic.marked_text(r) if task == "relation" else r[first] for r in test_split}
+    known = {summary.marked_text(r) if task == "relation" else r[first] for r in test_split}
     assert set(errors[first]) <= known  # the errors come with their own texts
     if task == "relation":
         assert "official score" in texts(app)
@@ -452,7 +455,7 @@ def _stored_files(home: Path) -> set[str]:
 
 
 def test_a_refused_upload_is_neither_kept_nor_offered(studio_home):
-    from apps.studio import logic
+    from apps.studio import datafiles
 
     # What an earlier version left behind: a refused upload kept under LEPTON_HOME.
     uploads = studio_home / "uploads"
@@ -468,7 +471,7 @@ def test_a_refused_upload_is_neither_kept_nor_offered(studio_home):
 
     # A new session: neither the Train page nor the Data page's picker offers them, and the
     # refused file an earlier version kept is gone once the uploads are listed.
-    sample = logic.sample_data("classification")["label"]
+    sample = datafiles.sample_data("classification")["label"]
     train = open_page("train")
     assert "old-wrong.csv" not in _stored_files(studio_home)
     assert train.selectbox(key="train_data").value == sample
@@ -484,9 +487,9 @@ def test_a_refused_upload_is_neither_kept_nor_offered(studio_home):
     assert "wrong.csv" in _stored_files(studio_home)
     train = open_page("train")
     assert train.selectbox(key="train_data").value == "upload: wrong.csv"
-    offered = next(c for c in logic.known_data_files() if c["label"] == "upload: wrong.csv")
+    offered = next(c for c in datafiles.known_data_files() if c["label"] == "upload: wrong.csv")
     assert offered["columns"] == {"text_column": "sentence", "label_column": "sentiment"}
-    records = logic.load_data(offered["path"], "classification", "csv", offered["columns"])
+    records = datafiles.load_data(offered["path"], "classification", "csv", offered["columns"])
     assert len(records) == 3
 
 
@@ -495,18 +498,19 @@ def _labels_of(records: list[dict]) -> set[str]:
 
 
 def test_evaluate_starts_on_a_pair_that_fits_and_says_when_labels_do_not(studio_home):
-    from apps.studio import logic
+    from apps.common.catalog import model_catalog
+    from apps.studio import artifacts, datafiles
 
     app = open_page("evaluate")
     model = next(
-        m
-        for m in logic.model_catalog()
-        if app.selectbox(key="eval_model").value.startswith(m["name"])
+        m for m in model_catalog() if app.selectbox(key="eval_model").value.startswith(m["name"])
     )
     data_box = app.selectbox(key=f"eval_data_{model['path']}")
-    choice = next(c for c in logic.known_data_files() if c["label"] == data_box.value)
-    records = logic.load_data(choice["path"], choice["task"], choice["format"], choice["columns"])
-    assert _labels_of(records) <= set(logic.artifact_spec(model["path"]).labels)
+    choice = next(c for c in datafiles.known_data_files() if c["label"] == data_box.value)
+    records = datafiles.load_data(
+        choice["path"], choice["task"], choice["format"], choice["columns"]
+    )
+    assert _labels_of(records) <= set(artifacts.artifact_spec(model["path"]).labels)
     assert not app.warning, [w.value for w in app.warning]
 
     # The intent model on the finance sample: one line that says so and names the model that fits.
@@ -524,13 +528,14 @@ def test_evaluate_starts_on_a_pair_that_fits_and_says_when_labels_do_not(studio_
 
 
 def test_evaluate_page_scores_as_the_core_does_and_names_the_backend(studio_home):
-    from apps.studio import logic
+    from apps.common.catalog import SHIPPED_MODELS
+    from apps.studio import datafiles, reports
     from lepton_nlp.config import DataConfig
     from lepton_nlp.data import load_records
     from lepton_nlp.inference import Predictor
 
-    model = str(logic.SHIPPED_MODELS / "finance-sentiment")
-    sample = logic.sample_data("classification")
+    model = str(SHIPPED_MODELS / "finance-sentiment")
+    sample = datafiles.sample_data("classification")
     predictor = Predictor.from_artifact(model, backend="auto")
     core = predictor.evaluate(load_records(DataConfig(format="csv"), sample["path"], "text"))
 
@@ -541,17 +546,17 @@ def test_evaluate_page_scores_as_the_core_does_and_names_the_backend(studio_home
     assert not app.error, [e.value for e in app.error]
     shown = {m.label: m.value for m in app.metric}
     assert shown["Records"] == str(core["examples"])
-    assert shown["accuracy"] == logic.format_metric("accuracy", core["accuracy"])
-    assert shown["macro_f1"] == logic.format_metric("macro_f1", core["macro_f1"])
+    assert shown["accuracy"] == reports.format_metric("accuracy", core["accuracy"])
+    assert shown["macro_f1"] == reports.format_metric("macro_f1", core["macro_f1"])
     assert f"backend {predictor.backend}" in texts(app)
 
 
 def test_try_clears_the_old_prediction_and_refuses_whitespace(studio_home):
-    from apps.studio import logic
+    from apps.common.catalog import SHIPPED_MODELS
 
     app = open_page("try")
     _choose_model(app, "try_model", "finance-sentiment")
-    key = f"try_text_{logic.SHIPPED_MODELS / 'finance-sentiment'}"
+    key = f"try_text_{SHIPPED_MODELS / 'finance-sentiment'}"
     app.button(key="try_predict").click().run()
     assert [m.label for m in app.metric] == ["Prediction"]
     app.text_area(key=key).set_value("").run()
@@ -563,9 +568,9 @@ def test_try_clears_the_old_prediction_and_refuses_whitespace(studio_home):
 
 
 def test_learning_rate_steps_both_ways_and_shows_what_was_typed(studio_home):
-    from apps.studio import logic
+    from apps.studio import datafiles
 
-    app = open_page("train", {"studio_data": logic.sample_data("classification")})
+    app = open_page("train", {"studio_data": datafiles.sample_data("classification")})
     key = "train_lr_classification"
     assert app.number_input(key=key).value == 5e-4
     app.number_input(key=key).increment().run()

@@ -26,7 +26,8 @@ import pytest
 import test_studio_logic as sqlite_tests  # the SQLite store tests, reused below on PostgreSQL
 from conftest import wait_for
 
-from apps.studio.store import RunStore, StoreError, _now
+from apps.common.database import StoreError, utc_now
+from apps.studio.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "s3cret-Pw"
@@ -164,7 +165,7 @@ def test_runs_round_trip_list_and_delete(store):
     first = store.create(name=name, task="classification", config_yaml="task: classification\n")
     second = store.create(name="b", task="ner", config_yaml="task: ner\n")
     history = [{"step": 5, "loss": 0.7}, {"step": 10, "eval_accuracy": float("nan")}]
-    started = _now()
+    started = utc_now()
     store.update(
         first.id,
         status="running",
@@ -249,9 +250,9 @@ def test_times_are_utc_whatever_the_servers_time_zone(store):
     with store.engine.connect() as connection:
         assert connection.execute(text("SHOW TimeZone")).scalar() == TIME_ZONE
     run = store.create(name="q", task="classification", config_yaml="{}")
-    assert abs((_now() - store.get(run.id).created).total_seconds()) < 60
+    assert abs((utc_now() - store.get(run.id).created).total_seconds()) < 60
     assert store.reap() == []  # queued a moment ago: its worker may still be starting
-    store.update(run.id, created=_now().replace(year=2000))
+    store.update(run.id, created=utc_now().replace(year=2000))
     assert store.reap() == [run.id]
 
 
@@ -356,7 +357,7 @@ def test_bad_url_says_what_is_wrong(url, says, monkeypatch):
     ids=["user-part", "query", "unescaped-at", "unparsable"],
 )
 def test_home_page_url_hides_the_password(url, shown):
-    from apps.home import shown_database
+    from apps.common.database import shown_database
 
     assert shown in shown_database(url) and PASSWORD not in shown_database(url)
 

@@ -11,25 +11,31 @@ import pytest
 import yaml
 from conftest import CSV, tiny_config, wait_for
 
-from apps.studio import logic
-from apps.studio.logic import StudioError
-from apps.studio.store import RunStore, pid_alive
+from apps.common.catalog import model_catalog
+from apps.common.paths import ROOT
+from apps.common.processes import pid_alive
+from apps.studio import artifacts, compare, datafiles, inputs, reports, runconfig, runs
+from apps.studio.errors import StudioError
+from apps.studio.store import RunStore
+from apps.studio.summary import marked_text, summarize
+from lepton_nlp.hub import MINILM, SMOLLM2
+from lepton_nlp.tasks import get_task
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def test_upload_checks(studio_home):
-    path = logic.save_upload("good.csv", CSV.read_bytes())
+    path = datafiles.save_upload("good.csv", CSV.read_bytes())
     assert path.read_bytes() == CSV.read_bytes()
     with pytest.raises(StudioError, match="empty"):
-        logic.save_upload("empty.csv", b"  \n")
+        datafiles.save_upload("empty.csv", b"  \n")
     with pytest.raises(StudioError, match="not a text file"):
-        logic.save_upload("model.csv", b"PK\x03\x04\x00\x00binary")
+        datafiles.save_upload("model.csv", b"PK\x03\x04\x00\x00binary")
     with pytest.raises(StudioError, match="not UTF-8"):
-        logic.save_upload("latin.csv", "text,label\ncafé olé,x\n".encode("latin-1") * 3)
-    big = b"a" * (logic.MAX_UPLOAD_MB * 2**20 + 1)
+        datafiles.save_upload("latin.csv", "text,label\ncafé olé,x\n".encode("latin-1") * 3)
+    big = b"a" * (datafiles.MAX_UPLOAD_MB * 2**20 + 1)
     with pytest.raises(StudioError, match="limited to"):
-        logic.save_upload("big.csv", big)
+        datafiles.save_upload("big.csv", big)
 
 
 def test_wrong_columns_say_what_the_file_has(studio_home):
@@ -37,22 +43,22 @@ def test_wrong_columns_say_what_the_file_has(studio_home):
     bad.parent.mkdir(parents=True, exist_ok=True)
     bad.write_text("sentence,sentiment\nfine,positive\n", encoding="utf-8")
     with pytest.raises(StudioError, match="sentence"):
-        logic.load_data(bad, "classification", "csv")
-    records = logic.load_data(
+        datafiles.load_data(bad, "classification", "csv")
+    records = datafiles.load_data(
         bad, "classification", "csv", {"text_column": "sentence", "label_column": "sentiment"}
     )
     assert records == [{"text": "fine", "label": "positive"}]
 
 
 def test_summaries_of_each_kind():
-    text = logic.summarize(logic.load_data(CSV, "classification", "csv"))
+    text = summarize(datafiles.load_data(CSV, "classification", "csv"))
     assert text.count == 48 and set(text.label_counts) == {"positive", "negative"}
     assert text.lengths["min"] > 0 and text.preview[0]["text"]
-    ner = logic.summarize(logic.load_data(FIXTURES / "ner_iob2.conll", "ner", "conll"))
+    ner = summarize(datafiles.load_data(FIXTURES / "ner_iob2.conll", "ner", "conll"))
     assert ner.label_name == "entity type" and "PER" in ner.label_counts
-    qa = logic.summarize(logic.load_data(FIXTURES / "squad_tiny.json", "qa", "squad"))
+    qa = summarize(datafiles.load_data(FIXTURES / "squad_tiny.json", "qa", "squad"))
     assert qa.label_name == "answer" and qa.count > 0
-    assert logic.guess_format("x.conll") == ("ner", "conll")
+    assert datafiles.guess_format("x.conll") == ("ner", "conll")
 
 
 def test_build_config_validates(tiny_model):
@@ -60,29 +66,29 @@ def test_build_config_validates(tiny_model):
     config = yaml.safe_load(text)
     assert config["peft"]["method"] == "lora" and config["training"]["epochs"] == 2
     with pytest.raises(StudioError, match="valid run"):
-        logic.build_config(
+        runconfig.build_config(
             task="classification", data_path=CSV, fmt="csv", base_model=tiny_model,
             method="lorra", epochs=1, batch_size=8, learning_rate=1e-3, max_length=48,
         )  # fmt: skip
-    assert set(logic.TASK_DEFAULTS) >= {"classification", "ner"}
+    assert all(get_task(task).training_defaults() for task in ("classification", "ner"))
 
 
 def test_translation_defaults_follow_the_base_model():
     """MiniLM (the default) is warm-started as an encoder-decoder and trains in full with a
     cased target vocabulary; SmolLM2 keeps LoRA and a causal prompt window."""
-    sample = logic.sample_data("translation")
-    assert logic.BASE_MODELS["translation"][0] == logic.MINILM
+    sample = datafiles.sample_data("translation")
+    assert runconfig.base_models("translation")[0] == MINILM
     configs = {}
-    for base in (logic.MINILM, logic.SMOLLM):
-        d = logic.defaults_for("translation", base)
-        text = logic.build_config(
+    for base in (MINILM, SMOLLM2):
+        d = runconfig.defaults_for("translation", base)
+        text = runconfig.build_config(
             task="translation", data_path=sample["path"], fmt=sample["format"],
             base_model=base, method=d["method"], epochs=d["epochs"],
             batch_size=d["batch_size"], learning_rate=d["learning_rate"],
             max_length=d["max_length"], columns=sample.get("columns"),
         )  # fmt: skip
         configs[base] = yaml.safe_load(text)
-    encoder_decoder, causal = configs[logic.MINILM], configs[logic.SMOLLM]
+    encoder_decoder, causal = configs[MINILM], configs[SMOLLM2]
     assert encoder_decoder["peft"]["method"] == "full"
     assert encoder_decoder["model"]["max_length"] == 64
     options = encoder_decoder["task_options"]
@@ -92,9 +98,9 @@ def test_translation_defaults_follow_the_base_model():
     assert causal["task_options"]["family"] != "encoder-decoder"
     assert not causal["task_options"].get("target_vocab_size")
     # anything else keeps the task's defaults
-    assert logic.defaults_for("ner", logic.MINILM) == {
+    assert runconfig.defaults_for("ner", MINILM) == {
         "method": "lora",
-        **logic.TASK_DEFAULTS["ner"],
+        **get_task("ner").training_defaults(),
     }
 
 
@@ -134,32 +140,32 @@ def test_stop_flag_stops_the_trainer(store):
 
 def test_worker_trains_a_tiny_run_and_second_run_is_refused(store, tiny_model):
     config = tiny_config(tiny_model)
-    run = logic.start_run(store, config, "tiny", "classification")
+    run = runs.start_run(store, config, "tiny", "classification")
     with pytest.raises(StudioError, match="still training"):
-        logic.start_run(store, config, "second", "classification")
+        runs.start_run(store, config, "second", "classification")
     done = wait_for(lambda: (r := store.get(run.id)).status not in ("queued", "running") and r)
     log = Path(done.log_path).read_text(errors="replace")
     assert done.status == "completed", done.error + log[-2000:]
     assert Path(done.artifact_path, "lepton_artifact.json").is_file()
     assert done.metrics["validation"]["accuracy"] >= 0 and done.progress == 1.0
     assert any("loss" in h for h in done.history)
-    rows = logic.runs_table(store.list())
+    rows = compare.runs_table(store.list())
     assert rows[0]["id"] == run.id and rows[0]["trainable params"] > 0
-    catalog = logic.model_catalog(store)
+    catalog = model_catalog(store)
     assert any(m["source"] == f"studio run #{run.id}" for m in catalog)
     assert {m["name"] for m in catalog} >= {"finance-sentiment", "conll2003-ner"}
 
     from lepton_nlp.inference import Predictor
 
     predictor = Predictor.from_artifact(done.artifact_path)
-    records = logic.run_records(done.config_yaml, "validation")
-    report = logic.evaluate_artifact(predictor, records)
+    records = runs.run_records(done.config_yaml, "validation")
+    report = reports.evaluate_artifact(predictor, records)
     assert len(report.confusion) == 2 and "accuracy" in report.metrics
-    assert logic.artifact_zip(done.artifact_path)[:2] == b"PK"
+    assert artifacts.artifact_zip(done.artifact_path)[:2] == b"PK"
 
-    second = logic.start_run(store, tiny_config(tiny_model, epochs=1), "b", "classification")
+    second = runs.start_run(store, tiny_config(tiny_model, epochs=1), "b", "classification")
     wait_for(lambda: store.get(second.id).status not in ("queued", "running"))
-    diff = logic.diff_runs(store.get(run.id), store.get(second.id))
+    diff = compare.diff_runs(store.get(run.id), store.get(second.id))
     assert any(row["setting"] == "training.epochs" for row in diff)
 
 
@@ -168,14 +174,14 @@ def test_failing_run_is_marked_failed_with_reason(store, tiny_model, tmp_path):
     data.write_bytes(CSV.read_bytes())
     config = tiny_config(tiny_model, data=data)
     data.unlink()  # the file disappears before the worker reads it
-    run = logic.start_run(store, config, "broken", "classification")
+    run = runs.start_run(store, config, "broken", "classification")
     done = wait_for(lambda: (r := store.get(run.id)).status not in ("queued", "running") and r)
     assert done.status == "failed"
     assert "data.csv" in done.error
 
 
 def test_ner_highlight_escapes():
-    html = logic.highlight_entities(
+    html = reports.highlight_entities(
         "Anna <b> in Oslo",
         [{"label": "PER", "start": 0, "end": 4}, {"label": "LOC", "start": 12, "end": 16}],
     )
@@ -183,7 +189,7 @@ def test_ner_highlight_escapes():
 
 
 def test_stop_keeps_the_best_checkpoint(store, tiny_model):
-    run = logic.start_run(
+    run = runs.start_run(
         store, tiny_config(tiny_model, epochs=300, early_stopping=False), "long", "classification"
     )
     wait_for(lambda: store.get(run.id).step >= 12)  # past the first evaluations
@@ -199,16 +205,16 @@ def test_stop_keeps_the_best_checkpoint(store, tiny_model):
 def test_default_pooling_follows_the_models_own_sentence_pooling(tmp_path, tiny_model):
     import json
 
-    assert logic.default_pooling(logic.MINILM) == "mean"  # the packaged sentence-transformer
-    assert logic.default_pooling(tiny_model) == "cls"  # a plain transformers folder
-    assert logic.default_pooling(str(tmp_path / "missing")) == "cls"
+    assert runconfig.default_pooling(MINILM) == "mean"  # the packaged sentence-transformer
+    assert runconfig.default_pooling(tiny_model) == "cls"  # a plain transformers folder
+    assert runconfig.default_pooling(str(tmp_path / "missing")) == "cls"
     for mode, expected in (("pooling_mode_cls_token", "cls"), ("pooling_mode_mean_tokens", "mean")):
         folder = tmp_path / mode
         (folder / "1_Pooling").mkdir(parents=True)
         modules = [{"idx": 1, "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
         (folder / "modules.json").write_text(json.dumps(modules))
         (folder / "1_Pooling" / "config.json").write_text(json.dumps({mode: True}))
-        assert logic.default_pooling(str(folder)) == expected
+        assert runconfig.default_pooling(str(folder)) == expected
 
 
 # --- the other tasks: qa, relation, summarization, translation -----------------------------
@@ -219,29 +225,29 @@ OTHER_TASKS = ["qa", "relation", "summarization", "translation"]
 def test_unanswerable_questions_are_counted_and_recounted_when_the_file_changes(tmp_path):
     import json
 
-    sample = logic.sample_data("qa")
+    sample = datafiles.sample_data("qa")
     squad = json.loads(Path(sample["path"]).read_text(encoding="utf-8"))
     path = tmp_path / "squad2.json"
     path.write_text(json.dumps(squad), encoding="utf-8")
-    assert logic.unanswerable_questions(path, "squad") == 0
+    assert datafiles.unanswerable_questions(path, "squad") == 0
     questions = [q for a in squad["data"] for p in a["paragraphs"] for q in p["qas"]]
     for question in questions[:3]:
         question.update(is_impossible=True, answers=[])
     path.write_text(json.dumps(squad), encoding="utf-8")
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
-    assert logic.unanswerable_questions(path, "squad") == 3
-    records = logic.load_data(path, "qa", "squad")
-    assert "on by default for this data" in logic.summarize(records).warnings[0]
+    assert datafiles.unanswerable_questions(path, "squad") == 3
+    records = datafiles.load_data(path, "qa", "squad")
+    assert "on by default for this data" in summarize(records).warnings[0]
     with pytest.raises(StudioError, match="does not exist"):
-        logic.unanswerable_questions(tmp_path / "missing.json", "squad")
+        datafiles.unanswerable_questions(tmp_path / "missing.json", "squad")
 
 
 @pytest.mark.parametrize("task", OTHER_TASKS)
 def test_each_task_sample_loads_and_summarizes(task):
-    sample = logic.sample_data(task)
-    assert any(c["label"] == sample["label"] for c in logic.known_data_files())
-    records = logic.load_data(sample["path"], task, sample["format"], sample["columns"])
-    summary = logic.summarize(records)
+    sample = datafiles.sample_data(task)
+    assert any(c["label"] == sample["label"] for c in datafiles.known_data_files())
+    records = datafiles.load_data(sample["path"], task, sample["format"], sample["columns"])
+    summary = summarize(records)
     assert summary.count == len(records) >= 30 and not summary.warnings
     first = summary.preview[0]
     if task == "qa":
@@ -263,8 +269,8 @@ def test_each_task_sample_loads_and_summarizes(task):
             assert first["target"].startswith("Der Umsatz")
     # Uploaded as they are, each file is recognised by its content, not only its extension.
     name = sample["path"] + (".en" if sample["format"] == "parallel" else "")
-    assert logic.guess_format(name) == (task, sample["format"])
-    assert logic.detect_columns(sample["path"], task, sample["format"]) == {
+    assert datafiles.guess_format(name) == (task, sample["format"])
+    assert datafiles.detect_columns(sample["path"], task, sample["format"]) == {
         k: v for k, v in sample["columns"].items() if k.endswith("_column")
     }
 
@@ -282,19 +288,19 @@ def test_each_task_sample_loads_and_summarizes(task):
 )
 def test_wrong_shape_says_what_was_expected(task, fmt, file, expected):
     with pytest.raises(StudioError, match="could not be read") as error:
-        logic.load_data(logic.ROOT / "data/samples" / file, task, fmt)
+        datafiles.load_data(ROOT / "data/samples" / file, task, fmt)
     assert expected in str(error.value)
 
 
 def test_dialogues_need_their_columns_named(tmp_path):
-    sample = logic.sample_data("summarization")
+    sample = datafiles.sample_data("summarization")
     with pytest.raises(StudioError, match="'dialogue'"):  # names the fields the file has
-        logic.load_data(sample["path"], "summarization", "jsonl")
+        datafiles.load_data(sample["path"], "summarization", "jsonl")
     pairs = tmp_path / "pairs.csv"
     pairs.write_text("document,summary\nA long text about sales.,Sales.\n", encoding="utf-8")
-    assert logic.guess_format(pairs) == ("summarization", "csv")
-    columns = logic.detect_columns(pairs, "summarization", "csv")
-    assert logic.load_data(pairs, "summarization", "csv", columns) == [
+    assert datafiles.guess_format(pairs) == ("summarization", "csv")
+    columns = datafiles.detect_columns(pairs, "summarization", "csv")
+    assert datafiles.load_data(pairs, "summarization", "csv", columns) == [
         {"source": "A long text about sales.", "target": "Sales."}
     ]
 
@@ -302,9 +308,9 @@ def test_dialogues_need_their_columns_named(tmp_path):
 def test_qa_windows_follow_max_tokens(tiny_model):
     from lepton_nlp.config import load_config
 
-    sample = logic.sample_data("qa")
+    sample = datafiles.sample_data("qa")
     for max_length, stride, question in ((384, 128, 64), (64, 21, 10)):
-        config = logic.build_config(
+        config = runconfig.build_config(
             task="qa", data_path=sample["path"], fmt="squad", base_model=tiny_model,
             method="lora", epochs=1, batch_size=8, learning_rate=1e-3, max_length=max_length,
         )  # fmt: skip
@@ -312,7 +318,7 @@ def test_qa_windows_follow_max_tokens(tiny_model):
         assert (options["stride"], options["max_question_length"]) == (stride, question)
         assert load_config(yaml.safe_load(config)).task_options.stride == stride
     with pytest.raises(StudioError, match="task_options"):
-        logic.build_config(
+        runconfig.build_config(
             task="qa", data_path=sample["path"], fmt="squad", base_model=tiny_model,
             method="lora", epochs=1, batch_size=8, learning_rate=1e-3, max_length=64,
             task_options={"strid": 8},
@@ -320,21 +326,21 @@ def test_qa_windows_follow_max_tokens(tiny_model):
 
 
 def test_relation_input_from_marks_or_words():
-    marked = logic.relation_input("<e1>Eva Holm</e1> runs <e2>Vik Air</e2>.", "", "", "PER", "ORG")
+    marked = inputs.relation_input("<e1>Eva Holm</e1> runs <e2>Vik Air</e2>.", "", "", "PER", "ORG")
     assert marked == {
         "text": "Eva Holm runs Vik Air.",
         "head": {"start": 0, "end": 8, "type": "PER"},
         "tail": {"start": 14, "end": 21, "type": "ORG"},
     }
-    typed = logic.relation_input("Vik Air hired Vik.", head="Vik", tail="Vik Air")
+    typed = inputs.relation_input("Vik Air hired Vik.", head="Vik", tail="Vik Air")
     assert typed["head"] == {"start": 14, "end": 17} and typed["tail"] == {"start": 0, "end": 7}
-    assert logic.marked_text(typed) == "<e2>Vik Air</e2> hired <e1>Vik</e1>."
+    assert marked_text(typed) == "<e2>Vik Air</e2> hired <e1>Vik</e1>."
     with pytest.raises(StudioError, match="'Anna' is not in the text"):
-        logic.relation_input("Eva runs Vik Air.", head="Anna", tail="Vik Air")
+        inputs.relation_input("Eva runs Vik Air.", head="Anna", tail="Vik Air")
     with pytest.raises(StudioError, match="<e2>"):
-        logic.relation_input("<e1>Eva</e1> runs Vik Air.")
+        inputs.relation_input("<e1>Eva</e1> runs Vik Air.")
     with pytest.raises(StudioError, match="Head and Tail boxes"):
-        logic.relation_input("Eva runs Vik Air.")
+        inputs.relation_input("Eva runs Vik Air.")
 
 
 class _FixedPredictor:
@@ -362,9 +368,9 @@ def test_worst_errors_come_with_their_texts():
         {"answer": "Eva", "score": 0.9, "start": 0, "end": 3},
         {"answer": "runs", "score": 0.8, "start": 9, "end": 13},
     ]
-    report = logic.evaluate_artifact(_FixedPredictor("qa", answers), qa)
+    report = reports.evaluate_artifact(_FixedPredictor("qa", answers), qa)
     assert report.metrics["exact_match"] == pytest.approx(1 / 3)
-    assert logic.headline_metrics("qa", report.metrics) == ["exact_match", "f1"]
+    assert reports.headline_metrics("qa", report.metrics) == ["exact_match", "f1"]
     assert [(e["question"], e["expected"], e["predicted"]) for e in report.errors] == [
         ("What?", "Vik Air", "Eva"),  # F1 0 before F1 0.67
         ("Who?", "Eva Holm", "Holm"),
@@ -375,14 +381,14 @@ def test_worst_errors_come_with_their_texts():
         {"source": "Profit fell.", "target": "Der Gewinn sank."},
     ]
     outputs = [{"generated_text": "Der Umsatz stieg."}, {"generated_text": "Die Bank."}]
-    report = logic.evaluate_artifact(_FixedPredictor("translation", outputs), pairs)
-    assert logic.headline_metrics("translation", report.metrics) == ["bleu", "chrf"]
+    report = reports.evaluate_artifact(_FixedPredictor("translation", outputs), pairs)
+    assert reports.headline_metrics("translation", report.metrics) == ["bleu", "chrf"]
     assert [(e["source"], e["reference"], e["output"]) for e in report.errors] == [
         ("Profit fell.", "Der Gewinn sank.", "Die Bank."),
         ("Sales rose.", "Der Umsatz stieg.", "Der Umsatz stieg."),
     ]
     assert report.errors[0]["chrF"] < report.errors[1]["chrF"] == 100.0
-    summary = logic.evaluate_artifact(_FixedPredictor("summarization", outputs), pairs)
+    summary = reports.evaluate_artifact(_FixedPredictor("summarization", outputs), pairs)
     assert "ROUGE-L" in summary.errors[0] and "rougeL" in summary.metrics
 
     relations = [
@@ -391,7 +397,7 @@ def test_worst_errors_come_with_their_texts():
     ]  # fmt: skip
     labels = ["Other", "ceo_of"]
     guesses = [{"label": "Other", "score": 0.7}, {"label": "Other", "score": 0.6}]
-    report = logic.evaluate_artifact(_FixedPredictor("relation", guesses, labels), relations)
+    report = reports.evaluate_artifact(_FixedPredictor("relation", guesses, labels), relations)
     assert report.confusion == [[1, 0], [1, 0]] and report.per_label == {"ceo_of": 0.0}
     assert report.errors == [
         {
@@ -429,17 +435,17 @@ def test_worker_trains_each_task_then_evaluate_and_try(task, store, tiny_model):
 
     from lepton_nlp.inference import Predictor
 
-    run = logic.start_run(store, studio_tiny_config(task, tiny_model), f"tiny-{task}", task)
+    run = runs.start_run(store, studio_tiny_config(task, tiny_model), f"tiny-{task}", task)
     done = wait_for(lambda: (r := store.get(run.id)).status not in ("queued", "running") and r)
     log = Path(done.log_path).read_text(errors="replace")
     assert done.status == "completed", done.error + log[-2000:]
     assert METRICS[task] <= set(done.metrics["validation"]) and done.metrics["test"]
-    assert any(m["source"] == f"studio run #{run.id}" for m in logic.model_catalog(store))
+    assert any(m["source"] == f"studio run #{run.id}" for m in model_catalog(store))
 
     predictor = Predictor.from_artifact(done.artifact_path)
-    records = logic.run_records(done.config_yaml, "test")
+    records = runs.run_records(done.config_yaml, "test")
     assert len(records) >= 6
-    report = logic.evaluate_artifact(predictor, records)
+    report = reports.evaluate_artifact(predictor, records)
     assert report.task == task and METRICS[task] <= set(report.metrics)
     assert report.errors and set(report.errors[0]) == ERROR_COLUMNS[task]
     if task == "relation":
@@ -449,7 +455,7 @@ def test_worker_trains_each_task_then_evaluate_and_try(task, store, tiny_model):
 
     item = TRY_INPUTS[task]
     if task == "relation":
-        item = logic.relation_input(item, head_type="PER", tail_type="ORG")
+        item = inputs.relation_input(item, head_type="PER", tail_type="ORG")
     output = predictor.predict_one(item)
     if task == "qa":
         assert output["answer"] == item["context"][output["start"] : output["end"]]

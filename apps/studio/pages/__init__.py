@@ -1,1 +1,1 @@
-"""The studio's pages: thin views over :mod:`apps.studio.logic`, one ``render()`` each."""
+"""The studio's pages: thin views over the studio's modules, one ``render()`` each."""

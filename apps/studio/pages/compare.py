@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from apps.studio import logic
-from apps.studio.ui import get_store
+from apps.studio import compare
+from apps.studio.pages.widgets import get_store
 
 
 def render() -> None:
@@ -18,7 +18,7 @@ def render() -> None:
     if not runs:
         st.info("No runs yet: start one on the Train page.")
         return
-    frame = pd.DataFrame(logic.runs_table(runs))
+    frame = pd.DataFrame(compare.runs_table(runs))
     c1, c2, c3 = st.columns(3)
     tasks = c1.multiselect("Task", sorted(frame.task.unique()), key="cmp_task")
     statuses = c2.multiselect("Status", sorted(frame.status.unique()), key="cmp_status")
@@ -45,7 +45,7 @@ def render() -> None:
     if a.id == b.id:
         st.caption("Pick two different runs.")
         return
-    diff = logic.diff_runs(a, b)
+    diff = compare.diff_runs(a, b)
     if diff:
         st.dataframe(pd.DataFrame(diff), hide_index=True, width="stretch")
     else:

@@ -8,9 +8,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from apps.navigation import page
-from apps.studio import logic
-from apps.studio.ui import current_data, set_data
+from apps.pages.links import page_link
+from apps.studio import datafiles
+from apps.studio.errors import StudioError
+from apps.studio.pages.widgets import current_data, set_data
+from apps.studio.summary import DataSummary, summarize
 
 SOURCES = ["Upload a file", "A file or folder on this machine", "A sample data set"]
 
@@ -47,7 +49,7 @@ def _pick_path() -> tuple[Path | None, dict | None]:
             )
             return None, None
         return path, None
-    samples = logic.known_data_files()
+    samples = datafiles.known_data_files()
     labels = [s["label"] for s in samples]
     chosen = st.selectbox("Sample", labels, key="data_sample")
     if not chosen:
@@ -64,7 +66,7 @@ def _staged(upload) -> Path | None:
         return Path(staged["path"])
     folder = st.session_state.get("data_staging_folder")
     if not folder or not Path(folder).is_dir():
-        folder = str(logic.staging_folder())
+        folder = str(datafiles.staging_folder())
         st.session_state["data_staging_folder"] = folder
     # Earlier refused files go; a file with the same stem stays (news.en waits for news.de).
     stem = Path(upload.name).stem
@@ -72,8 +74,8 @@ def _staged(upload) -> Path | None:
         if old.is_file() and old.stem != stem:
             old.unlink(missing_ok=True)
     try:
-        path = logic.save_upload(upload.name, upload.getvalue(), Path(folder))
-    except logic.StudioError as error:
+        path = datafiles.save_upload(upload.name, upload.getvalue(), Path(folder))
+    except StudioError as error:
         st.error(str(error))
         st.session_state.pop("data_staged", None)
         return None
@@ -92,7 +94,7 @@ def _accepted(path: Path, task: str, fmt: str, columns: dict[str, str]) -> Path:
     done = st.session_state.get("data_accepted")
     if done and done["reading"] == reading:
         return Path(done["path"])
-    choice = logic.accept_upload(path, task, fmt, columns)
+    choice = datafiles.accept_upload(path, task, fmt, columns)
     st.session_state["data_accepted"] = {"reading": reading, "path": choice["path"]}
     return Path(choice["path"])
 
@@ -105,8 +107,8 @@ def _guess(path: Path, preset: dict | None) -> None:
     if preset:
         task, fmt, columns = preset["task"], preset["format"], preset.get("columns") or {}
     else:
-        task, fmt = logic.guess_format(path)
-        columns = logic.detect_columns(path, task, fmt)
+        task, fmt = datafiles.guess_format(path)
+        columns = datafiles.detect_columns(path, task, fmt)
     st.session_state["data_task"] = task
     st.session_state["data_format"] = fmt
     st.session_state["data_source_col"] = columns.get("source_column", "source")
@@ -125,7 +127,7 @@ def _columns(path: Path, task: str, fmt: str, preset: dict | None) -> tuple[Path
             c3, c4 = st.columns(2)
             columns["text_column"] = c3.text_input("Text column", "text", key="data_text_col")
             columns["label_column"] = c4.text_input("Label column", "label", key="data_label_col")
-    if fmt in ("csv", "jsonl") and task in logic.PAIR_TASKS:
+    if fmt in ("csv", "jsonl") and datafiles.is_pair_task(task):
         with st.expander("Columns", expanded=True):
             c3, c4 = st.columns(2)
             columns["source_column"] = c3.text_input(
@@ -145,7 +147,7 @@ def _columns(path: Path, task: str, fmt: str, preset: dict | None) -> tuple[Path
     return path, columns
 
 
-def _summary(summary: logic.DataSummary) -> None:
+def _summary(summary: DataSummary) -> None:
     figures = list(summary.figures.items())
     cols = st.columns(1 + len(figures))
     cols[0].metric("Records", f"{summary.count:,}")
@@ -195,25 +197,25 @@ def render() -> None:
         return
 
     _guess(path, preset)
-    tasks = list(logic.FORMATS_BY_TASK)
+    tasks = datafiles.task_names()
     c1, c2 = st.columns(2)
     task = c1.selectbox("Task", tasks, key="data_task")
-    formats = logic.FORMATS_BY_TASK[task]
+    formats = datafiles.formats_for(task)
     if st.session_state.get("data_format") not in formats:
         st.session_state["data_format"] = formats[0]
     fmt = c2.selectbox("Format", formats, key="data_format")
     path, columns = _columns(path, task, fmt, preset)
 
     try:
-        records = logic.load_data(path, task, fmt, columns)
-    except logic.StudioError as error:
+        records = datafiles.load_data(path, task, fmt, columns)
+    except StudioError as error:
         st.error(str(error))
         st.info(
             "Pick the right task and format above, or fix the file and choose it again. Nothing was changed."
         )
         return
     path = _accepted(path, task, fmt, columns)
-    _summary(logic.summarize(records))
+    _summary(summarize(records))
 
     st.subheader("Split")
     s1, s2 = st.columns(2)
@@ -240,4 +242,4 @@ def render() -> None:
             }
         )
         st.success(f"{path.name} will be used on the Train page.")
-        st.page_link(page("train"), label="Go to Train", icon=":material/arrow_forward:")
+        page_link("train", label="Go to Train", icon=":material/arrow_forward:")

@@ -6,8 +6,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from apps.studio import logic
-from apps.studio.ui import current_data, data_choices, get_predictor, get_store
+from apps.common.catalog import model_catalog
+from apps.common.paths import shown_path
+from apps.studio import artifacts, datafiles, reports, runs
+from apps.studio.errors import StudioError
+from apps.studio.pages.widgets import current_data, data_choices, get_predictor, get_store
 
 OWN_SPLIT = "The run's own test split"
 
@@ -20,13 +23,13 @@ def model_choice(key: str, default: int = 0) -> dict | None:
     """A selectbox over the models ready to use (``default``: the index it starts on);
     returns the chosen catalogue entry."""
     store = get_store()
-    for run in logic.missing_artifacts(store):
+    for run in runs.missing_artifacts(store):
         st.warning(
             f"The model folder of run #{run.id} '{run.name}' was deleted or moved "
-            f"({logic.shown_path(run.artifact_path)}); its record and metrics are kept "
+            f"({shown_path(run.artifact_path)}); its record and metrics are kept "
             "(Compare). Train it again to use it."
         )
-    models = logic.model_catalog(store)
+    models = model_catalog(store)
     if not models:
         st.info("No models yet: train one on the Train page.")
         return None
@@ -43,9 +46,9 @@ def _run_of(model: dict):
 
 def _fits(model: dict, choice: dict) -> bool:
     try:
-        labels = logic.data_labels(choice)
-        return not logic.unknown_labels(logic.artifact_spec(model["path"]).labels, labels)
-    except logic.StudioError:
+        labels = datafiles.data_labels(choice)
+        return not artifacts.unknown_labels(artifacts.artifact_spec(model["path"]).labels, labels)
+    except StudioError:
         return False
 
 
@@ -84,12 +87,12 @@ def _records(model: dict, first: str | None) -> tuple[dict | None, list[dict]] |
     index = options.index(first) if first in options else 0
     source = st.selectbox("Evaluate on", options, index=index, key=f"eval_data_{model['path']}")
     if source == OWN_SPLIT:
-        records = logic.run_records(run.config_yaml, "test") or logic.run_records(
+        records = runs.run_records(run.config_yaml, "test") or runs.run_records(
             run.config_yaml, "validation"
         )
         return None, records
     choice = next(c for c in files if c["label"] == source)
-    return choice, logic.load_data(
+    return choice, datafiles.load_data(
         choice["path"], model["task"], choice["format"], choice.get("columns")
     )
 
@@ -101,10 +104,10 @@ def _use_model(label: str) -> None:
 def _mismatch(model: dict, choice: dict, records: list[dict]) -> bool:
     """Say in one line when the model does not know the data's labels, and offer the models
     that do; True when it does not."""
-    labels = logic.record_labels(records)
-    models = logic.model_catalog(get_store())
-    fitting = logic.fitting_models(models, model["task"], labels)
-    line = logic.label_mismatch(model, choice["label"], labels, fitting)
+    labels = datafiles.record_labels(records)
+    models = model_catalog(get_store())
+    fitting = artifacts.fitting_models(models, model["task"], labels)
+    line = artifacts.label_mismatch(model, choice["label"], labels, fitting)
     if line is None:
         return False
     st.warning(line)
@@ -121,7 +124,7 @@ def _mismatch(model: dict, choice: dict, records: list[dict]) -> bool:
     return True
 
 
-def _confusion(report: logic.EvalReport) -> None:
+def _confusion(report: reports.EvalReport) -> None:
     rows = [
         {"true": t, "predicted": p, "count": report.confusion[i][j]}
         for i, t in enumerate(report.labels)
@@ -140,7 +143,7 @@ def _confusion(report: logic.EvalReport) -> None:
 def render() -> None:
     st.title("Evaluate")
     st.caption("Score a model on labelled data and read its mistakes.")
-    models = logic.model_catalog(get_store())
+    models = model_catalog(get_store())
     files = data_choices()
     start, first_data = _default_pair(models, files)
     model = model_choice("eval_model", start)
@@ -148,7 +151,7 @@ def render() -> None:
         return
     try:
         picked = _records(model, first_data.get(model["path"]))
-    except logic.StudioError as error:
+    except StudioError as error:
         st.error(str(error))
         return
     if picked is None:
@@ -156,7 +159,7 @@ def render() -> None:
     choice, records = picked
     try:
         mismatched = choice is not None and _mismatch(model, choice, records)
-    except logic.StudioError as error:  # the model's folder is gone
+    except StudioError as error:  # the model's folder is gone
         st.error(str(error))
         return
     source = choice["label"] if choice else OWN_SPLIT
@@ -166,9 +169,9 @@ def render() -> None:
             with st.spinner(f"Predicting {len(records)} records..."):
                 st.session_state["eval_report"] = (
                     key,
-                    logic.evaluate_artifact(get_predictor(model["path"]), records),
+                    reports.evaluate_artifact(get_predictor(model["path"]), records),
                 )
-        except (logic.StudioError, ValueError) as error:
+        except (StudioError, ValueError) as error:
             st.error(str(error))
             return
     stored = st.session_state.get("eval_report")
@@ -177,11 +180,11 @@ def render() -> None:
             st.caption(f"{len(records)} records ready. Press Evaluate.")
         return
     report = stored[1]
-    headline = logic.headline_metrics(model["task"], report.metrics)
+    headline = reports.headline_metrics(model["task"], report.metrics)
     cols = st.columns(max(len(headline), 1) + 1)
     cols[0].metric("Records", len(records))
     for col, name in zip(cols[1:], headline, strict=False):
-        col.metric(name, logic.format_metric(name, report.metrics[name]))
+        col.metric(name, reports.format_metric(name, report.metrics[name]))
     st.caption(
         f"Predicted with backend {report.backend} (`Predictor.from_artifact`, backend auto), "
         "scored as `lepton-nlp eval` scores: the same reader, predictor and metrics."
@@ -222,7 +225,7 @@ ERROR_NOTES = {
 }
 
 
-def _errors(task: str, report: logic.EvalReport) -> None:
+def _errors(task: str, report: reports.EvalReport) -> None:
     st.subheader("Worst errors")
     if not report.errors:
         st.success("No errors on these records.")
@@ -233,7 +236,7 @@ def _errors(task: str, report: logic.EvalReport) -> None:
         )
         for error in report.errors:
             st.markdown(
-                logic.highlight_entities(error["text"], error["entities"]), unsafe_allow_html=True
+                reports.highlight_entities(error["text"], error["entities"]), unsafe_allow_html=True
             )
             st.caption(f"expected: {error['gold'] or 'no entities'}")
         return

@@ -8,9 +8,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from apps.studio import logic
+from apps.common.paths import shown_path
+from apps.studio import datafiles, runconfig, runs
+from apps.studio.errors import StudioError
+from apps.studio.pages.widgets import data_choices, get_store
 from apps.studio.store import RunStore
-from apps.studio.ui import data_choices, get_store
 
 LOCAL = "A local model folder..."
 TASK_NOTES = {
@@ -33,17 +35,17 @@ def _form(store: RunStore, busy: bool) -> None:
         "Data", labels, key="train_data", help="Choose or upload more on the Data page."
     )
     data = next(c for c in choices if c["label"] == data_label)
-    tasks = list(logic.FORMATS_BY_TASK)
+    tasks = datafiles.task_names()
     c1, c2, c3 = st.columns(3)
     task = c1.selectbox("Task", tasks, index=tasks.index(data["task"]), key="train_task")
-    models = [*logic.BASE_MODELS[task], LOCAL]
+    models = [*runconfig.base_models(task), LOCAL]
     base = c2.selectbox("Base model", models, key=f"train_base_{task}")
     if base == LOCAL:
         base = c2.text_input("Model folder", key="train_base_path", placeholder="/path/to/model")
-    defaults = logic.defaults_for(task, base)
+    defaults = runconfig.defaults_for(task, base)
     # Widgets start from the chosen model's defaults: their keys change with the model only
     # where it has defaults of its own.
-    slot = f"{task}_{base}" if (task, base) in logic.MODEL_DEFAULTS else task
+    slot = f"{task}_{base}" if runconfig.own_defaults(task, base) else task
     methods = [m for m in METHODS if m != "prefix"]
     method = c3.selectbox(
         "PEFT method", methods, index=methods.index(defaults["method"]), key=f"train_method_{slot}"
@@ -58,14 +60,14 @@ def _form(store: RunStore, busy: bool) -> None:
     )
     lr = c6.number_input(
         "Learning rate",
-        logic.LEARNING_RATE_MIN,
+        runconfig.LEARNING_RATE_MIN,
         1.0,
         float(defaults["learning_rate"]),
-        step=logic.LEARNING_RATE_STEP,
+        step=runconfig.LEARNING_RATE_STEP,
         format="%.2e",
         key=f"train_lr_{slot}",
         help="Type any value (e.g. 2e-4 or 0.0002); it is used as typed. The arrows step by "
-        f"{logic.LEARNING_RATE_STEP:.0e}. LoRA usually wants 1e-4 to 1e-3, full fine-tuning "
+        f"{runconfig.LEARNING_RATE_STEP:.0e}. LoRA usually wants 1e-4 to 1e-3, full fine-tuning "
         "1e-5 to 1e-4.",
     )
     max_length = c7.number_input(
@@ -79,26 +81,26 @@ def _form(store: RunStore, busy: bool) -> None:
         key="train_r",
         disabled=method in ("full", "ia3", "prompt", "ptuning", "ln_tuning"),
     )
-    if (task, base) in logic.MODEL_NOTES:
-        st.info(logic.MODEL_NOTES[task, base])
+    if (task, base) in runconfig.MODEL_NOTES:
+        st.info(runconfig.MODEL_NOTES[task, base])
     task_options = {}
     if task == "classification":
-        poolings = list(logic.POOLINGS)
+        poolings = list(runconfig.POOLINGS)
         task_options["pooling"] = st.selectbox(
             "Sentence vector the classifier reads",
             poolings,
-            index=poolings.index(logic.default_pooling(base)),
-            format_func=logic.POOLINGS.get,
+            index=poolings.index(runconfig.default_pooling(base)),
+            format_func=runconfig.POOLINGS.get,
             key=f"train_pooling_{base}",
             help="Sentence-transformers models (all-MiniLM-L6-v2) were trained to mean their "
             "tokens, so that is their default; other models start from the first token.",
         )
     if task == "qa":
         try:
-            unanswerable = logic.unanswerable_questions(
+            unanswerable = datafiles.unanswerable_questions(
                 data["path"], data["format"], data.get("columns")
             )
-        except logic.StudioError:
+        except StudioError:
             unanswerable = 0  # a file gone since the Data page read it: the run says why
         task_options["allow_no_answer"] = st.checkbox(
             'Questions can have no answer: the model may say "no answer" (SQuAD 2.0)',
@@ -107,7 +109,7 @@ def _form(store: RunStore, busy: bool) -> None:
             help=f"{unanswerable} question(s) in this data have no answer. Off: the model "
             "always picks a span of the context.",
         )
-    suggested = logic.unique_run_name(store, f"{Path(data['path']).stem}-{method}")
+    suggested = runs.unique_run_name(store, f"{Path(data['path']).stem}-{method}")
     name = st.text_input(
         "Run name",
         suggested,
@@ -124,7 +126,7 @@ def _form(store: RunStore, busy: bool) -> None:
 
     if st.button("Start training", type="primary", disabled=busy or not base, key="train_start"):
         try:
-            config = logic.build_config(
+            config = runconfig.build_config(
                 task=task,
                 data_path=data["path"],
                 fmt=data["format"],
@@ -141,8 +143,8 @@ def _form(store: RunStore, busy: bool) -> None:
                 name=name,
                 task_options=task_options,
             )
-            run = logic.start_run(store, config, name, task)
-        except logic.StudioError as error:
+            run = runs.start_run(store, config, name, task)
+        except StudioError as error:
             st.error(str(error))
             return
         st.session_state["train_last_run"] = run.id
@@ -171,7 +173,7 @@ def _chart(frame: pd.DataFrame, title: str) -> alt.LayerChart:
 
 
 def _curves(history: list[dict]) -> None:
-    rows = logic.loss_curves(history)
+    rows = runs.loss_curves(history)
     if not rows:
         st.caption("Curves appear after the first logged step.")
         return
@@ -188,7 +190,7 @@ def _curves(history: list[dict]) -> None:
             st.caption("Shown after the first evaluation (end of epoch 1).")
         else:
             st.altair_chart(_chart(scores, "score"))
-    note = logic.evaluation_note(history)
+    note = runs.evaluation_note(history)
     if note:
         st.caption(note)
 
@@ -204,7 +206,7 @@ def _live(run_id: int) -> None:
         st.rerun()
     st.subheader(f"Training run #{run.id}: {run.name}")
     text = (
-        f"step {run.step} of {run.total_steps} - about {logic.format_eta(run.eta_seconds)} left"
+        f"step {run.step} of {run.total_steps} - about {runs.format_eta(run.eta_seconds)} left"
         if run.total_steps
         else "starting: loading data and model..."
     )
@@ -254,7 +256,7 @@ def _result(run) -> None:
         st.dataframe(pd.DataFrame(table), hide_index=True)
     _curves(run.history)
     st.caption(
-        f"Model folder: `{logic.shown_path(run.artifact_path)}`. Evaluate it, compare it or "
+        f"Model folder: `{shown_path(run.artifact_path)}`. Evaluate it, compare it or "
         "try it from the sidebar."
     )
 

@@ -8,9 +8,10 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from apps.studio import logic
+from apps.studio import artifacts, inputs, reports
+from apps.studio.errors import StudioError
 from apps.studio.pages.evaluate import model_choice
-from apps.studio.ui import artifact_zip, get_predictor
+from apps.studio.pages.widgets import artifact_zip, get_predictor
 
 MODEL_EXAMPLES = {
     "banking77-intent": "I lost my card yesterday, can you block it and send me a new one?",
@@ -45,7 +46,7 @@ def _relation_input(model: dict) -> dict | None:
     head = c1.text_input("Head (first argument)", key=f"try_head_{key}")
     tail = c2.text_input("Tail (second argument)", key=f"try_tail_{key}")
     head_type = tail_type = ""
-    if logic.artifact_spec(model["path"]).extra.get("typed"):
+    if artifacts.artifact_spec(model["path"]).extra.get("typed"):
         c3, c4 = st.columns(2)
         head_type = c3.text_input(
             "Head type (e.g. PER)",
@@ -54,8 +55,8 @@ def _relation_input(model: dict) -> dict | None:
         )
         tail_type = c4.text_input("Tail type (e.g. ORG)", key=f"try_tail_type_{key}")
     try:
-        return logic.relation_input(text, head, tail, head_type, tail_type)
-    except logic.StudioError as error:
+        return inputs.relation_input(text, head, tail, head_type, tail_type)
+    except StudioError as error:
         st.warning(str(error))
         return None
 
@@ -107,7 +108,7 @@ def _show_answer(item: dict, output: dict) -> None:
     st.metric("Answer", output["answer"])
     st.caption(f"with probability {output['score']:.1%} among the candidate spans")
     span = {"label": "answer", "start": output["start"], "end": output["end"]}
-    st.markdown(logic.highlight_entities(item["context"], [span]), unsafe_allow_html=True)
+    st.markdown(reports.highlight_entities(item["context"], [span]), unsafe_allow_html=True)
 
 
 def _show_relation(item: dict, output: dict) -> None:
@@ -117,7 +118,7 @@ def _show_relation(item: dict, output: dict) -> None:
         f"{output['relation']} -> {output['object']['text']}; all relations below"
     )
     st.markdown(
-        logic.highlight_entities(item["text"], logic.relation_spans(output)),
+        reports.highlight_entities(item["text"], reports.relation_spans(output)),
         unsafe_allow_html=True,
     )
     _probabilities(output["scores"])
@@ -126,7 +127,7 @@ def _show_relation(item: dict, output: dict) -> None:
 def _show(task: str, item, output: dict) -> None:
     if "entities" in output:
         st.markdown(
-            logic.highlight_entities(output["text"], output["entities"]), unsafe_allow_html=True
+            reports.highlight_entities(output["text"], output["entities"]), unsafe_allow_html=True
         )
         if output["entities"]:
             st.dataframe(pd.DataFrame(output["entities"]), hide_index=True)
@@ -169,16 +170,16 @@ def render() -> None:
         return
     try:
         item = _input(model["task"], model)
-    except logic.StudioError as error:  # the model's folder is gone
+    except StudioError as error:  # the model's folder is gone
         st.error(str(error))
         return
     if st.button("Predict", type="primary", key="try_predict", disabled=item is None):
         st.session_state.pop("try_output", None)
         try:
             with st.spinner("Predicting..."):
-                output = logic.predict_input(get_predictor(model["path"]), item)
+                output = inputs.predict_input(get_predictor(model["path"]), item)
             st.session_state["try_output"] = (model["path"], item, output)
-        except (logic.StudioError, ValueError) as error:
+        except (StudioError, ValueError) as error:
             st.error(str(error))
     stored = st.session_state.get("try_output")
     # Only the prediction of what is in the boxes now: an edited or cleared input has none.

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from apps.navigation import page
-from apps.studio import logic
-from apps.studio.store import data_home, database_url
-from apps.studio.ui import get_store
+from apps.common.catalog import SHIPPED_MODELS, model_catalog
+from apps.common.database import database_url, shown_database
+from apps.common.paths import data_home, shown_path
+from apps.pages.links import page_link
+from apps.studio.pages.widgets import get_store
 
 
 def render() -> None:
@@ -28,18 +29,18 @@ def render() -> None:
         ("compare", "Compare", "All runs side by side: settings, scores, time, parameters."),
         ("try", "Try", "Type a sentence, see the prediction; download the model."),
     ]
-    for col, (url, title, text) in zip(cols, steps, strict=True):
+    for col, (key, title, text) in zip(cols, steps, strict=True):
         with col.container(border=True):
-            st.page_link(page(url), label=f"**{title}**")
+            page_link(key, label=f"**{title}**")
             st.caption(text)
 
     st.subheader("Models ready to use")
     try:
         store = get_store()
-        models = logic.model_catalog(store)
+        models = model_catalog(store)
     except Exception as error:  # the page must still say where things are
         st.error(f"The run database could not be opened: {error}")
-        models = logic.model_catalog(None)
+        models = model_catalog(None)
     if models:
         st.dataframe(
             [
@@ -60,23 +61,7 @@ def render() -> None:
     st.markdown(
         f"- Runs database: {shown_database(database_url())} (set `LEPTON_DB_URL` for "
         "PostgreSQL)\n"
-        f"- Uploads and run artifacts: `{logic.shown_path(data_home())}` (set `LEPTON_HOME` to "
+        f"- Uploads and run artifacts: `{shown_path(data_home())}` (set `LEPTON_HOME` to "
         "move them)\n"
-        f"- Shipped models: `{logic.shown_path(logic.SHIPPED_MODELS)}` in the project folder"
+        f"- Shipped models: `{shown_path(SHIPPED_MODELS)}` in the project folder"
     )
-
-
-def shown_database(url: str) -> str:
-    """The database as the page shows it: a SQLite file by its shown path, a server's URL
-    with its password hidden."""
-    from sqlalchemy import make_url
-
-    from apps.studio.store import safe_url
-
-    try:
-        parsed = make_url(url)
-    except Exception:  # the store reports a bad URL; here it is only shown
-        parsed = None
-    if parsed is not None and parsed.get_backend_name() == "sqlite" and parsed.database:
-        return f"SQLite file `{logic.shown_path(parsed.database)}`"
-    return f"`{safe_url(url)}`"

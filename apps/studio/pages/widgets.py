@@ -1,4 +1,5 @@
-"""Streamlit helpers the pages share: the cached run store and predictors, the chosen data set."""
+"""Streamlit pieces the studio's pages share: the cached run store and predictors, the chosen
+data set."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from typing import Any
 
 import streamlit as st
 
-from apps.studio import logic
-from apps.studio.store import RunStore, StoreError, database_url
+from apps.common.database import StoreError, database_url
+from apps.common.paths import shown_path
+from apps.studio import artifacts, datafiles
+from apps.studio.errors import StudioError
+from apps.studio.store import RunStore
 
 __all__ = ["artifact_zip", "current_data", "data_choices", "get_predictor", "get_store", "set_data"]
 
@@ -45,28 +49,26 @@ def get_predictor(path: str | Path) -> Any:
     """A loaded predictor for an artifact folder; reloaded only when the artifact changes.
 
     Raises:
-        logic.StudioError: the folder is gone or is not a complete artifact.
+        StudioError: the folder is gone or is not a complete artifact.
     """
     from lepton_nlp.artifacts import ArtifactError
 
     marker = Path(path) / "lepton_artifact.json"
     if not marker.is_file():
-        raise logic.StudioError(
-            f"The model folder {logic.shown_path(path)} is missing or incomplete (it may have been deleted or "
+        raise StudioError(
+            f"The model folder {shown_path(path)} is missing or incomplete (it may have been deleted or "
             "moved). Choose another model, or train it again on the Train page; the run's "
             "record and metrics are kept."
         )
     try:
         return _predictor(str(path), marker.stat().st_mtime)
     except (ArtifactError, OSError) as error:
-        raise logic.StudioError(
-            f"The model in {logic.shown_path(path)} cannot be loaded: {error}"
-        ) from None
+        raise StudioError(f"The model in {shown_path(path)} cannot be loaded: {error}") from None
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def _zip(path: str, stamp: float) -> bytes:
-    return logic.artifact_zip(path)
+    return artifacts.artifact_zip(path)
 
 
 def artifact_zip(path: str | Path) -> bytes:
@@ -90,7 +92,7 @@ def data_choices() -> list[dict]:
     chosen = current_data()
     if chosen:
         choices.append(chosen)
-    for item in logic.known_data_files():
+    for item in datafiles.known_data_files():
         if not chosen or item["path"] != chosen["path"]:
             choices.append(item)
     return choices
