@@ -70,7 +70,7 @@ from kg.schema import (
     Article,
     Extraction,
     Mention,
-    _entity_type,
+    check_entity_type,
     format_time,
     parse_time,
 )
@@ -143,7 +143,7 @@ class KnowledgeGraph:
         if isinstance(skip_types, str):
             skip_types = (skip_types,)
         self.skip_types: tuple[str, ...] = tuple(
-            sorted({_entity_type(t, "skip_types") for t in skip_types})
+            sorted({check_entity_type(t, "skip_types") for t in skip_types})
         )
         self._graph = nx.MultiDiGraph(kg_version=GRAPH_VERSION)
         self._extractions: dict[str, Extraction] = {}
@@ -352,7 +352,7 @@ class KnowledgeGraph:
             raise KgError(f"find: expected an entity id or name, got {entity!r}")
         if entity in self._graph:
             return entity
-        wanted = _entity_type(type, "find: type") if type else None
+        wanted = check_entity_type(type, "find: type") if type else None
         types = (wanted,) if wanted else ENTITY_TYPES
         found = {
             ref.id for t in types if (ref := self.resolver.resolve(entity, t)).id in self._graph

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from kg.errors import KgError
-from kg.schema import Extraction, Mention, _entity_type
+from kg.schema import Extraction, Mention, check_entity_type
 
 __all__ = [
     "LEGAL_SUFFIXES",
@@ -221,7 +221,7 @@ class RegisteredEntity:
         if not isinstance(self.name, str) or not self.name.strip():
             raise KgError(f"alias table: an entry has no name ({self.name!r}); give each a name")
         object.__setattr__(self, "name", self.name.strip())
-        object.__setattr__(self, "type", _entity_type(self.type, f"{where}: type"))
+        object.__setattr__(self, "type", check_entity_type(self.type, f"{where}: type"))
         for what in ("aliases", "tickers"):
             values = getattr(self, what)
             if isinstance(values, str) or not all(isinstance(v, str) and v.strip() for v in values):
@@ -640,7 +640,7 @@ class EntityResolver:
 
     def resolve(self, text: str, type: str = "ORG") -> EntityRef:
         """Resolve one surface without article context (for look-ups by name)."""
-        return self._resolve(text.strip(), _entity_type(type, "resolve: type"), {}, set())
+        return self._resolve(text.strip(), check_entity_type(type, "resolve: type"), {}, set())
 
     def _resolve(
         self, text: str, type: str, org_keys: dict[str, bool], person_keys: set[str]

@@ -60,6 +60,7 @@ __all__ = [
     "Extraction",
     "Mention",
     "Relation",
+    "check_entity_type",
     "format_time",
     "parse_time",
 ]
@@ -234,7 +235,8 @@ def _index(value: Any, what: str) -> int:
     return value
 
 
-def _entity_type(value: Any, what: str) -> str:
+def check_entity_type(value: Any, what: str) -> str:
+    """An entity type in its canonical spelling, or a :class:`KgError` naming ``what``."""
     if not isinstance(value, str):
         raise KgError(f"{what}: expected an entity type string, got {value!r}")
     name = value.strip().upper()
@@ -363,7 +365,7 @@ class Mention:
         where = f"mention {self.text!r} of article {self.article_id!r}"
         object.__setattr__(self, "article_id", _text(self.article_id, f"{where}: article_id"))
         object.__setattr__(self, "text", _text(self.text, f"{where}: text"))
-        object.__setattr__(self, "type", _entity_type(self.type, f"{where}: type"))
+        object.__setattr__(self, "type", check_entity_type(self.type, f"{where}: type"))
         _index(self.sentence_index, f"{where}: sentence_index")
         object.__setattr__(self, "sentence", _text(self.sentence, f"{where}: sentence"))
         object.__setattr__(

@@ -17,8 +17,6 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 
 #: Top-level packages of this repository that the rules cover (``kg`` may not exist yet).
@@ -242,7 +240,6 @@ def test_core_and_kg_import_neither_apps_nor_streamlit():
     assert forbidden_imports(ROOT, FORBIDDEN) == []
 
 
-@pytest.mark.xfail(strict=False, reason="until apps restructure merges")
 def test_streamlit_only_in_the_suite_entry_and_pages():
     assert streamlit_outside_pages(ROOT) == []
 
