@@ -228,12 +228,9 @@ def test_no_import_cycles_in_the_core():
 
 #: Private imports in apps/ that the apps restructure (issue 18's apps half, on another
 #: branch) removes; this core branch leaves apps/ alone. Delete each entry once it is gone.
-APPS_PENDING = ("apps.studio.worker imports apps.studio.store._now",)
-
-
 def test_no_module_imports_another_modules_private_names():
     found = private_imports(ROOT)
-    assert [f for f in found if not f.endswith(APPS_PENDING)] == []
+    assert found == []
 
 
 def test_core_and_kg_import_neither_apps_nor_streamlit():
