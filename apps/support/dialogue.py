@@ -31,6 +31,7 @@ from apps.support.understanding import IntentScore, Understanding
 __all__ = [
     "DUPLICATE_SECONDS",
     "FLOWS",
+    "INTENT_MODEL",
     "LOW_CONFIDENCE",
     "MAX_FAILURES",
     "NEGATIVE_HANDOFF",
@@ -43,6 +44,7 @@ __all__ = [
     "MemoryStore",
     "Slot",
     "SupportBot",
+    "build_support_bot",
     "is_handoff_request",
     "load_handoff_phrases",
     "load_summarizer",
@@ -669,3 +671,38 @@ class SupportBot:
                 custom=custom,
             )
         ]
+
+
+#: The shipped intent model the assembled bot reads messages with.
+INTENT_MODEL = "data/models/banking77-intent"
+
+
+def build_support_bot(
+    intent_model: str | Path = INTENT_MODEL,
+    faq_folder: str | Path = "data/support",
+    store: ConversationStore | None = None,
+    summary_model: str | Path = SUMMARY_MODEL,
+    **answer_options: Any,
+) -> SupportBot:
+    """The real bot: ``SupportNLU`` on the shipped intent model, ``AnswerFinder`` on the FAQ
+    and policies, the dialogue summarizer when installed.
+
+    Raises:
+        RuntimeError: ``apps.support.answers`` (the answer finder) is not installed.
+        lepton_nlp.errors.ArtifactError: the intent model folder is not an artifact.
+    """
+    try:
+        from apps.support.answers import AnswerFinder
+    except ModuleNotFoundError as error:
+        if error.name != "apps.support.answers":
+            raise
+        raise RuntimeError(
+            "The support bot needs apps/support/answers.py (AnswerFinder: FAQ and policy "
+            "answers), which is not in this checkout; add it, or build SupportBot with your "
+            "own answers object (anything with find(question))."
+        ) from None
+    from apps.support.understanding import SupportNLU
+
+    nlu = SupportNLU.from_artifact(intent_model)
+    answers = AnswerFinder.from_folder(faq_folder, **answer_options)
+    return SupportBot(nlu, answers, store=store, summarizer=load_summarizer(summary_model))
