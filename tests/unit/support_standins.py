@@ -101,3 +101,10 @@ class StandInNLU:
 
     def understand(self, text: str) -> Understanding:
         return understand(text)
+
+
+def make_bot(store=None):
+    """A bot on the stand-ins (the page's ``LEPTON_SUPPORT_BOT_FACTORY`` in tests)."""
+    from apps.support.dialogue import SupportBot
+
+    return SupportBot(StandInNLU(), StandInAnswers(), store=store)
