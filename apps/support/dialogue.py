@@ -20,6 +20,7 @@ No Streamlit here: the CLI, the HTTP API and the page share this module.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -31,6 +32,7 @@ from apps.support.understanding import IntentScore, Understanding
 __all__ = [
     "DUPLICATE_SECONDS",
     "FLOWS",
+    "HANDOFF_INTENTS",
     "INTENT_MODEL",
     "LOW_CONFIDENCE",
     "MAX_FAILURES",
@@ -59,6 +61,8 @@ MAX_FAILURES = 2
 NEGATIVE_HANDOFF = 0.75
 #: The same text from the same sender within this many seconds is one message.
 DUPLICATE_SECONDS = 5.0
+#: Intents that ask for a person (an intent model trained with one hands over on it).
+HANDOFF_INTENTS = frozenset({"human_handoff", "talk_to_human", "speak_to_agent", "agent_request"})
 #: Where the handoff summarizer is looked for.
 SUMMARY_MODEL = "data/models/dialogsum-summarizer"
 #: Handoff phrases shipped with the FAQ.
@@ -392,6 +396,13 @@ class SupportBot:
         self.summarizer = summarizer
         self.phrases = load_handoff_phrases() if handoff_phrases is None else handoff_phrases
         self.clock = clock
+        self._guard = threading.Lock()
+        self._senders: dict[str, threading.Lock] = {}
+
+    def _lock(self, sender: str) -> threading.Lock:
+        # One turn at a time per sender: the HTTP API answers requests on a thread pool.
+        with self._guard:
+            return self._senders.setdefault(sender, threading.Lock())
 
     # --- the public surface ---------------------------------------------------------------
 
@@ -416,6 +427,10 @@ class SupportBot:
             raise ValueError("sender is empty: give the conversation's id.")
         if not isinstance(text, str) or not text.strip():
             raise ValueError("The message is empty or only whitespace; send some text.")
+        with self._lock(sender):
+            return self._turn(sender, text, message_id)
+
+    def _turn(self, sender: str, text: str, message_id: str | None) -> list[BotMessage]:
         now = self.clock()
         state = self.state(sender)
         if message_id and message_id in state.message_ids:
@@ -519,6 +534,8 @@ class SupportBot:
             question = text
         self.store.add_event(state.sender, "intent", understanding.to_dict())
         info = {"understanding": understanding.to_dict()}
+        if understanding.intent in HANDOFF_INTENTS and not understanding.ambiguous:
+            return self._handoff(state, "the customer asked for a person", understanding)
         sentiment = understanding.sentiment
         if sentiment is not None and sentiment.negative_strength >= NEGATIVE_HANDOFF:
             return self._handoff(
