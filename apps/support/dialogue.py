@@ -443,8 +443,8 @@ class SupportBot:
             return [BotMessage.from_dict(m) for m in state.last_replies]
         self.store.add_event(sender, "user", {"text": text, "message_id": message_id})
         state.turns.append({"speaker": "user", "text": text, "time": now})
-        state.last_text, state.last_time = text, now
-        # Saved now, so a failure while understanding keeps the turn in the state too.
+        # Saved now, so a failure while understanding keeps the turn in the state too; the
+        # duplicate guard is set only once the turn is answered, so a retry is answered.
         self.store.save(state)
         replies = [BotMessage(f"Agent: {m}", custom={"agent": True}) for m in state.outbox]
         state.outbox = []
@@ -454,7 +454,7 @@ class SupportBot:
                 state.turns.append({"speaker": "bot", "text": message.text, "time": now})
                 self.store.add_event(sender, "bot", message.to_dict())
         dumped = [m.to_dict() for m in replies]
-        state.last_replies = dumped
+        state.last_text, state.last_time, state.last_replies = text, now, dumped
         if message_id:
             state.message_ids[message_id] = dumped
             for old in list(state.message_ids)[:-50]:

@@ -305,3 +305,20 @@ def test_concurrent_turns_of_one_sender_are_serialised():
     for t in threads:
         t.join()
     assert len([t for t in bot.state("u1").turns if t["speaker"] == "user"]) == 8
+
+
+def test_a_retry_after_a_failed_turn_is_answered():
+    calls = []
+
+    def flaky(text):
+        calls.append(text)
+        if len(calls) == 1:
+            raise RuntimeError("model crashed")
+        return understand(text)
+
+    clock = Clock()
+    bot = SupportBot(flaky, StandInAnswers(), clock=lambda: clock.now)
+    with pytest.raises(RuntimeError):
+        bot.reply("u1", "activate my card")
+    [message] = bot.reply("u1", "activate my card")  # within the duplicate window
+    assert message.text == "Answer to: activate my card"
