@@ -187,7 +187,7 @@ class _BodyLimit:
                     "(max_upload_bytes).",
                 )
                 return
-            await self.app(scope, receive, send)
+            await self.app(scope, self._counted(receive), send)
             return
         if "json" not in kind:
             # FastAPI would not parse the body at all and answer a puzzling 422.
@@ -234,6 +234,27 @@ class _BodyLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    def _counted(self, receive: Callable) -> Callable:
+        """``receive`` that stops an upload (chunked, or lying about its length) once it
+        passes ``max_upload_bytes``: FastAPI passes an HTTPException raised while it reads
+        the form on as the answer."""
+        limit = self.max_upload_bytes
+        received = 0
+
+        async def counted() -> dict:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise HTTPException(
+                        413,
+                        f"The upload is larger than the limit of {limit} bytes (max_upload_bytes).",
+                    )
+            return message
+
+        return counted
 
     async def _reply(self, scope: dict, send: Callable, status: int, detail: str) -> None:
         response = JSONResponse({"detail": detail}, status_code=status)

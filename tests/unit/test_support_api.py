@@ -194,3 +194,32 @@ def test_route_names_checked():
         load_router("apps.support.api:MAX_MESSAGE_CHARS")
     with pytest.raises(ValueError, match="at least one model or route"):
         create_app({}, ServeSettings())
+
+
+def test_core_caps_chunked_uploads_to_mounted_routes(bot):
+    api.set_bot(bot)
+    try:
+        app = create_app(
+            {}, ServeSettings(routes=["apps.support.api:router"], max_upload_bytes=2000)
+        )
+        head = (
+            b'--b\r\nContent-Disposition: form-data; name="sender"\r\n\r\nu\r\n'
+            b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n'
+            b"Content-Type: audio/wav\r\n\r\n"
+        )
+
+        def chunks(size):
+            yield head
+            for _ in range(size // 500):
+                yield b"0" * 500
+            yield b"\r\n--b--\r\n"
+
+        headers = {"content-type": "multipart/form-data; boundary=b"}
+        with TestClient(app) as client:
+            client.app.dependency_overrides[api.get_transcriber] = lambda: _transcriber
+            big = client.post("/webhooks/rest/audio", content=chunks(5000), headers=headers)
+            assert big.status_code == 413 and "max_upload_bytes" in big.json()["detail"]
+            small = client.post("/webhooks/rest/audio", content=chunks(500), headers=headers)
+            assert small.status_code == 200
+    finally:
+        api.set_bot(None)
