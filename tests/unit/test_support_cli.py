@@ -47,3 +47,15 @@ def test_missing_answers_module_is_a_clear_error(tmp_path, capsys, monkeypatch):
     )
     code = cli.main(["say", "bob", "hi", "--db", f"sqlite:///{tmp_path / 's.db'}"])
     assert code == 2 and "apps/support/answers.py" in capsys.readouterr().err
+
+
+def test_serve_commands_mount_the_support_routes(monkeypatch):
+    import lepton_nlp.serve
+    from lepton_nlp.cli import main as core_main
+
+    seen = []
+    monkeypatch.setattr(lepton_nlp.serve, "run_server", lambda settings: seen.append(settings))
+    assert core_main(["serve", "--routes", "apps.support.api:router", "--port", "8123"]) == 0
+    assert seen[-1].routes == ["apps.support.api:router"] and seen[-1].port == 8123
+    assert cli.main(["serve", "--port", "8124"]) == 0
+    assert seen[-1].routes == ["apps.support.api:router"] and seen[-1].port == 8124
