@@ -229,16 +229,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             "graceful_timeout_s",
         )
     }
+    if args.routes:
+        flags["routes"] = args.routes
     flags["log_level"] = "info" if args.verbose else "warning"
     settings = load_serve_settings(args.config, {**flags, "models": models})
-    if not settings.models and not settings.embed:
+    if not settings.models and not settings.embed and not settings.routes:
         raise ConfigError(
             "Nothing to serve: pass --model NAME=ARTIFACT_FOLDER (repeat it for more), --embed "
-            "for sentence embeddings, or --config with a models: mapping. Example: lepton-nlp "
+            "for sentence embeddings, --routes MODULE:ROUTER, or --config with a models: "
+            "mapping. Example: lepton-nlp "
             "serve --model finance-sentiment=data/models/finance-sentiment"
         )
     print(
-        f"lepton-nlp serve: loading {', '.join(settings.models) or settings.embed}; then "
+        f"lepton-nlp serve: loading "
+        f"{', '.join([*settings.models, *settings.routes]) or settings.embed}; then "
         f"http://{settings.host}:{settings.port} (OpenAPI at /docs, metrics at /metrics)",
         file=sys.stderr,
     )
@@ -535,6 +539,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--graceful-timeout", dest="graceful_timeout_s", type=float, help="seconds (default 30)"
+    )
+    p.add_argument(
+        "--routes",
+        action="append",
+        metavar="MODULE:ROUTER",
+        help="also mount this FastAPI router, imported by name (repeat), e.g. "
+        "apps.support.api:router",
     )
     p.set_defaults(func=_cmd_serve)
 

@@ -133,3 +133,14 @@ register_pages(
         ("try_predict", "try_download"),
     ),
 )
+register_pages(
+    "Support",
+    PageSpec(
+        "support",
+        "Support chat",
+        ":material/support_agent:",
+        "apps.support.pages.chat",
+        "",
+        ("support_btn_", "support_audio", "support_upload", "support_send_", "support_close_"),
+    ),
+)

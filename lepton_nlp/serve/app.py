@@ -11,6 +11,7 @@ request names its model. Requests to one model are micro-batched
 from __future__ import annotations
 
 import hmac
+import importlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -18,19 +19,19 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
 
-from fastapi import Depends, FastAPI, HTTPException, Response, Security
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Response, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from lepton_nlp import __version__
-from lepton_nlp.errors import BatcherClosed, QueueFull
+from lepton_nlp.errors import BatcherClosed, ConfigError, QueueFull
 from lepton_nlp.serve import schemas as s
 from lepton_nlp.serve.batching import MicroBatcher
 from lepton_nlp.serve.metrics import CONTENT_TYPE_LATEST, ServeMetrics
 from lepton_nlp.serve.settings import ServeSettings
 
-__all__ = ["TASK_ROUTES", "ServedModel", "create_app"]
+__all__ = ["TASK_ROUTES", "ServedModel", "create_app", "load_router"]
 
 log = logging.getLogger(__name__)
 
@@ -120,12 +121,46 @@ def _error(status: int, detail: str, headers: dict | None = None) -> HTTPExcepti
     return HTTPException(status_code=status, detail=detail, headers=headers)
 
 
-class _BodyLimit:
-    """Before parsing: refuse non-JSON bodies (415), bodies over ``max_bytes`` (413), non-UTF-8 (400)."""
+def load_router(spec: str) -> APIRouter:
+    """The FastAPI router named ``module:attribute`` (e.g. ``apps.support.api:router``).
 
-    def __init__(self, app: Any, max_bytes: int):
+    The core never imports the applications; they are named in the serve config or on the
+    command line and imported here at run time.
+
+    Raises:
+        ConfigError: the name is malformed, the module or attribute does not exist, or it is
+            not an ``APIRouter``.
+    """
+    module_name, sep, attribute = spec.partition(":")
+    if not sep or not module_name or not attribute:
+        raise ConfigError(
+            f"Route {spec!r}: write it as MODULE:ATTRIBUTE, e.g. apps.support.api:router."
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ConfigError(
+            f"Route {spec!r}: cannot import {module_name} ({error}); check the name and that "
+            "the repository root is on PYTHONPATH."
+        ) from None
+    router = getattr(module, attribute, None)
+    if not isinstance(router, APIRouter):
+        found = "nothing" if router is None else type(router).__name__
+        raise ConfigError(
+            f"Route {spec!r}: {module_name}.{attribute} is {found}, not an APIRouter."
+        )
+    return router
+
+
+class _BodyLimit:
+    """Before parsing: refuse non-JSON bodies (415), bodies over ``max_bytes`` (413), non-UTF-8
+    (400). Multipart uploads (only when mounted routes may take them) are limited to
+    ``max_upload_bytes`` and passed on unread."""
+
+    def __init__(self, app: Any, max_bytes: int, max_upload_bytes: int | None = None):
         self.app = app
         self.max_bytes = max_bytes
+        self.max_upload_bytes = max_upload_bytes
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
@@ -137,6 +172,23 @@ class _BodyLimit:
         )
         headers = dict(scope["headers"])
         kind = headers.get(b"content-type", b"application/json").decode("latin-1")
+        if self.max_upload_bytes and kind.startswith("multipart/form-data"):
+            declared = headers.get(b"content-length")
+            if (
+                declared is not None
+                and declared.isdigit()
+                and int(declared) > self.max_upload_bytes
+            ):
+                await self._reply(
+                    scope,
+                    send,
+                    413,
+                    f"The upload is larger than the limit of {self.max_upload_bytes} bytes "
+                    "(max_upload_bytes).",
+                )
+                return
+            await self.app(scope, self._counted(receive), send)
+            return
         if "json" not in kind:
             # FastAPI would not parse the body at all and answer a puzzling 422.
             await self._reply(
@@ -182,6 +234,27 @@ class _BodyLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    def _counted(self, receive: Callable) -> Callable:
+        """``receive`` that stops an upload (chunked, or lying about its length) once it
+        passes ``max_upload_bytes``: FastAPI passes an HTTPException raised while it reads
+        the form on as the answer."""
+        limit = self.max_upload_bytes
+        received = 0
+
+        async def counted() -> dict:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise HTTPException(
+                        413,
+                        f"The upload is larger than the limit of {limit} bytes (max_upload_bytes).",
+                    )
+            return message
+
+        return counted
 
     async def _reply(self, scope: dict, send: Callable, status: int, detail: str) -> None:
         response = JSONResponse({"detail": detail}, status_code=status)
@@ -283,14 +356,16 @@ def create_app(models: Mapping[str, ServedModel], settings: ServeSettings | None
     Args:
         models: model name -> object with ``.predict(list) -> list[dict]`` and ``.info.task``.
         settings: limits, batching, API keys (``settings.models`` is not read here: the
-            caller loads the models).
+            caller loads the models); ``settings.routes`` names extra routers to mount.
 
     Raises:
-        ValueError: no models, or a model whose task has no endpoint.
+        ValueError: no models and no routes, or a model whose task has no endpoint.
+        ConfigError: a route in ``settings.routes`` cannot be loaded.
     """
     settings = settings or ServeSettings()
-    if not models:
-        raise ValueError("create_app needs at least one model.")
+    routers = [load_router(spec) for spec in settings.routes]
+    if not models and not routers:
+        raise ValueError("create_app needs at least one model or route.")
     tasks = {}
     for name, model in models.items():
         task = getattr(getattr(model, "info", None), "task", None)
@@ -423,8 +498,14 @@ def create_app(models: Mapping[str, ServedModel], settings: ServeSettings | None
 
     for task in sorted(set(tasks.values())):
         _add_route(app, task, handle, protected)
+    for router in routers:
+        app.include_router(router, dependencies=protected)
 
-    app.add_middleware(_BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        _BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes if routers else None,
+    )
     app.add_middleware(_MetricsMiddleware, metrics=metrics)
     return app
 

@@ -23,6 +23,8 @@ def load_models(settings: ServeSettings) -> dict[str, Any]:
     from lepton_nlp.inference import Predictor
 
     if not settings.models and not settings.embed:
+        if settings.routes:
+            return {}
         raise ConfigError(
             "No models to serve: pass --model NAME=ARTIFACT_FOLDER (repeatable), --embed, or a "
             "serve config with a models: mapping."

@@ -79,8 +79,20 @@ class ServeSettings:
     """Load all models as adapters on one copy of their common base model
     (:class:`~lepton_nlp.inference.multi.MultiAdapterPredictor`; torch backend only)."""
     log_level: str = "info"
+    routes: list[str] = field(default_factory=list)
+    """Extra FastAPI routers to mount, as ``module:attribute`` dotted names imported at start
+    (e.g. ``apps.support.api:router``); they share the server's limits and API keys."""
+    max_upload_bytes: int = 25 * 2**20
+    """Largest multipart (file upload) body a mounted route accepts (413 above it)."""
 
     def __post_init__(self) -> None:
+        for spec in self.routes:
+            module, sep, attribute = str(spec).partition(":")
+            if not sep or not all(p.isidentifier() for p in [*module.split("."), attribute]):
+                raise ConfigError(
+                    f"routes entry {spec!r} is not MODULE:ATTRIBUTE; write it as e.g. "
+                    "apps.support.api:router."
+                )
         for name, path in self.models.items():
             if not _NAME.match(str(name)):
                 raise ConfigError(
@@ -95,6 +107,7 @@ class ServeSettings:
             "max_items",
             "max_text_chars",
             "max_body_bytes",
+            "max_upload_bytes",
             "max_queue_items",
             "torch_threads",
             "batch_size",
