@@ -116,6 +116,7 @@ def main() -> None:
         "answers_indexed": len(indexed),
         "answers_with_2_or_more_questions": len(set(truth)),
         "queries": len(queries),
+        "one_query_points": round(100 / len(queries), 2),
         "indexed_question": "first in file order (rows de-duplicated by question first)",
         "bm25_tokenisation": "lower-cased runs of [a-z0-9]; BM25Okapi k1=1.5 b=0.75 eps=0.25",
     }
@@ -145,7 +146,7 @@ def main() -> None:
     figures["top1_gain_over_bm25_points"] = round(
         100 * (figures["embedding_top1"] - figures["bm25_top1"]), 1
     )
-    figures["target"] = "embedding top-1 at least 5 points above BM25"
+    figures["target"] = "embedding top-1 at least 5 points above BM25 (both over question + answer)"
     figures["target_met"] = figures["top1_gain_over_bm25_points"] >= 5
     print()
     write_result("support_faq", figures)
