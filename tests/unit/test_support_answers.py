@@ -261,3 +261,21 @@ def test_bench_split_indexes_one_question_per_answer():
     indexed, queries = support_faq.split(rows)
     assert indexed == [("q1", "a"), ("q2", "b")]
     assert queries == [("q3", 0), ("q4", 0)]
+
+
+def test_a_real_qa_artifact_reads_the_policy_sections(tmp_path, studio_artifact):
+    """A tiny QA artifact through ``from_folder``: loaded, asked, and its threshold fitted."""
+    artifact, _, _ = studio_artifact("qa")
+    folder = write_folder(tmp_path, [faq_line(i, e) for i, e in enumerate(FAQ)])
+    found = AnswerFinder.from_folder(folder, policy_qa=artifact, embedder=HashedBagOfWords())
+    assert found.policy_available and found.thresholds.qa is None
+    assert found.find("what happens when an atm keeps my card") is None  # threshold pending
+    candidate = found.policy_candidates(["what happens when an atm keeps my card"])[0]
+    assert candidate.kind == "policy" and candidate.source.startswith("policies/cards.md#")
+    assert 0.0 <= candidate.score <= 1.0
+    thresholds = fit_thresholds(
+        found, ["weather in paris"], [("what happens when an atm keeps my card", "Call us.")]
+    )
+    assert thresholds.qa is not None
+    assert thresholds.details["qa"]["model"] == str(artifact)
+    assert thresholds.details["qa"]["n"] == 2
