@@ -423,7 +423,7 @@ class AnswerFinder:
         Raises:
             FileNotFoundError: no ``faq.jsonl`` in ``folder``.
             ValueError: a bad FAQ line (file and line named); no thresholds to use and no
-                validation queries to fit them.
+                validation queries to fit them; ``policy_qa`` is not a QA model.
         """
         folder = Path(folder)
         faq_path = folder / "faq.jsonl"
@@ -443,6 +443,12 @@ class AnswerFinder:
             from lepton_nlp.inference import Predictor
 
             reader, policy_model = Predictor.from_artifact(policy_qa), str(policy_qa)
+            task = getattr(reader.task, "name", None)
+            if task != "qa":
+                raise ValueError(
+                    f"{policy_qa} is a {task} model; the policy step needs an extractive QA "
+                    "artifact (task qa), or policy_qa=None to answer from the FAQ only."
+                )
             sections = load_policies(folder / "policies")
         model_name = str(getattr(embedder, "model_name", type(embedder).__name__))
         thresholds = None

@@ -279,3 +279,9 @@ def test_a_real_qa_artifact_reads_the_policy_sections(tmp_path, studio_artifact)
     assert thresholds.qa is not None
     assert thresholds.details["qa"]["model"] == str(artifact)
     assert thresholds.details["qa"]["n"] == 2
+
+
+def test_a_policy_model_of_another_task_is_refused(tmp_path, tiny_artifact):
+    folder = write_folder(tmp_path, [faq_line(i, e) for i, e in enumerate(FAQ)])
+    with pytest.raises(ValueError, match="is a classification model; the policy step needs"):
+        AnswerFinder.from_folder(folder, policy_qa=tiny_artifact, embedder=HashedBagOfWords())
