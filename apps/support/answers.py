@@ -303,6 +303,7 @@ def fit_thresholds(
         "criterion": CRITERION,
         "model": finder.model_name,
         "faq": {
+            "indexed": "each entry's question and answer text; an entry scores the better cosine",
             "in_scope_queries": len(queries),
             "in_scope_source": "faq.jsonl paraphrases (each must match its own entry)",
             "out_of_scope_queries": len(out_of_scope),
@@ -311,7 +312,12 @@ def fit_thresholds(
             "out_of_scope_answered": sum(sc >= faq["threshold"] for sc in scores[len(queries) :]),
             **{k: v for k, v in faq.items() if k != "threshold"},
         },
-        "qa": {"status": "pending: no policy QA model when the thresholds were fitted"},
+        "qa": {
+            "status": "pending: no policy QA model (or no held-out policy questions) when the "
+            "thresholds were fitted; policy answers are withheld until `python -m "
+            "apps.support.answers fit --qa-validation-documents DOC...` chooses it on "
+            "policy_qa.json documents held out from the QA model's training"
+        },
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     qa_threshold = None
