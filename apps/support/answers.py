@@ -1,0 +1,670 @@
+"""Answers to customers' questions: FAQ retrieval first, then extractive QA over the policies.
+
+``AnswerFinder.from_folder("data/support").find("my card hasn't arrived")`` returns an
+:class:`Answer` (text, source, score, kind) or None:
+
+1. **FAQ**: the question is embedded (MiniLM through :class:`lepton_nlp.embeddings.SentenceEmbedder`)
+   and searched in a flat :class:`lepton_nlp.retrieval.VectorIndex` of the FAQ questions and
+   answers. The best entry answers when its cosine similarity reaches the FAQ threshold.
+2. **Policies**: otherwise the policy sections (``policies/*.md``, split at ``## `` headings)
+   most similar to the question are read by the extractive QA model
+   (``Predictor.from_artifact(policy_qa)``); the best span answers when its score reaches the
+   QA threshold. Without that model the step is skipped (``policy_available`` is False).
+3. Otherwise None: the bot declines or hands over.
+
+The thresholds are chosen on validation data by :func:`fit_thresholds` (FAQ paraphrases must
+match their own entry, ``out_of_scope.txt`` must not match) and kept, with how they were
+chosen, in ``thresholds.json`` beside the FAQ (``python -m apps.support.answers fit``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from lepton_nlp.retrieval import IndexConfig, VectorIndex
+
+__all__ = [
+    "CRITERION",
+    "THRESHOLDS_FILE",
+    "Answer",
+    "AnswerFinder",
+    "FaqEntry",
+    "PolicySection",
+    "Thresholds",
+    "choose_threshold",
+    "fit_thresholds",
+    "load_faq",
+    "load_policies",
+    "slugify",
+]
+
+log = logging.getLogger(__name__)
+
+THRESHOLDS_FILE = "thresholds.json"
+FAQ_FIELDS = ("id", "question", "answer")
+_QUESTION, _ANSWER = "#question", "#answer"  # index keys: entry id + which text
+
+#: How thresholds are chosen, in words (stored in ``thresholds.json``).
+CRITERION = (
+    "accuracy of answer-or-decline: a validation query is handled correctly when it is answered "
+    "and the answer is right (FAQ: its own entry is the top match; QA: the span overlaps the "
+    "reference, token F1 >= 0.5), or when it is declined and no right answer was on offer "
+    "(out-of-scope queries, and in-scope ones whose top match is wrong); the threshold is the "
+    "midpoint between the two neighbouring scores that give the highest accuracy (the lowest "
+    "such threshold on ties)"
+)
+
+
+class Embedder(Protocol):
+    """What :class:`AnswerFinder` needs of an embedder (``SentenceEmbedder`` is one)."""
+
+    def encode(self, texts: Sequence[str], normalize: bool = True) -> np.ndarray: ...
+
+
+class Reader(Protocol):
+    """What the policy step needs of an extractive QA model (a QA ``Predictor`` is one)."""
+
+    def predict(self, inputs: Iterable[Any]) -> list[dict]: ...
+
+
+@dataclass
+class Answer:
+    """One answer the bot can give, with where it comes from and how sure it is."""
+
+    text: str
+    source: str
+    """``faq.jsonl#faq-012`` or ``policies/cards.md#replacement-cards``."""
+    score: float
+    """FAQ: cosine similarity of the question to the entry's question or answer; policy: the QA
+    model's score of the span."""
+    kind: str
+    """``faq`` or ``policy``."""
+    question: str | None = None
+    """The FAQ question matched (None for a policy answer)."""
+    span: str | None = None
+    """Policy answers: the span the QA model extracted (``text`` is its sentence)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FaqEntry:
+    id: str
+    question: str
+    answer: str
+    source: str | None = None
+    intent: str | None = None
+    paraphrases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PolicySection:
+    document: str
+    """File name, e.g. ``cards.md``."""
+    slug: str
+    heading: str
+    text: str
+
+    @property
+    def source(self) -> str:
+        return f"policies/{self.document}#{self.slug}"
+
+
+@dataclass
+class Thresholds:
+    """The FAQ and QA score thresholds and how they were chosen (``thresholds.json``)."""
+
+    faq: float
+    qa: float | None = None
+    """None until chosen for a policy QA model: the policy step then answers nothing."""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: str | Path) -> None:
+        record = {"faq_threshold": self.faq, "qa_threshold": self.qa, **self.details}
+        Path(path).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Thresholds:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+        faq, qa = record.pop("faq_threshold"), record.pop("qa_threshold", None)
+        return cls(faq=float(faq), qa=None if qa is None else float(qa), details=record)
+
+
+# --- the knowledge base -------------------------------------------------------------------
+
+
+def slugify(heading: str) -> str:
+    """A heading's slug: lower case, only ``a-z 0-9 space -``, spaces runs -> ``-``."""
+    kept = re.sub(r"[^a-z0-9 -]", "", heading.strip().lower())
+    return re.sub(r" +", "-", kept)
+
+
+def load_faq(path: str | Path) -> list[FaqEntry]:
+    """The FAQ entries of a JSONL file (``id``, ``question``, ``answer`` required).
+
+    Raises:
+        ValueError: a line is not a JSON object, lacks a required field or repeats an id;
+            the message names the file and line.
+    """
+    path = Path(path)
+    entries, seen = [], set()
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}, line {number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{where}: not valid JSON ({err.msg}).") from err
+        if not isinstance(record, dict):
+            raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}.")
+        missing = [k for k in FAQ_FIELDS if not isinstance(record.get(k), str) or not record[k]]
+        if missing:
+            raise ValueError(
+                f"{where}: missing or empty field(s) {', '.join(missing)}; every FAQ line needs "
+                f"{', '.join(FAQ_FIELDS)} as non-empty strings."
+            )
+        if record["id"] in seen:
+            raise ValueError(f"{where}: id {record['id']!r} already used on an earlier line.")
+        seen.add(record["id"])
+        paraphrases = record.get("paraphrases") or []
+        if not isinstance(paraphrases, list) or not all(isinstance(p, str) for p in paraphrases):
+            raise ValueError(f"{where}: paraphrases must be a list of strings.")
+        entries.append(
+            FaqEntry(
+                id=record["id"],
+                question=record["question"],
+                answer=record["answer"],
+                source=record.get("source"),
+                intent=record.get("intent"),
+                paraphrases=tuple(paraphrases),
+            )
+        )
+    if not entries:
+        raise ValueError(f"{path}: no FAQ entries.")
+    return entries
+
+
+def load_policies(folder: str | Path) -> list[PolicySection]:
+    """The ``## `` sections of every ``*.md`` file in ``folder``, in file and document order."""
+    sections = []
+    for doc in sorted(Path(folder).glob("*.md")):
+        heading, lines = None, []
+        for line in [*doc.read_text(encoding="utf-8").splitlines(), "## "]:
+            if line.startswith("## "):
+                text = "\n".join(lines).strip()
+                if heading is not None and text:
+                    sections.append(PolicySection(doc.name, slugify(heading), heading, text))
+                heading, lines = line[3:].strip(), []
+            elif heading is not None:
+                lines.append(line)
+    return sections
+
+
+def _lines(path: Path) -> list[str]:
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- choosing thresholds --------------------------------------------------------------------
+
+
+def choose_threshold(scores: Sequence[float], correct_if_answered: Sequence[bool]) -> dict:
+    """The score threshold with the best answer-or-decline accuracy (see :data:`CRITERION`).
+
+    Args:
+        scores: each validation query's best score.
+        correct_if_answered: whether answering that query (with its best match) is right;
+            False for out-of-scope queries and for in-scope ones whose best match is wrong.
+
+    Returns:
+        ``{"threshold", "accuracy", "answered_right", "declined_right", "answered_wrong", "n"}``.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    ok = np.asarray(correct_if_answered, dtype=bool)
+    if not len(s):
+        raise ValueError("choose_threshold needs at least one validation score.")
+    values = np.unique(s)
+    candidates = np.concatenate(
+        [[values[0] - 1e-6], (values[:-1] + values[1:]) / 2, [values[-1] + 1e-6]]
+    )
+    best = None
+    for t in candidates:
+        answered = s >= t
+        right = int((answered & ok).sum()) + int((~answered & ~ok).sum())
+        if best is None or right > best[1]:
+            best = (float(t), right)
+    threshold, right = best
+    answered = s >= threshold
+    return {
+        "threshold": round(threshold, 6),
+        "accuracy": round(right / len(s), 4),
+        "answered_right": int((answered & ok).sum()),
+        "declined_right": int((~answered & ~ok).sum()),
+        "answered_wrong": int((answered & ~ok).sum()),
+        "n": len(s),
+    }
+
+
+def _token_f1(prediction: str, reference: str) -> float:
+    a, b = prediction.lower().split(), reference.lower().split()
+    common = sum(min(a.count(w), b.count(w)) for w in set(a))
+    if not common:
+        return 0.0
+    precision, recall = common / len(a), common / len(b)
+    return 2 * precision * recall / (precision + recall)
+
+
+def fit_thresholds(
+    finder: AnswerFinder,
+    out_of_scope: Sequence[str],
+    policy_questions: Sequence[tuple[str, str]] | None = None,
+) -> Thresholds:
+    """Choose the FAQ (and, with a policy model and questions, the QA) threshold.
+
+    Args:
+        finder: an :class:`AnswerFinder` whose FAQ entries carry ``paraphrases``: each must
+            match its own entry.
+        out_of_scope: queries that must match nothing.
+        policy_questions: ``(question, reference answer)`` pairs over the policies, held out
+            from the QA model's training; None or no policy model: the QA threshold stays
+            pending (None).
+
+    Raises:
+        ValueError: no FAQ entry has paraphrases, or no out-of-scope queries.
+    """
+    queries = [(p, e.id) for e in finder.faq for p in e.paraphrases]
+    if not queries:
+        raise ValueError("No FAQ entry has paraphrases: they are the in-scope validation queries.")
+    if not out_of_scope:
+        raise ValueError("No out-of-scope queries: they are the validation queries to decline.")
+    texts = [q for q, _ in queries] + list(out_of_scope)
+    best = finder.faq_matches(texts)
+    scores = [score for _, score in best]
+    ok = [best[i][0] == own for i, (_, own) in enumerate(queries)] + [False] * len(out_of_scope)
+    faq = choose_threshold(scores, ok)
+    top1 = sum(ok) / len(queries)
+    details: dict[str, Any] = {
+        "criterion": CRITERION,
+        "model": finder.model_name,
+        "faq": {
+            "indexed": "each entry's question and answer text; an entry scores the better cosine",
+            "in_scope_queries": len(queries),
+            "in_scope_source": "faq.jsonl paraphrases (each must match its own entry)",
+            "out_of_scope_queries": len(out_of_scope),
+            "out_of_scope_source": "out_of_scope.txt",
+            "top1_accuracy_in_scope": round(top1, 4),
+            "out_of_scope_answered": sum(sc >= faq["threshold"] for sc in scores[len(queries) :]),
+            **{k: v for k, v in faq.items() if k != "threshold"},
+        },
+        "qa": {
+            "status": "pending: no policy QA model (or no held-out policy questions) when the "
+            "thresholds were fitted; policy answers are withheld until `python -m "
+            "apps.support.answers fit --qa-validation-documents DOC...` chooses it on "
+            "policy_qa.json documents held out from the QA model's training"
+        },
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    qa_threshold = None
+    if finder.policy_available and policy_questions:
+        candidates = finder.policy_candidates([q for q, _ in policy_questions] + list(out_of_scope))
+        qa_scores = [a.score if a else 0.0 for a in candidates]
+        qa_ok = [
+            a is not None and _token_f1(a.span or a.text, ref) >= 0.5
+            for a, (_, ref) in zip(candidates, policy_questions, strict=False)
+        ] + [False] * len(out_of_scope)
+        qa = choose_threshold(qa_scores, qa_ok)
+        qa_threshold = qa["threshold"]
+        details["qa"] = {
+            "in_scope_queries": len(policy_questions),
+            "out_of_scope_queries": len(out_of_scope),
+            "model": finder.policy_model,
+            **{k: v for k, v in qa.items() if k != "threshold"},
+        }
+    return Thresholds(faq=faq["threshold"], qa=qa_threshold, details=details)
+
+
+# --- the finder ------------------------------------------------------------------------------
+
+
+class AnswerFinder:
+    """FAQ retrieval, then extractive QA over policy sections, under fitted thresholds.
+
+    Args:
+        faq: the FAQ entries.
+        embedder: anything with ``encode(texts, normalize=True) -> array``.
+        thresholds: FAQ and QA thresholds (:func:`fit_thresholds`); None: fit the FAQ one now
+            from the entries' paraphrases and ``out_of_scope``.
+        sections: policy sections the QA model reads; ignored without ``reader``.
+        reader: an extractive QA model with ``predict([{"question", "context"}])``; None: no
+            policy step.
+        out_of_scope: validation queries to decline, needed only when ``thresholds`` is None.
+        top_sections: sections the QA model reads per question.
+        faq_source: how a FAQ answer's source starts (the file name).
+    """
+
+    def __init__(
+        self,
+        faq: Sequence[FaqEntry],
+        embedder: Embedder,
+        thresholds: Thresholds | None = None,
+        *,
+        sections: Sequence[PolicySection] = (),
+        reader: Reader | None = None,
+        out_of_scope: Sequence[str] = (),
+        top_sections: int = 3,
+        faq_source: str = "faq.jsonl",
+        policy_model: str | None = None,
+    ):
+        self.faq = list(faq)
+        self.embedder = embedder
+        self.model_name = str(getattr(embedder, "model_name", type(embedder).__name__))
+        self.faq_source = faq_source
+        self.by_id = {e.id: e for e in self.faq}
+        # Each entry is found by its question or its answer text (the better of the two):
+        # on the shipped FAQ's paraphrases that lifts top-1 from 0.41 (questions only) to 0.46.
+        texts = [e.question for e in self.faq] + [e.answer for e in self.faq]
+        keys = [f"{e.id}{_QUESTION}" for e in self.faq] + [f"{e.id}{_ANSWER}" for e in self.faq]
+        vectors = np.asarray(embedder.encode(texts, normalize=True))
+        self.faq_index = VectorIndex.build(
+            keys, vectors, IndexConfig(kind="flat"), model=self.model_name
+        )
+        self.reader = reader
+        self.policy_model = policy_model
+        self.sections = list(sections) if reader is not None else []
+        self.top_sections = top_sections
+        self.section_index = None
+        if self.sections:
+            texts = [f"{s.heading}. {s.text}" for s in self.sections]
+            self.section_index = VectorIndex.build(
+                list(range(len(self.sections))),
+                np.asarray(embedder.encode(texts, normalize=True)),
+                IndexConfig(kind="flat"),
+                model=self.model_name,
+            )
+        if thresholds is None:
+            thresholds = fit_thresholds(self, out_of_scope)
+        self.thresholds = thresholds
+
+    @property
+    def policy_available(self) -> bool:
+        """Whether the policy QA step can run (a reader and sections are loaded)."""
+        return self.section_index is not None
+
+    @classmethod
+    def from_folder(
+        cls,
+        folder: str | Path = "data/support",
+        *,
+        policy_qa: str | Path | None = "data/models/support-policy-qa",
+        embedder: Embedder | None = None,
+    ) -> AnswerFinder:
+        """A finder over ``folder/faq.jsonl`` and ``folder/policies/*.md``.
+
+        The thresholds come from ``folder/thresholds.json`` when it was fitted on this very
+        ``faq.jsonl`` and embedding model; otherwise the FAQ threshold is fitted now from the
+        paraphrases and ``out_of_scope.txt`` (with a logged warning).
+
+        Args:
+            folder: the knowledge base folder.
+            policy_qa: the extractive QA artifact; a missing folder or None skips the policy
+                step (``policy_available`` False), logged.
+            embedder: None loads ``SentenceEmbedder()`` (the packaged MiniLM).
+
+        Raises:
+            FileNotFoundError: no ``faq.jsonl`` in ``folder``.
+            ValueError: a bad FAQ line (file and line named); no thresholds to use and no
+                validation queries to fit them; ``policy_qa`` is not a QA model.
+        """
+        folder = Path(folder)
+        faq_path = folder / "faq.jsonl"
+        if not faq_path.is_file():
+            raise FileNotFoundError(f"No FAQ at {faq_path}: the folder needs a faq.jsonl.")
+        faq = load_faq(faq_path)
+        if embedder is None:
+            from lepton_nlp.embeddings import SentenceEmbedder
+
+            embedder = SentenceEmbedder()
+        reader, sections, policy_model = None, [], None
+        if policy_qa is None:
+            log.warning("No policy QA model given: answers come from the FAQ only.")
+        elif not Path(policy_qa).is_dir():
+            log.warning("Policy QA model %s not found: answers come from the FAQ only.", policy_qa)
+        else:
+            from lepton_nlp.inference import Predictor
+
+            reader, policy_model = Predictor.from_artifact(policy_qa), str(policy_qa)
+            task = getattr(reader.task, "name", None)
+            if task != "qa":
+                raise ValueError(
+                    f"{policy_qa} is a {task} model; the policy step needs an extractive QA "
+                    "artifact (task qa), or policy_qa=None to answer from the FAQ only."
+                )
+            sections = load_policies(folder / "policies")
+        model_name = str(getattr(embedder, "model_name", type(embedder).__name__))
+        thresholds = None
+        saved = folder / THRESHOLDS_FILE
+        if saved.is_file():
+            loaded = Thresholds.load(saved)
+            if (
+                loaded.details.get("faq_sha256") == _sha256(faq_path)
+                and loaded.details.get("model") == model_name
+            ):
+                thresholds = loaded
+            else:
+                log.warning(
+                    "%s was fitted on another faq.jsonl or embedding model: refitting the FAQ "
+                    "threshold on this folder's paraphrases and out_of_scope.txt.",
+                    saved,
+                )
+        out_of_scope: list[str] = []
+        if thresholds is None:
+            oos = folder / "out_of_scope.txt"
+            if not oos.is_file():
+                raise ValueError(
+                    f"No usable {saved} and no {oos} to fit the FAQ threshold on: add "
+                    "out_of_scope.txt (queries to decline) and paraphrases to faq.jsonl, then "
+                    "run `python -m apps.support.answers fit`."
+                )
+            out_of_scope = _lines(oos)
+        finder = cls(
+            faq,
+            embedder,
+            thresholds,
+            sections=sections,
+            reader=reader,
+            out_of_scope=out_of_scope,
+            policy_model=policy_model,
+        )
+        if finder.policy_available and finder.thresholds.qa is None:
+            log.warning(
+                "The QA threshold for %s is not fitted yet (run `python -m apps.support.answers "
+                "fit`): policy answers are withheld until it is.",
+                policy_qa,
+            )
+        return finder
+
+    # --- the two steps ------------------------------------------------------------------
+
+    def faq_ranking(self, questions: Sequence[str], k: int = 5) -> list[list[tuple[str, float]]]:
+        """Each question's ``k`` best FAQ entries (id, cosine similarity), best first."""
+        if not questions:
+            return []
+        vectors = np.asarray(self.embedder.encode(list(questions), normalize=True))
+        ids, scores = self.faq_index.search(vectors, k=min(2 * k, len(self.faq_index)))
+        out = []
+        for row_ids, row_scores in zip(ids, scores, strict=True):
+            ranked: dict[str, float] = {}
+            for key, score in zip(row_ids, row_scores, strict=True):
+                ranked.setdefault(str(key).rsplit("#", 1)[0], float(score))
+            out.append(list(ranked.items())[:k])
+        return out
+
+    def faq_matches(self, questions: Sequence[str]) -> list[tuple[str, float]]:
+        """Each question's best FAQ entry id and cosine similarity, thresholds aside."""
+        return [row[0] for row in self.faq_ranking(questions, k=1)]
+
+    def policy_candidates(self, questions: Sequence[str]) -> list[Answer | None]:
+        """Each question's best policy span over its top sections, thresholds aside."""
+        if not self.policy_available or not questions:
+            return [None] * len(questions)
+        vectors = np.asarray(self.embedder.encode(list(questions), normalize=True))
+        k = min(self.top_sections, len(self.sections))
+        hits, _ = self.section_index.search(vectors, k=k)
+        pairs = [(q, int(j)) for q, row in zip(questions, hits, strict=True) for j in row]
+        predictions = self.reader.predict(
+            [{"question": q, "context": self.sections[j].text} for q, j in pairs]
+        )
+        best: dict[int, Answer] = {}
+        position = 0
+        for i, row in enumerate(hits):
+            for _ in row:
+                (_, j), p = pairs[position], predictions[position]
+                position += 1
+                span = (p.get("answer") or "").strip()
+                if not span or p.get("no_answer"):
+                    continue
+                score = float(p["score"])
+                if i not in best or score > best[i].score:
+                    section = self.sections[j]
+                    best[i] = Answer(
+                        text=_sentence(section.text, p.get("start"), p.get("end"), span),
+                        source=section.source,
+                        score=round(score, 6),
+                        kind="policy",
+                        span=span,
+                    )
+        return [best.get(i) for i in range(len(questions))]
+
+    def find(self, question: str) -> Answer | None:
+        """The answer to one question, or None when nothing passes its threshold."""
+        return self.find_many([question])[0]
+
+    def find_many(self, questions: Sequence[str]) -> list[Answer | None]:
+        """Answers to several questions (same as one at a time, in fewer model calls).
+
+        Raises:
+            ValueError: a question is not a string or is empty (which one).
+        """
+        questions = list(questions)
+        for i, q in enumerate(questions):
+            if not isinstance(q, str) or not q.strip():
+                raise ValueError(
+                    f"Question {i + 1} of {len(questions)} is {q!r}: give non-empty text."
+                )
+        out: list[Answer | None] = [None] * len(questions)
+        rest = []
+        for i, (entry_id, score) in enumerate(self.faq_matches(questions)):
+            if score >= self.thresholds.faq:
+                entry = self.by_id[entry_id]
+                out[i] = Answer(
+                    text=entry.answer,
+                    source=f"{self.faq_source}#{entry.id}",
+                    score=round(score, 6),
+                    kind="faq",
+                    question=entry.question,
+                )
+            else:
+                rest.append(i)
+        if rest and self.policy_available and self.thresholds.qa is not None:
+            for i, answer in zip(
+                rest, self.policy_candidates([questions[i] for i in rest]), strict=True
+            ):
+                if answer is not None and answer.score >= self.thresholds.qa:
+                    out[i] = answer
+        return out
+
+
+def _sentence(text: str, start: int | None, end: int | None, span: str) -> str:
+    """The sentence (or list item) of ``text`` holding the span at ``start:end``."""
+    if start is None or end is None or text[start:end] != span:
+        start = text.find(span)
+        if start < 0:
+            return span
+        end = start + len(span)
+    left = max(
+        text.rfind(". ", 0, start) + 2 if text.rfind(". ", 0, start) >= 0 else 0,
+        text.rfind("\n", 0, start) + 1,
+    )
+    stops = [p for p in (text.find(". ", end), text.find("\n", end)) if p >= 0]
+    right = min(stops) + 1 if stops else len(text)
+    return text[left:right].strip().lstrip("- ").strip()
+
+
+# --- command line ---------------------------------------------------------------------------
+
+
+def _policy_validation(folder: Path, documents: Sequence[str]) -> list[tuple[str, str]]:
+    data = json.loads((folder / "policy_qa.json").read_text(encoding="utf-8"))["data"]
+    return [
+        (qa["question"], qa["answers"][0]["text"])
+        for article in data
+        if article["title"] in documents
+        for paragraph in article["paragraphs"]
+        for qa in paragraph["qas"]
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m apps.support.answers fit`` writes ``thresholds.json``; ``ask`` answers."""
+    parser = argparse.ArgumentParser(prog="python -m apps.support.answers", description=__doc__)
+    parser.add_argument("command", choices=["fit", "ask"])
+    parser.add_argument("questions", nargs="*", help="ask: the questions")
+    parser.add_argument("--folder", default="data/support")
+    parser.add_argument("--policy-qa", default="data/models/support-policy-qa")
+    parser.add_argument(
+        "--qa-validation-documents",
+        nargs="*",
+        default=[],
+        help="fit: policy_qa.json documents (titles) held out from the QA model's training, "
+        "whose questions choose the QA threshold",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    folder = Path(args.folder)
+    if args.command == "ask":
+        finder = AnswerFinder.from_folder(folder, policy_qa=args.policy_qa)
+        for question, answer in zip(args.questions, finder.find_many(args.questions), strict=True):
+            print(json.dumps({"question": question, "answer": answer and answer.to_dict()}))
+        return
+    (folder / THRESHOLDS_FILE).unlink(missing_ok=True)
+    finder = AnswerFinder.from_folder(folder, policy_qa=args.policy_qa)
+    policy = (
+        _policy_validation(folder, args.qa_validation_documents)
+        if args.qa_validation_documents
+        else None
+    )
+    thresholds = fit_thresholds(finder, _lines(folder / "out_of_scope.txt"), policy)
+    thresholds.details["faq_sha256"] = _sha256(folder / "faq.jsonl")
+    if policy:
+        thresholds.details["qa"]["validation_documents"] = list(args.qa_validation_documents)
+    thresholds.details["command"] = " ".join(
+        ["python -m apps.support.answers fit"]
+        + (["--qa-validation-documents", *args.qa_validation_documents] if policy else [])
+    )
+    thresholds.save(folder / THRESHOLDS_FILE)
+    print(
+        json.dumps(
+            {"faq_threshold": thresholds.faq, "qa_threshold": thresholds.qa, **thresholds.details},
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,287 @@
+"""The support bot's answers: FAQ retrieval, policy QA fallback, thresholds, the FAQ format.
+
+An embedder stand-in (hashed bag of words) and a QA stand-in keep these tests free of models;
+``tests/integration/test_support_answers_minilm.py`` runs the packaged MiniLM on the shipped FAQ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from apps.support.answers import (
+    Answer,
+    AnswerFinder,
+    FaqEntry,
+    PolicySection,
+    Thresholds,
+    choose_threshold,
+    fit_thresholds,
+    load_faq,
+    load_policies,
+    slugify,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+import support_faq  # bench/ is a folder of scripts, not a package
+
+
+class HashedBagOfWords:
+    """``encode(texts, normalize=True)``: words hashed into 512 buckets, unit length."""
+
+    model_name = "hashed-bag-of-words"
+
+    def encode(self, texts, normalize=True):
+        out = np.zeros((len(texts), 512), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in re.findall(r"[a-z0-9]+", text.lower()):
+                out[i, int(hashlib.md5(word.encode()).hexdigest(), 16) % 512] += 1.0
+        if normalize:
+            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+        return out
+
+
+class KeywordReader:
+    """A QA stand-in: answers ``span`` with ``score`` when the context contains it."""
+
+    def __init__(self, span: str, score: float):
+        self.span, self.score, self.calls = span, score, []
+
+    def predict(self, inputs):
+        inputs = list(inputs)
+        self.calls.append(inputs)
+        out = []
+        for item in inputs:
+            start = item["context"].find(self.span)
+            if start < 0:
+                out.append({"answer": "", "start": 0, "end": 0, "score": 0.0, "no_answer": True})
+            else:
+                end = start + len(self.span)
+                out.append(
+                    {"answer": self.span, "start": start, "end": end, "score": self.score}
+                    | {"no_answer": False}
+                )
+        return out
+
+
+FAQ = [
+    FaqEntry("faq-001", "How do I activate my new card", "Scan the QR code in the app.",
+             paraphrases=("activate new card how",)),
+    FaqEntry("faq-002", "What is the fee for an ATM withdrawal", "Two free withdrawals a month.",
+             paraphrases=("atm withdrawal fee",)),
+    FaqEntry("faq-003", "How long does a bank transfer take", "Most arrive within two hours.",
+             paraphrases=("bank transfer how long",)),
+]  # fmt: skip
+SECTIONS = [
+    PolicySection(
+        "cards.md",
+        "replacement-cards",
+        "Replacement cards",
+        "A replacement card costs nothing. It arrives in 5 working days by post.",
+    ),
+    PolicySection("top-ups.md", "cash", "Cash", "Cash top-ups are not accepted anywhere."),
+]
+
+
+def finder(reader=None, faq=0.8, qa=0.5):
+    return AnswerFinder(
+        FAQ, HashedBagOfWords(), Thresholds(faq=faq, qa=qa), sections=SECTIONS, reader=reader
+    )
+
+
+def test_faq_hit_returns_its_source_and_score():
+    answer = finder().find("How do I activate my new card?")
+    assert answer == Answer(
+        text="Scan the QR code in the app.",
+        source="faq.jsonl#faq-001",
+        score=pytest.approx(1.0, abs=1e-5),
+        kind="faq",
+        question="How do I activate my new card",
+    )
+    assert answer.to_dict()["source"] == "faq.jsonl#faq-001"
+    assert json.dumps(answer.to_dict())
+
+
+def test_below_faq_threshold_falls_to_policy_qa():
+    reader = KeywordReader("5 working days", 0.9)
+    answers = finder(reader).find_many(
+        ["when does my replacement card arrive", "What is the fee for an ATM withdrawal?"]
+    )
+    policy, faq = answers
+    assert policy.kind == "policy"
+    assert policy.source == "policies/cards.md#replacement-cards"
+    assert policy.span == "5 working days"
+    assert policy.text == "It arrives in 5 working days by post."
+    assert policy.score == pytest.approx(0.9)
+    assert policy.question is None
+    assert faq.kind == "faq" and faq.source == "faq.jsonl#faq-002"
+    # only the question that missed the FAQ reached the reader, over its top sections
+    assert [item["question"] for item in reader.calls[0]] == [
+        "when does my replacement card arrive"
+    ] * 2
+
+
+def test_nothing_passes_gives_none():
+    assert finder(KeywordReader("5 working days", 0.3)).find("replacement card arrive") is None
+    assert finder(KeywordReader("not in any section", 0.99)).find("replacement card") is None
+    assert finder(None).find("what is the weather") is None
+
+
+def test_policy_step_waits_for_a_qa_threshold():
+    reader = KeywordReader("5 working days", 0.99)
+    pending = finder(reader, qa=None)
+    assert pending.policy_available
+    assert pending.find("replacement card arrive") is None
+    assert not reader.calls
+
+
+def test_empty_question_is_a_clear_error():
+    with pytest.raises(ValueError, match="Question 2 of 2"):
+        finder().find_many(["card", "  "])
+
+
+def test_choose_threshold_picks_the_known_best():
+    # answering is right for the three high scores; the 0.75 one is a wrong top match
+    scores = [0.95, 0.9, 0.85, 0.75, 0.6, 0.5, 0.82]
+    right = [True, True, True, False, False, False, True]
+    chosen = choose_threshold(scores, right)
+    assert chosen["threshold"] == pytest.approx((0.75 + 0.82) / 2)
+    assert chosen["accuracy"] == 1.0
+    assert (chosen["answered_right"], chosen["declined_right"], chosen["answered_wrong"]) == (
+        4,
+        3,
+        0,
+    )
+    # one wrong answer above every right one: declining it costs more right answers
+    chosen = choose_threshold([0.99, 0.9, 0.8, 0.3], [False, True, True, False])
+    assert chosen["threshold"] == pytest.approx(0.55)
+    assert chosen["accuracy"] == 0.75
+
+
+def test_fit_thresholds_separates_paraphrases_from_out_of_scope():
+    thresholds = fit_thresholds(
+        finder(), ["what is the weather in paris", "tell me a joke about cats"]
+    )
+    details = thresholds.details["faq"]
+    assert details["in_scope_queries"] == 3 and details["out_of_scope_queries"] == 2
+    assert details["accuracy"] == 1.0
+    assert 0.0 < thresholds.faq < 0.8
+    assert thresholds.qa is None and "pending" in thresholds.details["qa"]["status"]
+    assert thresholds.details["model"] == "hashed-bag-of-words"
+
+
+def write_folder(tmp_path: Path, faq_lines: list[str]) -> Path:
+    (tmp_path / "faq.jsonl").write_text("\n".join(faq_lines) + "\n", encoding="utf-8")
+    (tmp_path / "out_of_scope.txt").write_text("weather in paris\ntell me a joke\n")
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "cards.md").write_text(
+        "# Cards\n\nIntro.\n\n## Card retained by an ATM\n\nCall us.\n\n## PIN & codes\n\nSix digits.\n"
+    )
+    return tmp_path
+
+
+def faq_line(i: int, entry: FaqEntry, **changes) -> str:
+    record = {"id": entry.id, "question": entry.question, "answer": entry.answer}
+    record |= {"paraphrases": list(entry.paraphrases), **changes}
+    return json.dumps({k: v for k, v in record.items() if v is not None})
+
+
+def test_from_folder_without_policy_model_uses_faq_only(tmp_path, caplog):
+    folder = write_folder(tmp_path, [faq_line(i, e) for i, e in enumerate(FAQ)])
+    with caplog.at_level(logging.WARNING, logger="apps.support.answers"):
+        found = AnswerFinder.from_folder(
+            folder, policy_qa=tmp_path / "missing-model", embedder=HashedBagOfWords()
+        )
+    assert not found.policy_available
+    assert "not found" in caplog.text
+    assert found.find("bank transfer how long").source == "faq.jsonl#faq-003"
+    assert found.find("weather in paris") is None
+
+
+def test_bad_faq_line_names_file_and_line(tmp_path):
+    lines = [faq_line(0, FAQ[0]), faq_line(1, FAQ[1], answer=None)]
+    folder = write_folder(tmp_path, lines)
+    with pytest.raises(ValueError, match=r"faq\.jsonl, line 2: missing or empty field\(s\) answer"):
+        AnswerFinder.from_folder(folder, policy_qa=None, embedder=HashedBagOfWords())
+    (folder / "faq.jsonl").write_text(faq_line(0, FAQ[0]) + "\n{not json\n")
+    with pytest.raises(ValueError, match="line 2: not valid JSON"):
+        load_faq(folder / "faq.jsonl")
+    (folder / "faq.jsonl").write_text(faq_line(0, FAQ[0]) + "\n" + faq_line(0, FAQ[0]) + "\n")
+    with pytest.raises(ValueError, match="line 2: id 'faq-001' already used"):
+        load_faq(folder / "faq.jsonl")
+
+
+def test_policy_sections_and_slugs(tmp_path):
+    write_folder(tmp_path, [faq_line(0, FAQ[0])])
+    sections = load_policies(tmp_path / "policies")
+    assert [s.source for s in sections] == [
+        "policies/cards.md#card-retained-by-an-atm",
+        "policies/cards.md#pin-codes",
+    ]
+    assert sections[0].text == "Call us."
+    assert slugify("Card retained by an ATM") == "card-retained-by-an-atm"
+
+
+def test_shipped_faq_and_policies_load():
+    root = Path(__file__).resolve().parents[2] / "data" / "support"
+    entries = load_faq(root / "faq.jsonl")
+    sections = {s.source for s in load_policies(root / "policies")}
+    assert len(entries) >= 100
+    assert all(e.source in sections for e in entries)
+    saved = Thresholds.load(root / "thresholds.json")
+    assert 0 < saved.faq < 1 and saved.details["faq"]["in_scope_queries"] > 0
+
+
+def test_bm25_baseline_ranks_like_okapi():
+    docs = [["card", "lost"], ["transfer", "fee", "fee"], ["card", "activate", "new"]]
+    bm25 = support_faq.BM25Okapi(docs)
+    scores = bm25.scores(["activate", "card"])
+    assert np.argmax(scores) == 2
+    # "fee" occurs in one of three documents: idf = ln((3 - 1 + 0.5) / (1 + 0.5))
+    assert bm25.idf["fee"] == pytest.approx(np.log(2.5 / 1.5))
+    assert bm25.scores(["unknown"]) == [0.0, 0.0, 0.0]
+    assert support_faq.tokenize("What's the ATM-fee?") == ["what", "s", "the", "atm", "fee"]
+
+
+def test_bench_split_indexes_one_question_per_answer():
+    rows = [
+        {"Question": "q1", "Answer": "a"},
+        {"Question": "q2", "Answer": "b"},
+        {"Question": "q3", "Answer": "a"},
+        {"Question": "q1", "Answer": "a"},
+        {"Question": "q4", "Answer": "a "},
+    ]
+    indexed, queries = support_faq.split(rows)
+    assert indexed == [("q1", "a"), ("q2", "b")]
+    assert queries == [("q3", 0), ("q4", 0)]
+
+
+def test_a_real_qa_artifact_reads_the_policy_sections(tmp_path, studio_artifact):
+    """A tiny QA artifact through ``from_folder``: loaded, asked, and its threshold fitted."""
+    artifact, _, _ = studio_artifact("qa")
+    folder = write_folder(tmp_path, [faq_line(i, e) for i, e in enumerate(FAQ)])
+    found = AnswerFinder.from_folder(folder, policy_qa=artifact, embedder=HashedBagOfWords())
+    assert found.policy_available and found.thresholds.qa is None
+    assert found.find("what happens when an atm keeps my card") is None  # threshold pending
+    candidate = found.policy_candidates(["what happens when an atm keeps my card"])[0]
+    assert candidate.kind == "policy" and candidate.source.startswith("policies/cards.md#")
+    assert 0.0 <= candidate.score <= 1.0
+    thresholds = fit_thresholds(
+        found, ["weather in paris"], [("what happens when an atm keeps my card", "Call us.")]
+    )
+    assert thresholds.qa is not None
+    assert thresholds.details["qa"]["model"] == str(artifact)
+    assert thresholds.details["qa"]["n"] == 2
+
+
+def test_a_policy_model_of_another_task_is_refused(tmp_path, tiny_artifact):
+    folder = write_folder(tmp_path, [faq_line(i, e) for i, e in enumerate(FAQ)])
+    with pytest.raises(ValueError, match="is a classification model; the policy step needs"):
+        AnswerFinder.from_folder(folder, policy_qa=tiny_artifact, embedder=HashedBagOfWords())
