@@ -1,0 +1,183 @@
+"""Latency of the support bot over HTTP: one text turn through ``POST /webhooks/rest/webhook``.
+
+Starts the server on loopback as a user would (``python -m lepton_nlp.cli serve --routes
+apps.support.api:router``, a subprocess, with a throwaway ``LEPTON_HOME`` so the user's
+database is not touched), waits for ``/readyz`` and for the bot's first load (a warm-up
+message), then runs ``--senders`` concurrent conversations, each a keep-alive connection
+sending a fixed script of banking messages (FAQ questions, a lost-card flow with its
+details, an out-of-scope line) turn after turn; every pass through the script is a new
+conversation. It stops after ``--seconds`` or ``--max-turns`` turns in all, whichever comes
+first. Records p50/p95/p99 of one turn end to end, errors, turns/s and the machine.
+Writes bench/results/support_latency.json.
+
+    python bench/support_latency.py --seconds 30 --senders 8
+
+Traffic goes to 127.0.0.1 only. Target: p95 <= 150 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, write_result
+from serve_load import _Connection, _free_port, stop_server
+
+WEBHOOK = "/webhooks/rest/webhook"
+TARGET_P95_MS = 150.0
+
+#: One conversation: FAQ questions, a lost-card flow (card digits, then when), one line out
+#: of scope (once, so the conversation is not handed over for two failures in a row).
+SCRIPT = [
+    "Hi, how do I activate the new card that came in the post?",
+    "How long does it take for a card to be delivered?",
+    "What's the weather going to be like in Paris tomorrow?",
+    "I think I lost my card",
+    "It's the one ending 4821",
+    "I last used it yesterday evening",
+    "Can I top up my account with Apple Pay?",
+    "Why is my transfer still pending?",
+    "How do I change my PIN?",
+    "What exchange rate do you use when I pay in euros?",
+]
+
+
+def start_server(port: int, home: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "lepton_nlp.cli", "serve", "--port", str(port)]
+    command += ["--host", "127.0.0.1", "--routes", "apps.support.api:router"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "LEPTON_HOME": home}
+    for name in ("LEPTON_NLP_API_KEYS", "LEPTON_DB_URL"):  # loopback, no keys; throwaway DB
+        env.pop(name, None)
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"server exited with {process.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    process.kill()
+    sys.exit("server not ready after 300 s")
+
+
+def warm_up(port: int) -> float:
+    """The first message builds the bot (intent model, MiniLM, FAQ index); then one pass of
+    the script so every path has run once. Returns the first message's seconds."""
+    started = time.perf_counter()
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600) as client:
+        response = client.post(WEBHOOK, json={"sender": "warm-up", "message": SCRIPT[0]})
+        if response.status_code != 200:
+            sys.exit(f"warm-up message got {response.status_code}: {response.text[:500]}")
+        first = time.perf_counter() - started
+        for n, text in enumerate(SCRIPT[1:]):
+            client.post(
+                WEBHOOK, json={"sender": "warm-up-2", "message": text, "message_id": str(n)}
+            )
+    return first
+
+
+async def load(port: int, senders: int, seconds: float, max_turns: int) -> dict:
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    handoffs = waiting = 0
+    sent = 0
+
+    async def one_sender(k: int) -> None:
+        nonlocal handoffs, waiting, sent
+        connection = _Connection("127.0.0.1", port)
+        conversation = 0
+        while True:
+            sender = f"bench-{k}-{conversation}"
+            for turn, text in enumerate(SCRIPT):
+                if time.perf_counter() >= deadline or sent >= max_turns:
+                    await connection.close()
+                    return
+                sent += 1
+                body = json.dumps(
+                    {"sender": sender, "message": text, "message_id": f"{sender}-{turn}"}
+                ).encode("utf-8")
+                start = time.perf_counter()
+                try:
+                    code, payload = await connection.post(WEBHOOK, body)
+                    status = str(code) if code != 200 or b'"text"' in payload else "bad-body"
+                except (OSError, ConnectionError, asyncio.IncompleteReadError) as exc:
+                    status = type(exc).__name__
+                if status == "200":
+                    latencies.append(time.perf_counter() - start)
+                    handoffs += b"passing you to a colleague" in payload
+                    waiting += b'"waiting"' in payload  # handed over: no NLU in the turn
+                else:
+                    errors[status] = errors.get(status, 0) + 1
+            conversation += 1
+
+    started = time.perf_counter()
+    deadline = started + seconds
+    await asyncio.gather(*[one_sender(k) for k in range(senders)])
+    elapsed = time.perf_counter() - started
+    quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+    return {
+        "turns": len(latencies),
+        "errors": sum(errors.values()),
+        "error_kinds": ",".join(f"{k}:{v}" for k, v in sorted(errors.items())) or "none",
+        "turns_per_s": round(len(latencies) / elapsed, 2),
+        "p50_ms": round(quantiles[49] * 1000, 1),
+        "p95_ms": round(quantiles[94] * 1000, 1),
+        "p99_ms": round(quantiles[98] * 1000, 1),
+        "max_ms": round(max(latencies, default=0.0) * 1000, 1),
+        "handoffs": handoffs,
+        "turns_while_handed_over": waiting,
+        "seconds": round(elapsed, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--senders", type=int, default=8, help="concurrent conversations")
+    parser.add_argument("--seconds", type=float, default=30, help="load duration (at most)")
+    parser.add_argument("--max-turns", type=int, default=400, help="turns in all (at most)")
+    parser.add_argument("--note", help="a note kept in the JSON (e.g. the machine was loaded)")
+    args = parser.parse_args()
+    if not 1 <= args.senders <= 64 or not 0 < args.seconds <= 600 or args.max_turns < 1:
+        sys.exit("Keep the load bounded: 1-64 senders, at most 600 s, at least 1 turn.")
+
+    port = _free_port()
+    with tempfile.TemporaryDirectory(prefix="lepton-support-bench-") as home:
+        server = start_server(port, home)
+        try:
+            first_s = warm_up(port)
+            result = asyncio.run(load(port, args.senders, args.seconds, args.max_turns))
+        finally:
+            stop_server(server)
+    figures: dict = {
+        "endpoint": f"POST {WEBHOOK} (one text turn, end to end)",
+        "server": "python -m lepton_nlp.cli serve --routes apps.support.api:router",
+        "senders": args.senders,
+        "max_seconds": args.seconds,
+        "max_turns": args.max_turns,
+        "script_turns": len(SCRIPT),
+        "first_message_s": round(first_s, 2),
+        **result,
+        "target_p95_ms": TARGET_P95_MS,
+        "target_met": result["errors"] == 0 and result["p95_ms"] <= TARGET_P95_MS,
+    }
+    if args.note:
+        figures["note"] = args.note
+    write_result("support_latency", figures)
+
+
+if __name__ == "__main__":
+    main()
