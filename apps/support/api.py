@@ -32,6 +32,7 @@ __all__ = [
     "MAX_AUDIO_BYTES",
     "MAX_MESSAGE_CHARS",
     "get_bot",
+    "get_similar_cases",
     "get_transcriber",
     "parse_result",
     "router",
@@ -69,6 +70,23 @@ def get_bot() -> SupportBot:
             except RuntimeError as error:
                 raise HTTPException(503, str(error)) from None
         return _bot
+
+
+_similar: list[Any] = [None, None]  # [bot, its SimilarCases]
+
+
+def get_similar_cases(bot: Annotated[SupportBot, Depends(get_bot)]) -> Any:
+    """Resolved cases for the handoff list (:mod:`apps.support.similar`), embedded with the
+    FAQ's embedder (``bot.answers.embedder``); None when the bot's answers have none."""
+    embedder = getattr(bot.answers, "embedder", None)
+    if embedder is None:
+        return None
+    with _lock:
+        if _similar[0] is not bot:
+            from apps.support.similar import SimilarCases
+
+            _similar[:] = [bot, SimilarCases(embedder)]
+        return _similar[1]
 
 
 def get_transcriber() -> Callable[[bytes], str]:
@@ -135,6 +153,15 @@ class ParseResponse(BaseModel):
     message_id: str | None = None
 
 
+class SimilarCaseOut(BaseModel):
+    handoff_id: int
+    sender: str
+    score: float = Field(description="Cosine similarity of the customers' turns.")
+    reason: str
+    customer: str
+    resolution: str = Field(description="What the agent answered.")
+
+
 class HandoffOut(BaseModel):
     id: int
     sender: str
@@ -144,6 +171,10 @@ class HandoffOut(BaseModel):
     transcript: str
     status: str
     agent: str | None
+    similar: list[SimilarCaseOut] = Field(
+        default_factory=list,
+        description="The 3 closed, agent-answered handoffs most like this one.",
+    )
 
 
 class TakeRequest(BaseModel):
@@ -303,11 +334,19 @@ async def feedback(body: Feedback, bot: Bot) -> None:
 @router.get("/handoff", response_model=list[HandoffOut], summary="Handoffs for agents")
 async def list_handoffs(
     bot: Bot,
+    cases: Annotated[Any, Depends(get_similar_cases)],
     status: Annotated[str | None, Query(pattern="^(open|taken|closed|all)$")] = "open",
 ) -> list[dict]:
-    """Conversations passed to a person (open by default), with summary and transcript."""
+    """Conversations passed to a person (open by default), with summary, transcript and the
+    3 most similar resolved (closed, agent-answered) cases."""
     found = await run_in_threadpool(bot.store.handoffs, None if status == "all" else status)
-    return [_handoff_out(h) for h in found]
+    out = [_handoff_out(h) for h in found]
+    if cases is not None and found:
+        await run_in_threadpool(cases.refresh, bot.store)
+        similar = await run_in_threadpool(cases.similar_many, found, 3)
+        for item, near in zip(out, similar, strict=True):
+            item["similar"] = [c.to_dict() for c in near]
+    return out
 
 
 def _get(bot: SupportBot, handoff_id: int) -> Handoff:
@@ -318,8 +357,16 @@ def _get(bot: SupportBot, handoff_id: int) -> Handoff:
 
 
 @router.get("/handoff/{handoff_id}", response_model=HandoffOut, responses={404: {}})
-async def get_handoff(handoff_id: int, bot: Bot) -> dict:
-    return _handoff_out(_get(bot, handoff_id))
+async def get_handoff(
+    handoff_id: int, bot: Bot, cases: Annotated[Any, Depends(get_similar_cases)]
+) -> dict:
+    handoff = _get(bot, handoff_id)
+    out = _handoff_out(handoff)
+    if cases is not None:
+        await run_in_threadpool(cases.refresh, bot.store)
+        near = await run_in_threadpool(cases.similar, handoff, 3)
+        out["similar"] = [c.to_dict() for c in near]
+    return out
 
 
 @router.post("/handoff/{handoff_id}/take", response_model=HandoffOut, responses={404: {}})
