@@ -8,7 +8,7 @@ import streamlit as st
 
 from apps.common.pages_registry import PAGES as SPECS
 from apps.common.pages_registry import sections
-from apps.pages import links
+from apps.shell.pages import links
 
 __all__ = ["build", "run"]
 

@@ -2,7 +2,7 @@
 
 A page is named here by the module that draws it (a string), so this list imports no page
 and no streamlit; :mod:`apps.navigation` imports each module when it builds the pages.
-Pages link to each other by key (:func:`apps.pages.links.page_link`).
+Pages link to each other by key (:func:`apps.shell.pages.links.page_link`).
 
 An application adds its pages with one :func:`register_pages` call at the end of this file::
 
@@ -95,7 +95,7 @@ def page_spec(key: str) -> PageSpec:
 
 register_pages(
     "Suite",
-    PageSpec("home", "Home", ":material/home:", "apps.pages.home"),
+    PageSpec("home", "Home", ":material/home:", "apps.shell.pages.home"),
 )
 register_pages(
     "Model Studio",

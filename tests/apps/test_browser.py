@@ -102,8 +102,7 @@ def suite(tmp_path_factory):
         log.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
+def _new_browser():
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in (
@@ -115,7 +114,12 @@ def browser():
         "--force-device-scale-factor=1",
     ):
         options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(DRIVER))
+    return webdriver.Chrome(options=options, service=webdriver.ChromeService(DRIVER))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    driver = _new_browser()
     yield driver
     driver.quit()
 
@@ -232,6 +236,19 @@ def test_second_launch_says_the_suite_is_running(suite):
     )
     assert result.returncode == 0
     assert f"already running at {suite['url']}" in result.stdout
+
+
+@pytest.mark.parametrize(("path", "title"), [("train", "Train"), ("support", "Support")])
+def test_a_link_to_a_page_opens_it_in_a_new_browser(suite, path, title):
+    # A `pages/` folder beside apps/suite.py made Streamlit answer a first visit to /train
+    # with a "Page not found" dialog over the page.
+    driver = _new_browser()
+    try:
+        driver.get(f"{suite['url']}/{path}")
+        _title(driver, title)
+        assert "Page not found" not in driver.page_source
+    finally:
+        driver.quit()
 
 
 def test_every_page_and_two_runs_in_the_studio(suite, browser, tiny_model):

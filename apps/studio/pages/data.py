@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from apps.pages.links import page_link
+from apps.shell.pages.links import page_link
 from apps.studio import datafiles
 from apps.studio.errors import StudioError
 from apps.studio.pages.widgets import current_data, set_data

@@ -7,7 +7,7 @@ import streamlit as st
 from apps.common.catalog import SHIPPED_MODELS, model_catalog
 from apps.common.database import database_url, shown_database
 from apps.common.paths import data_home, shown_path
-from apps.pages.links import page_link
+from apps.shell.pages.links import page_link
 from apps.studio.pages.widgets import get_store
 
 
