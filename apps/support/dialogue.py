@@ -47,6 +47,7 @@ __all__ = [
     "Slot",
     "SupportBot",
     "build_support_bot",
+    "flow_caption",
     "is_handoff_request",
     "load_handoff_phrases",
     "load_summarizer",
@@ -723,3 +724,15 @@ def build_support_bot(
     nlu = SupportNLU.from_artifact(intent_model)
     answers = AnswerFinder.from_folder(faq_folder, **answer_options)
     return SupportBot(nlu, answers, store=store, summarizer=load_summarizer(summary_model))
+
+
+def flow_caption(flow: str | None, slots: dict[str, Any]) -> str:
+    """One line on a detail flow's progress: what is known, what is still asked for."""
+    names = [slot.name for slot in FLOWS.get(flow or "", ())]
+    known = ", ".join(f"{name} {slots[name]}" for name in names if name in slots)
+    missing = ", ".join(name for name in names if name not in slots)
+    parts = [f"Details for {flow}"]
+    if known:
+        parts.append(f"known: {known}")
+    parts.append(f"still needed: {missing}" if missing else "complete")
+    return "; ".join(parts)

@@ -322,3 +322,14 @@ def test_a_retry_after_a_failed_turn_is_answered():
         bot.reply("u1", "activate my card")
     [message] = bot.reply("u1", "activate my card")  # within the duplicate window
     assert message.text == "Answer to: activate my card"
+
+
+def test_flow_caption_says_what_is_known_and_what_is_still_needed():
+    from apps.support.dialogue import flow_caption
+
+    assert flow_caption("lost_or_stolen_card", {}) == (
+        "Details for lost_or_stolen_card; still needed: card, when"
+    )
+    assert flow_caption("lost_or_stolen_card", {"card": "4821", "when": "yesterday"}) == (
+        "Details for lost_or_stolen_card; known: card 4821, when yesterday; complete"
+    )

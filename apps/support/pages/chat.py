@@ -13,7 +13,7 @@ import streamlit as st
 
 from apps.common.database import StoreError, database_url
 from apps.support.analytics import intent_table, traffic_summary
-from apps.support.dialogue import SupportBot
+from apps.support.dialogue import SupportBot, flow_caption
 
 __all__ = ["BOT_FACTORY_ENV", "render"]
 
@@ -66,7 +66,7 @@ def _understanding_panel(custom: dict[str, Any]) -> None:
     if "answer" in custom:
         st.caption(f"Answer: {custom['answer']['source']} (score {custom['answer']['score']:.2f})")
     if "slots" in custom:
-        st.caption(f"Flow {custom.get('flow')}: {custom['slots']}")
+        st.caption(flow_caption(custom.get("flow"), custom["slots"]))
     if custom.get("handoff", {}).get("reason"):
         st.caption(f"Handoff: {custom['handoff']['reason']}")
     if "transcript" in custom:
