@@ -706,19 +706,9 @@ def build_support_bot(
     and policies, the dialogue summarizer when installed.
 
     Raises:
-        RuntimeError: ``apps.support.answers`` (the answer finder) is not installed.
         lepton_nlp.errors.ArtifactError: the intent model folder is not an artifact.
     """
-    try:
-        from apps.support.answers import AnswerFinder
-    except ModuleNotFoundError as error:
-        if error.name != "apps.support.answers":
-            raise
-        raise RuntimeError(
-            "The support bot needs apps/support/answers.py (AnswerFinder: FAQ and policy "
-            "answers), which is not in this checkout; add it, or build SupportBot with your "
-            "own answers object (anything with find(question))."
-        ) from None
+    from apps.support.answers import AnswerFinder
     from apps.support.understanding import SupportNLU
 
     nlu = SupportNLU.from_artifact(intent_model)

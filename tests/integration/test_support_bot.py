@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -51,12 +50,11 @@ def test_real_understanding_drives_a_lost_card_flow(nlu, tmp_path):
         "/webhooks/rest/webhook",
         json={"sender": "carol", "message": "What is the weather tomorrow?"},
     ).json()
-    assert "buttons" in unsure or "I can only help" in unsure["text"]
+    # The shipped model's calibration.json holds the out-of-scope threshold fitted on validation.
+    assert "I can only help" in unsure["text"], unsure
 
 
 def test_real_answer_finder(nlu, tmp_path):
-    if importlib.util.find_spec("apps.support.answers") is None:
-        pytest.skip("apps/support/answers.py (AnswerFinder) is not in this checkout yet")
     from apps.support.answers import AnswerFinder
 
     bot = SupportBot(nlu, AnswerFinder.from_folder(ROOT / "data/support"))

@@ -37,18 +37,6 @@ def test_chat_loop_with_buttons(standin, monkeypatch, capsys):
     assert "source: policies/cards.md#x" in out
 
 
-def test_missing_answers_module_is_a_clear_error(tmp_path, capsys, monkeypatch):
-    import importlib.util
-
-    if importlib.util.find_spec("apps.support.answers") is not None:
-        pytest.skip("apps/support/answers.py is present")
-    monkeypatch.setattr(
-        "apps.support.understanding.SupportNLU.from_artifact", lambda *a, **k: StandInNLU()
-    )
-    code = cli.main(["say", "bob", "hi", "--db", f"sqlite:///{tmp_path / 's.db'}"])
-    assert code == 2 and "apps/support/answers.py" in capsys.readouterr().err
-
-
 def test_serve_commands_mount_the_support_routes(monkeypatch):
     import lepton_nlp.serve
     from lepton_nlp.cli import main as core_main
