@@ -111,6 +111,8 @@ def main() -> None:
     saved = yaml.safe_load((artifact / "config.yaml").read_text(encoding="utf-8"))
     sizes = {"train": _train_size(config), "test": len(records)}
     card = model_card(saved, read_artifact(artifact).spec, metrics, sizes)
+    prompt = config.task_options.prompt
+    card = card.replace(prompt, prompt.replace("\n", "\\n"))  # one line in the card's table
     lines = card.split("\n")
     at = next((i for i, line in enumerate(lines) if line == "## Intended use and limits"), 0)
     lines[at:at] = [

@@ -30,7 +30,6 @@ import argparse
 import dataclasses
 import json
 import os
-import time
 from pathlib import Path
 
 from common import ROOT, datasets_root, flatten, write_result
@@ -105,6 +104,21 @@ def squad_stage(args: argparse.Namespace) -> tuple[Path, dict]:
     return folder, train(config).metrics
 
 
+def finished_run(folder: Path, rate: float, epochs: int) -> dict | None:
+    """The metrics of a candidate that an interrupted run already finished, if any."""
+    import yaml
+
+    from lepton_nlp.artifacts import is_artifact
+
+    if not is_artifact(folder):
+        return None
+    done = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))["training"]
+    if done["learning_rate"] != rate or done["epochs"] != epochs:
+        return None
+    print(f"reusing the finished candidate in {folder}")
+    return json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+
+
 def epoch_of_best(metrics: dict) -> int:
     """The epoch whose evaluation produced the kept checkpoint (the last when none was kept)."""
     step = metrics["train"].get("best_checkpoint_step") or metrics["train"]["steps"]
@@ -127,9 +141,7 @@ def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     figures: dict = {"config": CONFIG, "squad_config": SQUAD_CONFIG}
 
-    started = time.perf_counter()
     squad, squad_metrics = squad_stage(args)
-    figures["squad_stage_minutes"] = round((time.perf_counter() - started) / 60, 1)
     figures["squad_train_samples"] = args.squad_samples
     figures["squad_epochs"] = args.squad_epochs
     figures.update(flatten("squad_stage_train", squad_metrics["train"]))
@@ -163,7 +175,7 @@ def main() -> None:
             ],
         )
         callbacks = [StartFromAdapter(squad / "adapter")] if start == "squad" else []
-        run = train(config, callbacks=callbacks).metrics
+        run = finished_run(WORK / label, rate, args.epochs) or train(config, callbacks).metrics
         best_epoch = epoch_of_best(run)
         results.append((run["validation"]["f1"], start, rate, best_epoch))
         figures[f"candidate_{label}_best_epoch"] = best_epoch
