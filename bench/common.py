@@ -6,6 +6,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,19 @@ def flatten(prefix: str, values: dict) -> dict:
         f"{prefix}_{k}": v
         for k, v in values.items()
         if isinstance(v, int | float | str | type(None))
+    }
+
+
+def latency_figures(latencies: list[float], errors: dict[str, int]) -> dict:
+    """Error counts and p50/p95/p99 in ms of request latencies (seconds), as the load
+    benchmarks report them."""
+    quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+    return {
+        "errors": sum(errors.values()),
+        "error_kinds": ",".join(f"{k}:{v}" for k, v in sorted(errors.items())) or "none",
+        "p50_ms": round(quantiles[49] * 1000, 1),
+        "p95_ms": round(quantiles[94] * 1000, 1),
+        "p99_ms": round(quantiles[98] * 1000, 1),
     }
 
 

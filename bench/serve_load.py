@@ -23,7 +23,6 @@ import os
 import re
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, write_result
+from common import ROOT, latency_figures, write_result
 
 MODEL = ROOT / "data" / "models" / "finance-sentiment"
 TEXTS = ROOT / "data" / "samples" / "finance_sentiment.csv"
@@ -170,16 +169,11 @@ async def load(url: str, texts: list[str], clients: int, seconds: float) -> dict
         match = re.search(rf'^{name}{{model="finance-sentiment"}} (\S+)$', metrics, re.M)
         return float(match.group(1)) if match else 0.0
 
-    quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
     batches = metric("lepton_batch_size_count")
     return {
         "requests": len(latencies),
-        "errors": sum(errors.values()),
-        "error_kinds": ",".join(f"{k}:{v}" for k, v in sorted(errors.items())) or "none",
         "requests_per_s": round(len(latencies) / elapsed, 2),
-        "p50_ms": round(quantiles[49] * 1000, 1),
-        "p95_ms": round(quantiles[94] * 1000, 1),
-        "p99_ms": round(quantiles[98] * 1000, 1),
+        **latency_figures(latencies, errors),
         "mean_batch_size": round(metric("lepton_batch_size_sum") / batches, 2) if batches else 0,
         "seconds": round(elapsed, 1),
     }

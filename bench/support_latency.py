@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, write_result
+from common import ROOT, latency_figures, write_result
 from serve_load import _Connection, _free_port, stop_server
 
 WEBHOOK = "/webhooks/rest/webhook"
@@ -128,15 +127,10 @@ async def load(port: int, senders: int, seconds: float, max_turns: int) -> dict:
     deadline = started + seconds
     await asyncio.gather(*[one_sender(k) for k in range(senders)])
     elapsed = time.perf_counter() - started
-    quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
     return {
         "turns": len(latencies),
-        "errors": sum(errors.values()),
-        "error_kinds": ",".join(f"{k}:{v}" for k, v in sorted(errors.items())) or "none",
         "turns_per_s": round(len(latencies) / elapsed, 2),
-        "p50_ms": round(quantiles[49] * 1000, 1),
-        "p95_ms": round(quantiles[94] * 1000, 1),
-        "p99_ms": round(quantiles[98] * 1000, 1),
+        **latency_figures(latencies, errors),
         "max_ms": round(max(latencies, default=0.0) * 1000, 1),
         "handoffs": handoffs,
         "turns_while_handed_over": waiting,
