@@ -450,20 +450,3 @@ def test_non_english_is_out_of_scope_with_a_reason(tiny_nlu):
     assert u.out_of_scope and not u.english and u.intent is None
     assert u.reasons and u.reasons[0].startswith("not English")
     assert u.ranking  # the candidates stay visible
-
-
-def test_support_package_never_imports_streamlit():
-    import ast
-    from pathlib import Path
-
-    folder = Path(__file__).resolve().parents[2] / "apps" / "support"
-    for path in folder.rglob("*.py"):
-        if "pages" in path.relative_to(folder).parts:
-            continue  # the page is the view (tests/unit/test_layering.py allows pages/)
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            assert not any(n.split(".")[0] == "streamlit" for n in names), path
