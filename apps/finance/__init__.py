@@ -1,0 +1,1 @@
+"""Financial news sentiment monitor: ingest feeds, score articles, build the knowledge graph, alert."""
