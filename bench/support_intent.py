@@ -212,7 +212,7 @@ def evaluate_all(splits: dict, held_out: list[str], artifact: Path, args) -> dic
         expected_calibration_error,
         fit_calibration,
     )
-    from apps.support.language import guess_language
+    from apps.common.language import guess_language
     from apps.support.understanding import SupportNLU
 
     figures: dict = {

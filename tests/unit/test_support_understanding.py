@@ -36,7 +36,7 @@ from apps.support.entities import (
     resolve_date,
     words_to_number,
 )
-from apps.support.language import guess_language
+from apps.common.language import guess_language
 
 NOW = dt.date(2024, 3, 14)  # a Thursday
 
