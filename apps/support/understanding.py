@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from apps.common.language import guess_language
 from apps.support.calibration import Calibration, apply_temperature, log_probabilities
 from apps.support.entities import SPACY_MODEL, Entity, EntityExtractor
-from apps.common.language import guess_language
 from apps.support.sentiment import LexiconSentiment, Sentiment, SentimentScorer
 
 __all__ = [

@@ -21,7 +21,7 @@ POSITIVE = {"rose", "rise", "beats", "gained", "jumped", "soar", "strong", "high
             "improved", "pleased", "welcome", "grew", "healthy", "premium", "lifts"}  # fmt: skip
 NEGATIVE = {"plunged", "collapse", "fell", "cut", "crashed", "lawsuit", "sued", "downgraded",
             "slashed", "worst", "warned", "delay", "lost", "fear", "pressure", "weigh", "slip",
-            "crashed", "suspended", "criticised", "misled"}  # fmt: skip
+            "suspended", "criticised", "misled"}  # fmt: skip
 PATTERNS = [
     (re.compile(r"(?P<h>.+?) (?:agreed to acquire|will acquire|to buy) (?P<t>.+)"), "acquires"),
     (re.compile(r"(?P<h>.+?) (?:has sued|sued|sues) (?P<t>.+)"), "sues"),
@@ -33,9 +33,8 @@ PATTERNS = [
 
 
 class StandInScorer:
-    model_versions = {"stand-in": "1"}
-
     def __init__(self, aliases: str | Path = ALIASES):
+        self.model_versions = {"stand-in": "1"}
         table = AliasTable.coerce(aliases)
         surfaces = []
         for entity in table:
@@ -85,14 +84,17 @@ class StandInScorer:
                 tail = next((n for n in names if hit.group("t").startswith(n)), None)
                 if head and tail and head != tail:
                     relations.append(
-                        Relation(article.id, head, tail, kind, 0.9, sentence, score, len(sentences) - 1)
+                        Relation(
+                            article.id, head, tail, kind, 0.9, sentence, score, len(sentences) - 1
+                        )
                     )
                     break
         overall = sum(s.score for s in sentences) / len(sentences) if sentences else 0.0
         label = "positive" if overall > 0.1 else "negative" if overall < -0.1 else "neutral"
         extraction = Extraction(
-            Article(article.id, article.source, article.title, article.published, overall,
-                    article.url),  # fmt: skip
+            Article(
+                article.id, article.source, article.title, article.published, overall, article.url
+            ),
             tuple(mentions),
             tuple(relations),
         )
