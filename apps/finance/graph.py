@@ -71,6 +71,16 @@ class FinanceGraph:
         """Add a committed batch (incremental; the same as a rebuild)."""
         return self.kg.add(list(extractions), replace=True)
 
+    def sync(self, store: Any) -> AddResult | None:
+        """Add what ``store`` holds that the graph lacks (articles another process stored)."""
+        if self._kg is None:
+            self.kg  # noqa: B018 - builds from everything stored
+            return None
+        missing = {i for i in store.article_ids() if not self._kg.has_article(i)}
+        if not missing:
+            return None
+        return self.add(store.extractions(sorted(missing)))
+
     def save(self) -> Path:
         """Write the graph (node-link JSON with its extractions), atomically."""
         return kg_io.save_json(self.kg, self.path)

@@ -47,6 +47,8 @@ __all__ = [
     "IngestConfig",
     "IngestReport",
     "Problem",
+    "articles_from_feed",
+    "articles_from_rows",
     "html_to_text",
     "iter_articles",
     "parse_published",
@@ -174,7 +176,17 @@ class IngestReport:
 
 # --- text -------------------------------------------------------------------------------------
 
-_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>|<!--|&(?:[A-Za-z]{2,8}|#\d{2,6});")
+_TAG_NAMES = (
+    "a|abbr|article|aside|b|blockquote|body|br|caption|cite|code|dd|div|dl|dt|em|figcaption|"
+    "figure|font|footer|h[1-6]|head|header|hr|html|i|iframe|img|li|link|meta|nav|noscript|ol|p|"
+    "picture|pre|q|s|script|section|small|source|span|strong|style|sub|sup|svg|table|tbody|td|"
+    "template|tfoot|th|thead|time|title|tr|u|ul|video"
+)
+# Known HTML tags only, so "AT&T" or "<rose>" in plain text is not taken for markup.
+_TAG = re.compile(
+    rf"</?(?:{_TAG_NAMES})(?:\s[^<>]*)?/?>|<!--|&(?:amp|lt|gt|quot|apos|nbsp|#\d{{2,6}}|#x[0-9a-f]{{2,5}});",
+    re.IGNORECASE,
+)
 # fmt: off
 _BLOCKS = frozenset([
     "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table",
@@ -658,6 +670,46 @@ def _guard(
     except Exception as error:
         detail = f"{type(error).__name__}: {error}"[:200]
         report.skip(Problem(source, "", "unreadable_source", detail), config.problems_kept)
+
+
+def articles_from_rows(
+    rows: Iterable[Mapping[str, Any]],
+    source: str,
+    config: IngestConfig | None = None,
+    report: IngestReport | None = None,
+) -> list[NewsArticle]:
+    """Articles from records already in memory (the HTTP API), by the rules files follow;
+    duplicates among them are dropped and counted."""
+    config = config or IngestConfig()
+    report = report if report is not None else IngestReport()
+    builder = _Builder(config, report)
+    numbered = ((f"item {i}", row) for i, row in enumerate(rows, 1))
+    return _unique(_row_records(numbered, source, builder, report), report)
+
+
+def articles_from_feed(
+    data: bytes | str,
+    source: str,
+    config: IngestConfig | None = None,
+    report: IngestReport | None = None,
+) -> list[NewsArticle]:
+    """Articles from the text of an RSS or Atom feed (the HTTP API)."""
+    config = config or IngestConfig()
+    report = report if report is not None else IngestReport()
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    return _unique(_feed_records(raw, source, _Builder(config, report), report), report)
+
+
+def _unique(articles: Iterable[NewsArticle], report: IngestReport) -> list[NewsArticle]:
+    seen, kept = Deduplicator(), []
+    for article in articles:
+        reason = seen.reason(article)
+        if reason is None:
+            kept.append(article)
+        else:
+            report.duplicates[reason] += 1
+    report.articles += len(kept)
+    return kept
 
 
 class Deduplicator:

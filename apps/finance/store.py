@@ -294,11 +294,18 @@ class FinanceStore:
                     data["article"] = article_row.to_article().to_dict()
                     yield ScoredArticle.from_dict(data)
 
-    def extractions(self) -> Iterator[Extraction]:
-        """Every stored article's :class:`kg.Extraction` (what the graph is built from)."""
+    def extractions(self, ids: Iterable[str] | None = None) -> Iterator[Extraction]:
+        """Stored articles' :class:`kg.Extraction`s (what the graph is built from): all, or
+        those of ``ids``."""
+        query = select(ScoreRow.scored_json)
+        wanted = None if ids is None else list(ids)
+        parts = [query] if wanted is None else [
+            query.where(ScoreRow.article_id.in_(part)) for part in _chunks(wanted)
+        ]  # fmt: skip
         with self.db.connected() as session:
-            for text in session.scalars(select(ScoreRow.scored_json)):
-                yield Extraction.from_dict(json.loads(text)["extraction"])
+            for part in parts:
+                for text in session.scalars(part):
+                    yield Extraction.from_dict(json.loads(text)["extraction"])
 
     def articles_table(self) -> list[dict[str, Any]]:
         """One flat row per stored article with its article-level scores (for exports)."""
