@@ -198,19 +198,35 @@ def harmonize_types(sentences: list[list[EntitySpan]]) -> list[list[EntitySpan]]
     spaCy's small model reads an unfamiliar company as a person in one sentence and the core's
     NER finds it as an organisation in the next; a vote over the article's mentions (a
     mention the core's NER typed counts twice, ties go to ORG) settles each name's type.
-    Money, tickers and spans typed by one source only once are left as they are.
+    A single word only spaCy calls a person, and no part of a full name the article gives,
+    votes ORG. Money, tickers and dates are left as they are.
     """
+    full_names = {
+        word.lower()
+        for spans in sentences
+        for s in spans
+        if s.type == "PERSON" and len(s.text.split()) > 1
+        for word in s.text.split()
+    }
     votes: dict[str, dict[str, int]] = {}
     for spans in sentences:
         for s in spans:
             if s.type in _NAME_TYPES or s.type in ("PRODUCT", "MISC"):
                 weight = 2 if "core" in s.sources else 1
+                kind = s.type
+                if (
+                    kind == "PERSON"
+                    and s.sources == ("spacy",)
+                    and len(s.text.split()) == 1
+                    and s.text.lower() not in full_names
+                ):
+                    # A lone word only spaCy calls a person, and no surname of a person the
+                    # article names in full: in business news, nearly always a company.
+                    kind = "ORG"
                 tally = votes.setdefault(s.text, {})
-                tally[s.type] = tally.get(s.type, 0) + weight
+                tally[kind] = tally.get(kind, 0) + weight
     chosen = {
-        text: max(tally, key=lambda t: (tally[t], t == "ORG"))
-        for text, tally in votes.items()
-        if len(tally) > 1
+        text: max(tally, key=lambda t: (tally[t], t == "ORG")) for text, tally in votes.items()
     }
     return [
         [

@@ -237,6 +237,15 @@ class FinancePipeline:
                 progress(len(chunk))
         return out
 
+    def sentence_sentiment(self, texts: Sequence[str]) -> list[tuple[str, float, dict]]:
+        """``(label, score, probabilities)`` of each text, as the pipeline scores a sentence:
+        the sentiment model in batches, score = P(positive) - P(negative)."""
+        out = []
+        for prediction in self.sentiment.predict(list(texts)):
+            probabilities = dict(prediction["scores"])
+            out.append((prediction["label"], score_value(probabilities), probabilities))
+        return out
+
     # --- stages -------------------------------------------------------------------------
 
     def _texts(self, articles: list[NewsArticle]) -> tuple[list[str], list[list[str]]]:
@@ -277,12 +286,9 @@ class FinancePipeline:
         sentences = [_Sentence(a, s) for a, sents in enumerate(parsed) for s in sents]
         lap("parse")
 
-        for sentence, prediction in zip(
-            sentences, self.sentiment.predict([s.parsed.text for s in sentences]), strict=True
-        ):
-            sentence.probabilities = dict(prediction["scores"])
-            sentence.label = prediction["label"]
-            sentence.score = score_value(sentence.probabilities)
+        scored = self.sentence_sentiment([s.parsed.text for s in sentences])
+        for sentence, (label, value, probabilities) in zip(sentences, scored, strict=True):
+            sentence.label, sentence.score, sentence.probabilities = label, value, probabilities
         lap("sentiment")
 
         core = (
