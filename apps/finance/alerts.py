@@ -55,7 +55,10 @@ class AlertConfig:
     """When to raise an alert (YAML keys of the same names; a typo is an error)."""
 
     window_days: int = 14
-    """Trailing window, in calendar days before the day tested."""
+    """Trailing window of the volume series, in calendar days before the day tested."""
+    sentiment_window_days: int = 30
+    """Trailing window of the sentiment series, in calendar days before the day tested; longer
+    than the volume's, as a company in the news once a week has few days with sentiment."""
     entity_types: list[str] = field(default_factory=lambda: ["ORG"])
     """Entity types whose series are watched."""
     sentiment_z: float = 2.5
@@ -65,8 +68,8 @@ class AlertConfig:
     sentiment_min_std: float = 0.15
     """Floor on the window's standard deviation (a steady series must not flag noise)."""
     sentiment_min_history: int = 4
-    """Days with mentions in the window needed before a shift can be flagged."""
-    sentiment_min_mentions: int = 2
+    """Days with mentions in the sentiment window needed before a shift can be flagged."""
+    sentiment_min_mentions: int = 3
     """Mentions on the day needed for its mean to count."""
     volume_z: float = 3.0
     """z of a day's article count against the window (zeros included) that flags a spike."""
@@ -76,7 +79,7 @@ class AlertConfig:
     """Floor on the window's standard deviation of daily article counts."""
     volume_min_history: int = 7
     """Calendar days of data (since the first stored article) needed before a spike counts."""
-    relation_min_confidence: float = 0.7
+    relation_min_confidence: float = 0.6
     """Highest evidence confidence a new relation needs."""
     relation_min_evidence: int = 1
     """Evidence sentences a new relation needs."""
@@ -90,8 +93,9 @@ class AlertConfig:
     """Seconds to wait for the webhook; a failure is recorded on the alert, not fatal."""
 
     def __post_init__(self) -> None:
-        if self.window_days < 2:
-            raise ValueError(f"window_days must be at least 2, got {self.window_days}")
+        for name in ("window_days", "sentiment_window_days"):
+            if getattr(self, name) < 2:
+                raise ValueError(f"{name} must be at least 2, got {getattr(self, name)}")
         unknown = [t for t in self.relation_types if t not in RELATION_TYPES]
         if unknown:
             raise ValueError(
@@ -228,10 +232,11 @@ def _series_alerts(node: str, name: str, series: list[DayPoint], c: AlertConfig)
     found = []
     for i, point in enumerate(series):
         past = series[max(0, i - c.window_days) : i]
+        before = series[max(0, i - c.sentiment_window_days) : i]
         if (
             point.sentiment is not None
             and point.mentions >= c.sentiment_min_mentions
-            and len(history := [p.sentiment for p in past if p.sentiment is not None])
+            and len(history := [p.sentiment for p in before if p.sentiment is not None])
             >= c.sentiment_min_history
         ):
             z, mean = _z(point.sentiment, history, c.sentiment_min_std)
@@ -249,10 +254,14 @@ def _series_alerts(node: str, name: str, series: list[DayPoint], c: AlertConfig)
                         z=round(z, 3),
                         message=(
                             f"Sentiment on {name} {way} to {point.sentiment:+.2f} on {point.day} "
-                            f"({point.mentions} mentions) from {mean:+.2f} over the previous "
-                            f"{c.window_days} days (z={z:+.1f})"
+                            f"({point.mentions} mentions) from {mean:+.2f} on {len(history)} "
+                            f"days of the previous {c.sentiment_window_days} (z={z:+.1f})"
                         ),
-                        details={"mentions": point.mentions, "articles": point.articles},
+                        details={
+                            "mentions": point.mentions,
+                            "articles": point.articles,
+                            "history_days": len(history),
+                        },
                     )
                 )
         if i >= c.volume_min_history and point.articles >= c.volume_min_articles:

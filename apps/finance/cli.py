@@ -16,6 +16,7 @@ standard error, 2 a usage error.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -35,7 +36,7 @@ EXPORTS = {
 def _monitor(args: argparse.Namespace, need_scorer: bool = True) -> Any:
     from apps.finance.alerts import AlertConfig
     from apps.finance.ingest import IngestConfig
-    from apps.finance.monitor import FinanceMonitor, load_scorer_factory
+    from apps.finance.monitor import FinanceMonitor, default_scorer, load_scorer_factory
 
     alert_config = AlertConfig.from_file(args.alerts_config) if args.alerts_config else None
     if getattr(args, "webhook", None):
@@ -45,7 +46,11 @@ def _monitor(args: argparse.Namespace, need_scorer: bool = True) -> Any:
     ingest = None
     if getattr(args, "timeout", None) is not None:
         ingest = IngestConfig(timeout=args.timeout)
-    factory = load_scorer_factory(args.scorer) if need_scorer and args.scorer else None
+    factory = None
+    if need_scorer and args.scorer:
+        factory = load_scorer_factory(args.scorer)
+    elif need_scorer and args.pipeline_config:
+        factory = functools.partial(default_scorer, args.pipeline_config)
     return FinanceMonitor(
         args.db,
         factory,
@@ -243,6 +248,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--scorer",
         help="MODULE:CALLABLE returning the scorer (default: apps.finance.pipeline's models)",
+    )
+    p.add_argument(
+        "--pipeline-config", help="YAML of scoring pipeline settings (FinancePipelineConfig keys)"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -56,11 +56,17 @@ ScorerFactory = Callable[[], Scorer]
 each actor)."""
 
 
-def default_scorer() -> Scorer:
-    """The scoring pipeline with its default (shipped) models."""
+def default_scorer(config: str | Path | dict[str, Any] | None = None) -> Scorer:
+    """The scoring pipeline: default (shipped) models, or the settings of a YAML file or
+    mapping of :class:`apps.finance.pipeline.FinancePipelineConfig` keys (a ``pipeline:``
+    section, or the keys at the top)."""
     from apps.finance.pipeline import FinancePipeline, FinancePipelineConfig
+    from lepton_nlp.config import read_yaml_file
 
-    return FinancePipeline(FinancePipelineConfig())
+    if isinstance(config, str | Path):
+        tree = read_yaml_file(config, "Pipeline config")
+        config = tree.get("pipeline", tree)
+    return FinancePipeline(FinancePipelineConfig.from_dict(config))
 
 
 def load_scorer_factory(spec: str) -> ScorerFactory:
