@@ -110,6 +110,18 @@ def test_sigkill_at_several_points_then_a_rerun_loses_and_doubles_nothing(tmp_pa
     assert snapshot(store) == expected
 
 
+def test_the_ray_engine_stores_what_the_local_engine_does(tmp_path, clean):
+    pytest.importorskip("ray")
+    expected, alert_keys, _ = clean
+    db = f"sqlite:///{tmp_path / 'f.db'}"
+    done = score(db, "--engine", "ray", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["engine"] == "ray"
+    store = FinanceStore(db)
+    assert snapshot(store) == expected
+    assert {a.key for a in store.alerts()} == alert_keys
+
+
 def test_summary_alerts_and_exports(tmp_path, capsys):
     db = f"sqlite:///{tmp_path / 'f.db'}"
     code, out, _ = run_main(capsys, "score", str(FEED), "--db", db, "--aliases", str(ALIASES),
