@@ -186,11 +186,11 @@ def entity_series(
         day = article.published.date()
         articles[day].add(article.id)
         scores[day].append(mention.score)
-    span = _span(kg)
-    if span is None:
-        return []
-    start = start or span[0]
-    end = end or span[1]
+    if start is None or end is None:
+        span = _span(kg)
+        if span is None:
+            return []
+        start, end = start or span[0], end or span[1]
     return [
         DayPoint(
             day.isoformat(),
@@ -210,10 +210,13 @@ def _watched(kg: KnowledgeGraph, types: Iterable[str]) -> list[str]:
 def series_table(kg: KnowledgeGraph, types: Iterable[str] = ("ORG",)) -> list[dict[str, Any]]:
     """Every watched entity's series as flat rows (entity, name, type, day, articles,
     mentions, sentiment), days with articles only."""
-    rows = []
+    rows: list[dict[str, Any]] = []
+    span = _span(kg)
+    if span is None:
+        return rows
     for node in _watched(kg, types):
         data = kg.graph.nodes[node]
-        for point in entity_series(kg, node):
+        for point in entity_series(kg, node, start=span[0], end=span[1]):
             if point.articles:
                 rows.append(
                     {"entity": node, "name": data[NODE_NAME], "type": data[NODE_TYPE]}

@@ -239,7 +239,7 @@ def _parser() -> argparse.ArgumentParser:
     common(p)
     graph_options(p)
     p.add_argument("--engine", choices=["local", "ray"], default="local")
-    p.add_argument("--batch-size", type=int, default=32, help="articles per batch (and commit)")
+    p.add_argument("--batch-size", type=int, default=64, help="articles per batch (and commit)")
     p.add_argument("--actors", type=int, default=1, help="ray: scorer actors")
     p.add_argument("--cpus-per-actor", type=float, default=1, help="ray: CPUs per actor")
     p.add_argument("--ray-address", help="ray: cluster address (default: this machine)")
