@@ -16,7 +16,8 @@ import json
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,6 +40,29 @@ __all__ = [
 
 ENGINES = ("local", "ray")
 STAGES = ("ingest", "dedupe", "load", "score", "store", "graph", "alerts")
+
+
+class _Clock:
+    """Wall and CPU seconds per stage (CPU: this process, all its threads; Ray actors' time
+    is not in it)."""
+
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = dict.fromkeys(STAGES, 0.0)
+        self.cpu: dict[str, float] = dict.fromkeys(STAGES, 0.0)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.wall[name] += time.perf_counter() - wall
+            self.cpu[name] += time.process_time() - cpu
+
+    def fill(self, summary: RunSummary, started: float) -> None:
+        summary.seconds = time.perf_counter() - started
+        summary.stage_seconds = {k: round(v, 3) for k, v in self.wall.items()}
+        summary.stage_cpu_seconds = {k: round(v, 3) for k, v in self.cpu.items()}
 
 
 class Scorer(Protocol):
@@ -109,6 +133,8 @@ class RunSummary:
     webhook_failures: int = 0
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    stage_cpu_seconds: dict[str, float] = field(default_factory=dict)
+    """CPU seconds of this process per stage (a busy machine slows the wall clock, not this)."""
     graph_path: str = ""
     engine: str = "local"
     model_versions: dict[str, str] = field(default_factory=dict)
@@ -221,28 +247,25 @@ class FinanceMonitor:
                 :func:`lepton_nlp.batch.score_ray`; ``ray_options`` go to it).
             progress: called as ``progress(done, total)`` after each committed batch.
         """
-        clock: dict[str, float] = dict.fromkeys(STAGES, 0.0)
+        clock = _Clock()
         start = time.perf_counter()
         summary = RunSummary(sources=[str(s) for s in sources], engine=engine)
         summary.run_id = self.store.start_run(summary.sources, engine)
         try:
             report = IngestReport()
-            tick = time.perf_counter()
-            articles = list(iter_articles(sources, self.ingest_config, report))
-            clock["ingest"] += time.perf_counter() - tick
+            with clock.stage("ingest"):
+                articles = list(iter_articles(sources, self.ingest_config, report))
             self._process(
                 articles, report, summary, clock, batch_size, engine, progress, ray_options
             )
         except BaseException as error:
-            summary.seconds = time.perf_counter() - start
-            summary.stage_seconds = {k: round(v, 3) for k, v in clock.items()}
+            clock.fill(summary, start)
             status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
             self.store.finish_run(
                 summary.run_id, summary.to_dict(), status=status, error=f"{error}"[:2000]
             )
             raise
-        summary.seconds = time.perf_counter() - start
-        summary.stage_seconds = {k: round(v, 3) for k, v in clock.items()}
+        clock.fill(summary, start)
         self.store.finish_run(summary.run_id, summary.to_dict(), summary.model_versions)
         return summary
 
@@ -254,7 +277,7 @@ class FinanceMonitor:
         Returns:
             The summary and the scored articles new to the store.
         """
-        clock: dict[str, float] = dict.fromkeys(STAGES, 0.0)
+        clock = _Clock()
         start = time.perf_counter()
         summary = RunSummary(sources=["api"], engine="local")
         summary.run_id = self.store.start_run(["api"], "local")
@@ -275,8 +298,7 @@ class FinanceMonitor:
             self.store.finish_run(summary.run_id, summary.to_dict(), status="failed",
                                   error=f"{error}"[:2000])  # fmt: skip
             raise
-        summary.seconds = time.perf_counter() - start
-        summary.stage_seconds = {k: round(v, 3) for k, v in clock.items()}
+        clock.fill(summary, start)
         self.store.finish_run(summary.run_id, summary.to_dict(), summary.model_versions)
         return summary, scored
 
@@ -285,7 +307,7 @@ class FinanceMonitor:
         articles: list[NewsArticle],
         report: IngestReport,
         summary: RunSummary,
-        clock: dict[str, float],
+        clock: _Clock,
         batch_size: int,
         engine: str,
         progress: Callable[[int, int], None] | None,
@@ -296,10 +318,9 @@ class FinanceMonitor:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if engine not in ENGINES:
             raise ValueError(f"engine {engine!r}: choose one of {', '.join(ENGINES)}")
-        tick = time.perf_counter()
-        known = self.store.known(articles)
-        todo = [a for a in articles if a.id not in known]
-        clock["dedupe"] += time.perf_counter() - tick
+        with clock.stage("dedupe"):
+            known = self.store.known(articles)
+            todo = [a for a in articles if a.id not in known]
         duplicates = Counter(report.duplicates)
         duplicates.update(known.values())
         summary.read = report.read
@@ -307,10 +328,9 @@ class FinanceMonitor:
         summary.skipped = dict(sorted(report.skipped.items()))
         summary.partial = dict(sorted(report.partial.items()))
         summary.problems = [str(p) for p in report.problems[:50]]
-        tick = time.perf_counter()
         graph = self.graph
-        graph.kg  # built from what is stored before anything new is added  # noqa: B018
-        clock["graph"] += time.perf_counter() - tick
+        with clock.stage("graph"):
+            graph.kg  # built from what is stored before anything new is added  # noqa: B018
         if todo:
             if progress is not None:
                 progress(0, len(todo))
@@ -320,13 +340,11 @@ class FinanceMonitor:
                 batches = self._score_local(todo, batch_size, clock)
             done = 0
             for scored in batches:
-                tick = time.perf_counter()
-                stored = set(self.store.save(scored, summary.run_id))
-                clock["store"] += time.perf_counter() - tick
+                with clock.stage("store"):
+                    stored = set(self.store.save(scored, summary.run_id))
                 fresh = [s for s in scored if s.article.id in stored]
-                tick = time.perf_counter()
-                graph.add(s.extraction for s in fresh)
-                clock["graph"] += time.perf_counter() - tick
+                with clock.stage("graph"):
+                    graph.add(s.extraction for s in fresh)
                 for item in fresh:
                     summary.new += 1
                     summary.sentences += len(item.sentences)
@@ -339,42 +357,40 @@ class FinanceMonitor:
                 done += len(scored)
                 if progress is not None:
                     progress(done, len(todo))
-        tick = time.perf_counter()
-        new_alerts = self.raise_alerts(summary.run_id)
-        summary.alerts = len(new_alerts)
-        summary.alert_messages = [a.message for a in new_alerts]
-        summary.webhook_failures = self.deliver_pending()
-        clock["alerts"] += time.perf_counter() - tick
-        tick = time.perf_counter()
-        summary.graph_path = str(graph.save())
-        summary.entities = graph.kg.graph.number_of_nodes()
-        clock["graph"] += time.perf_counter() - tick
+        with clock.stage("alerts"):
+            new_alerts = self.raise_alerts(summary.run_id)
+            summary.alerts = len(new_alerts)
+            summary.alert_messages = [a.message for a in new_alerts]
+            summary.webhook_failures = self.deliver_pending()
+        with clock.stage("graph"):
+            summary.graph_path = str(graph.save())
+            summary.entities = graph.kg.graph.number_of_nodes()
 
     def _score_local(
-        self, todo: list[NewsArticle], batch_size: int, clock: dict[str, float]
+        self, todo: list[NewsArticle], batch_size: int, clock: _Clock
     ) -> Iterable[list[ScoredArticle]]:
-        tick = time.perf_counter()
-        scorer = self.scorer
-        clock["load"] += time.perf_counter() - tick
+        with clock.stage("load"):
+            scorer = self.scorer
         for begin in range(0, len(todo), batch_size):
-            tick = time.perf_counter()
-            scored = scorer.score(todo[begin : begin + batch_size])
-            clock["score"] += time.perf_counter() - tick
+            with clock.stage("score"):
+                scored = scorer.score(todo[begin : begin + batch_size])
             yield scored
 
     def _score_ray(
         self,
         todo: list[NewsArticle],
         batch_size: int,
-        clock: dict[str, float],
+        clock: _Clock,
         options: dict[str, Any],
     ) -> Iterable[list[ScoredArticle]]:
         """Score with the core's Ray Data engine (input and output are JSONL files), then
         hand the results back in batches for the usual store -> graph steps."""
         from lepton_nlp.batch import score_ray
 
-        tick = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="lepton-finance-ray-") as folder:
+        with (
+            clock.stage("score"),
+            tempfile.TemporaryDirectory(prefix="lepton-finance-ray-") as folder,
+        ):
             source, output = Path(folder) / "articles.jsonl", Path(folder) / "scored.jsonl"
             with open(source, "w", encoding="utf-8") as stream:
                 for article in todo:
@@ -386,7 +402,6 @@ class FinanceMonitor:
             with open(output, encoding="utf-8") as stream:
                 for line in stream:
                     results.append(ScoredArticle.from_dict(json.loads(line)["scored"]))
-        clock["score"] += time.perf_counter() - tick
         for begin in range(0, len(results), batch_size):
             yield results[begin : begin + batch_size]
 
