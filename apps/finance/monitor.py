@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from apps.finance.alerts import Alert, AlertConfig, detect_alerts, post_webhook
 from apps.finance.graph import Aliases, FinanceGraph, default_graph_path
-from apps.finance.ingest import IngestConfig, IngestReport, iter_articles
+from apps.finance.ingest import Deduplicator, IngestConfig, IngestReport, iter_articles
 from apps.finance.records import NewsArticle, ScoredArticle
 from apps.finance.store import FinanceStore
 
@@ -283,13 +283,13 @@ class FinanceMonitor:
         summary.run_id = self.store.start_run(["api"], "local")
         report = IngestReport(sources=1, read=len(articles))
         kept = []
-        seen: set[str] = set()
+        seen = Deduplicator()
         for article in articles:
-            if article.id in seen:
-                report.duplicates["duplicate_id"] += 1
-            else:
-                seen.add(article.id)
+            reason = seen.reason(article)
+            if reason is None:
                 kept.append(article)
+            else:
+                report.duplicates[reason] += 1
         report.articles = len(kept)
         scored: list[ScoredArticle] = []
         try:
@@ -330,7 +330,9 @@ class FinanceMonitor:
         summary.problems = [str(p) for p in report.problems[:50]]
         graph = self.graph
         with clock.stage("graph"):
-            graph.kg  # built from what is stored before anything new is added  # noqa: B018
+            # built from what is stored before anything new is added; a long-lived monitor
+            # (the API's) first takes in what other processes stored meanwhile
+            graph.sync(self.store)
         if todo:
             if progress is not None:
                 progress(0, len(todo))
