@@ -398,6 +398,7 @@ class FinancePipeline:
             has_title=bool(article.title and article.body and sentences),
             title_weight=self.config.title_weight,
         )
+        score = round(score, 6)
         kg_article = Article(
             id=article.id,
             source=article.source,
@@ -451,7 +452,7 @@ class FinancePipeline:
         return ScoredArticle(
             article=article,
             sentences=scores,
-            sentiment=round(score, 6),
+            sentiment=score,
             label=label,
             topics=topics,
             extraction=Extraction(kg_article, tuple(mentions), tuple(relations)),
