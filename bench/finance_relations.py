@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import Counter
 from datetime import UTC, datetime
@@ -189,6 +190,8 @@ def main() -> None:
         records = read_relation_jsonl(DATA / f"{split}.jsonl")
         figures.update(relation_figures(records, predictor, nlp, threshold, split))
     figures.update(resolution_figures())
+    # Speeds depend on what else runs: the 1-minute load average says how busy the machine was.
+    figures["load_average_1min"] = round(os.getloadavg()[0], 1)
     write_result(NAME, figures)
 
 
