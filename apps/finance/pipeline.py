@@ -354,8 +354,12 @@ class FinancePipeline:
                 continue
             for i in actors:
                 target = sentence.entities[i]
+                # A ticker stands beside its company ("Northwind (NWND) rose"): it shares the
+                # company's clause and never splits it from the company.
                 others = [
-                    (sentence.entities[j].start, sentence.entities[j].end) for j in actors if j != i
+                    (sentence.entities[j].start, sentence.entities[j].end)
+                    for j in actors
+                    if j != i and sentence.entities[j].type != "TICKER"
                 ]
                 clause = entity_clause(sentence.parsed.span, (target.start, target.end), others)
                 if clause is not None:

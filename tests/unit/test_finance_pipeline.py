@@ -142,6 +142,18 @@ def test_entity_sentiment_scores_the_clause_of_each_company(pipeline):
     assert scores["Contoso"] == pytest.approx(clauses[1][1], abs=1e-5)
 
 
+def test_a_ticker_beside_its_company_does_not_stop_the_split(pipeline):
+    text = "Northwind Holdings Inc. (NASDAQ: NWND) soared while Contoso posted a heavy loss."
+    result = pipeline.score([article("e4", text)])[0]
+    scores = {m.text: m.entity_sentiment for m in result.extraction.mentions}
+    clauses = pipeline.sentence_sentiment(
+        ["Northwind Holdings Inc. (NASDAQ: NWND) soared", "Contoso posted a heavy loss"]
+    )
+    assert scores["Northwind Holdings Inc."] == pytest.approx(clauses[0][1], abs=1e-5)
+    assert scores["NASDAQ: NWND"] == pytest.approx(clauses[0][1], abs=1e-5)
+    assert scores["Contoso"] == pytest.approx(clauses[1][1], abs=1e-5)
+
+
 def test_clauses_off_gives_the_sentence_score(tiny_artifact):
     from apps.finance.pipeline import FinancePipeline, FinancePipelineConfig
 
