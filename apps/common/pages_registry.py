@@ -144,3 +144,14 @@ register_pages(
         ("support_btn_", "support_audio", "support_upload", "support_send_", "support_close_"),
     ),
 )
+register_pages(
+    "Finance",
+    PageSpec(
+        "finance",
+        "Finance monitor",
+        ":material/monitoring:",
+        "apps.finance.pages.monitor",
+        "fin_",
+        ("fin_score", "fin_upload", "fin_graph"),
+    ),
+)

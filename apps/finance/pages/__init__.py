@@ -1,0 +1,1 @@
+"""The finance monitor's Streamlit pages (views over :mod:`apps.finance.views`)."""
