@@ -157,11 +157,8 @@ def _show_summary(summary: RunSummary) -> None:
             f"{summary.relations} relations found; {summary.entities} entities in the graph; "
             f"{summary.articles_per_second:.1f} articles/s."
         )
-    if summary.read == 0 and summary.skipped:
-        st.warning(
-            "Nothing could be read from this feed: "
-            + "; ".join(summary.problems[:3] or [", ".join(summary.skipped)])
-        )
+    if summary.new == 0 and not summary.duplicates and summary.problems:
+        st.warning("Nothing could be scored from this feed: " + "; ".join(summary.problems[:3]))
     elif summary.problems:
         with st.expander(f"What was skipped and why ({len(summary.problems)})"):
             st.text("\n".join(summary.problems))
