@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from apps.common.paths import ROOT
+from apps.common.paths import ROOT, shown_path
 from apps.finance.alerts import Alert, entity_series
 from apps.finance.ingest import FEED_SUFFIXES
 from apps.finance.monitor import RunSummary, ScorerFactory, default_scorer, load_scorer_factory
@@ -46,6 +46,7 @@ __all__ = [
     "SAMPLE_FEED",
     "SCORER_ENV",
     "SHIPPED_ALIASES",
+    "UPLOAD_FOLDER_PREFIX",
     "UPLOAD_SUFFIXES",
     "EntityChoice",
     "UploadError",
@@ -64,6 +65,7 @@ __all__ = [
     "sentence_counts",
     "sentiment_figure",
     "series_rows",
+    "shown_source",
     "stage_upload",
     "summary_rows",
 ]
@@ -82,6 +84,10 @@ ALIASES_ENV = "LEPTON_FINANCE_ALIASES"
 
 UPLOAD_SUFFIXES = (*FEED_SUFFIXES, ".jsonl", ".ndjson", ".json", ".csv", ".parquet", ".pq")
 """File endings the page takes (what :mod:`apps.finance.ingest` reads)."""
+
+
+UPLOAD_FOLDER_PREFIX = "lepton-finance-upload-"
+"""Uploads are staged in a temporary folder whose name starts so."""
 
 
 class UploadError(ValueError):
@@ -155,6 +161,18 @@ def stage_upload(name: str, data: bytes, folder: str | Path) -> Path:
     path = folder / clean
     path.write_bytes(data)
     return path
+
+
+def shown_source(source: str) -> str:
+    """A run's source as the page shows it: ``upload: NAME`` for a file uploaded to the
+    page, a path without this machine's folders (:func:`apps.common.paths.shown_path`), a
+    URL as it is."""
+    if source.startswith(("http://", "https://")):
+        return source
+    path = Path(source)
+    if path.parent.name.startswith(UPLOAD_FOLDER_PREFIX):
+        return f"upload: {path.name}"
+    return shown_path(path)
 
 
 # --- a run's summary -----------------------------------------------------------------------

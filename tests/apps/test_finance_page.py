@@ -154,22 +154,22 @@ def test_picking_an_entity_in_the_graph_shows_its_series_and_relations(scored):
     assert nodes["marker"]["line"]["width"][at] == 4
 
 
-def test_a_click_on_a_node_picks_it(scored, monkeypatch):
-    from apps.finance.pages import monitor as page
-
-    # AppTest cannot click inside a plotly chart; give the page the selection state a click
-    # on Nordvik Shipping's node leaves (what Streamlit sends back), as the browser would.
-    click = {"selection": {"points": [{"customdata": "org:nordvik-shipping"}]}}
-    real = page.st.session_state.get
-
-    def with_click(key, default=None):
-        return click if key == "fin_graph" else real(key, default)
-
-    monkeypatch.setattr(
-        type(page.st.session_state), "get", lambda self, k, d=None: with_click(k, d)
-    )
+def test_a_click_on_a_node_picks_it(scored):
+    # AppTest cannot click inside a plotly chart: the chart's state is given what Streamlit
+    # sends back when a node (Nordvik Shipping) is clicked in the browser.
+    assert scored.selectbox(key="fin_entity").value != "org:nordvik-shipping"
+    scored.session_state["fin_graph"] = {
+        "selection": {"points": [{"customdata": "org:nordvik-shipping", "curve_number": 3}]}
+    }
     scored.run()
+    assert not scored.exception
     assert scored.selectbox(key="fin_entity").value == "org:nordvik-shipping"
+    assert "Dunmore Logistics acquires Nordvik Shipping" in " ".join(
+        e.label for e in scored.expander
+    )
+    # Picking another entity in the box afterwards wins over the old click.
+    scored.selectbox(key="fin_entity").set_value("org:falconer-biotech").run()
+    assert scored.selectbox(key="fin_entity").value == "org:falconer-biotech"
 
 
 def test_an_upload_is_scored_and_a_bad_one_is_a_plain_message(standin, tmp_path):
@@ -183,6 +183,8 @@ def test_an_upload_is_scored_and_a_bad_one_is_a_plain_message(standin, tmp_path)
     app.button(key="fin_score").click().run()
     assert not app.exception and not app.error, [e.value for e in app.error]
     assert _metrics(app)["New"] == "4"
+    runs = next(d.value for d in app.dataframe if "sources" in getattr(d.value, "columns", []))
+    assert runs["sources"].iloc[0] == "upload: brief.jsonl"
 
     app.file_uploader(key="fin_upload").set_value(("empty.csv", b"  \n", "text/csv")).run()
     app.button(key="fin_score").click().run()

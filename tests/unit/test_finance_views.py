@@ -236,3 +236,10 @@ def test_scorer_factory_from_the_settings(tmp_path, monkeypatch):
     assert views.aliases_setting() == str(views.SHIPPED_ALIASES)
     monkeypatch.setenv(views.ALIASES_ENV, "mine.yaml")
     assert views.aliases_setting() == "mine.yaml"
+
+
+def test_shown_source_hides_machine_folders(tmp_path):
+    assert views.shown_source(str(views.SAMPLE_FEED)) == "data/finance/sample_feed"
+    staged = tmp_path / f"{views.UPLOAD_FOLDER_PREFIX}x1" / "feed.xml"
+    assert views.shown_source(str(staged)) == "upload: feed.xml"
+    assert views.shown_source("https://a.example/feed") == "https://a.example/feed"

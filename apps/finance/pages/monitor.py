@@ -101,7 +101,7 @@ def _score_tab(monitor: FinanceMonitor) -> None:
                         "run": r["id"],
                         "started (UTC)": r["started"][:19].replace("T", " "),
                         "status": r["status"],
-                        "sources": ", ".join(r["sources"]),
+                        "sources": ", ".join(views.shown_source(x) for x in r["sources"]),
                         "new": r["summary"].get("new", 0),
                         "alerts": r["summary"].get("alerts", 0),
                     }
@@ -114,7 +114,7 @@ def _score_tab(monitor: FinanceMonitor) -> None:
 
 
 def _score(monitor: FinanceMonitor, upload: Any) -> None:
-    with tempfile.TemporaryDirectory(prefix="lepton-finance-upload-") as folder:
+    with tempfile.TemporaryDirectory(prefix=views.UPLOAD_FOLDER_PREFIX) as folder:
         if upload is None:
             source = views.SAMPLE_FEED
         else:
