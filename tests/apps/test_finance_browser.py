@@ -63,7 +63,7 @@ def finance_scorer():
 def _tab(driver, label: str) -> None:
     tab = _wait(driver).until(
         EC.element_to_be_clickable(
-            (By.XPATH, f"//button[@role='tab'][normalize-space(.)={label!r}]")
+            (By.XPATH, f"//*[@data-testid='stTab'][normalize-space(.)={label!r}]")
         )
     )
     tab.click()
@@ -72,7 +72,9 @@ def _tab(driver, label: str) -> None:
 
 def _visible_panel(driver):
     return next(
-        p for p in driver.find_elements(By.CSS_SELECTOR, "[role='tabpanel']") if p.is_displayed()
+        p
+        for p in driver.find_elements(By.CSS_SELECTOR, "[data-testid='stTabPanel']")
+        if p.is_displayed()
     )
 
 
@@ -96,12 +98,10 @@ def test_finance_page_scores_the_sample_and_every_tab_shows_it(finance_scorer, s
 def _walkthrough(suite, driver) -> None:  # noqa: F811
     driver.get(suite["url"])
     _nav(driver, "Finance monitor")
-    _wait(driver).until(  # said on the tabs that are not shown yet
-        EC.presence_of_element_located(
-            (By.XPATH, "//*[contains(text(), 'No scored articles in the database yet')]")
-        )
-    )
-    driver.find_element(By.XPATH, "//button[.//p[normalize-space()='Score']]").click()
+    _idle(driver)
+    _wait(driver).until(
+        EC.element_to_be_clickable((By.XPATH, "//button[.//p[normalize-space()='Score']]"))
+    ).click()
     _wait(driver).until(
         EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid='stProgress']"))
     )
