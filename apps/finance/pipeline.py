@@ -38,6 +38,7 @@ from apps.finance.entities import (
 )
 from apps.finance.records import NewsArticle, ScoredArticle, SentenceScore
 from apps.finance.relations import (
+    PREFER,
     FoundRelation,
     combine,
     model_inputs,
@@ -91,6 +92,9 @@ class FinancePipelineConfig:
     """Also find relations with dependency patterns on spaCy's parse."""
     relation_threshold: float = 0.5
     """The model's relations below this probability are dropped (a pattern may still give one)."""
+    relation_prefer: str = "pattern"
+    """Which source wins an entity pair that the model and a pattern read differently:
+    ``pattern`` (chosen on the relation set's validation part) or ``model``."""
     max_relation_entities: int = 8
     """Pair at most this many ORG/PERSON entities of a sentence for the relation model."""
     spacy_model: str = SPACY_MODEL
@@ -125,6 +129,10 @@ class FinancePipelineConfig:
         if not 0.0 <= self.relation_threshold <= 1.0:
             raise ConfigError(
                 f"relation_threshold={self.relation_threshold} must be a probability in [0, 1]."
+            )
+        if self.relation_prefer not in PREFER:
+            raise ConfigError(
+                f"relation_prefer={self.relation_prefer!r}; choose one of {', '.join(PREFER)}."
             )
         if self.title_weight < 0:
             raise ConfigError(f"title_weight={self.title_weight} must be 0 or more.")
@@ -394,7 +402,10 @@ class FinancePipeline:
                 else []
             )
             sentence.relations = combine(
-                found.get(id(sentence), []), patterns, self.config.relation_threshold
+                found.get(id(sentence), []),
+                patterns,
+                self.config.relation_threshold,
+                self.config.relation_prefer,
             )
 
     def _assemble(

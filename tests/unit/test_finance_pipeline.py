@@ -344,21 +344,29 @@ def test_model_inputs_pair_names_in_text_order():
     assert pairs[0][2]["head"] == {"start": 0, "end": 11, "type": "PERSON"}
 
 
-def test_combine_prefers_confident_model_and_fills_in_with_patterns():
+def test_combine_merges_agreement_and_lets_the_preferred_source_win():
     model = [
         FoundRelation(0, 1, "acquires", 0.9, "model"),
-        FoundRelation(1, 2, "sues", 0.3, "model"),
+        FoundRelation(1, 2, "sues", 0.8, "model"),
+        FoundRelation(2, 3, "supplies", 0.3, "model"),  # below the threshold: dropped
     ]
     patterns = [
         FoundRelation(0, 1, "acquires", 0.6, "pattern"),
         FoundRelation(1, 2, "supplies", 0.6, "pattern"),
     ]
-    merged = combine(model, patterns, threshold=0.5)
-    assert [(r.head, r.tail, r.type, r.source) for r in merged] == [
+    by_pattern = combine(model, patterns, threshold=0.5, prefer="pattern")
+    assert [(r.head, r.tail, r.type, r.source) for r in by_pattern] == [
         (0, 1, "acquires", "model+pattern"),
         (1, 2, "supplies", "pattern"),
     ]
-    assert merged[0].confidence == 0.9
+    assert by_pattern[0].confidence == 0.9
+    by_model = combine(model, patterns, threshold=0.5, prefer="model")
+    assert [(r.type, r.source) for r in by_model] == [
+        ("acquires", "model+pattern"),
+        ("sues", "model"),
+    ]
+    with pytest.raises(ValueError, match="prefer"):
+        combine(model, patterns, prefer="both")
 
 
 def test_topics_by_keywords_and_relations():
