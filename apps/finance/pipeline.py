@@ -169,6 +169,18 @@ def _version(predictor: Any) -> str:
     return f"{info.name or info.path.name}@{info.created or '?'} ({predictor.backend})"
 
 
+def _companion(entities: list[EntitySpan], target: int, other: int) -> bool:
+    """Whether ``other`` belongs with ``target`` rather than competing with it for a clause:
+    a ticker, for a company or person (tickers stand beside their company: "Northwind
+    (NASDAQ: NWND) rose"), or, for a ticker, the name written right before it."""
+    t, o = entities[target], entities[other]
+    if o.type == "TICKER" and t.type != "TICKER":
+        return True
+    if t.type == "TICKER" and o.type != "TICKER":
+        return 0 <= t.start - o.end <= 3
+    return False
+
+
 @dataclass
 class _Sentence:
     article: int
@@ -362,12 +374,12 @@ class FinancePipeline:
                 continue
             for i in actors:
                 target = sentence.entities[i]
-                # A ticker stands beside its company ("Northwind (NWND) rose"): it shares the
-                # company's clause and never splits it from the company.
+                # A ticker stands beside its company ("Northwind (NWND) rose"): the two share
+                # a clause, and neither splits the other off.
                 others = [
                     (sentence.entities[j].start, sentence.entities[j].end)
                     for j in actors
-                    if j != i and sentence.entities[j].type != "TICKER"
+                    if j != i and not _companion(sentence.entities, i, j)
                 ]
                 clause = entity_clause(sentence.parsed.span, (target.start, target.end), others)
                 if clause is not None:

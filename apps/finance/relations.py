@@ -187,11 +187,12 @@ _NEGATION_PATH = frozenset({"xcomp", "ccomp", "pobj", "pcomp", "prep", "acl", "r
 
 
 def _entity_at(token_map: dict[int, int], token: Any) -> int | None:
-    """The entity a token belongs to, looking through compounds and appositions' heads."""
+    """The entity a token belongs to, or names as a compound ("the Northwind deal"); not a
+    possessive ("Northwind's unit" is not Northwind)."""
     if token.i in token_map:
         return token_map[token.i]
     for child in token.children:
-        if child.dep_ in ("compound", "poss") and child.i in token_map:
+        if child.dep_ == "compound" and child.i in token_map:
             return token_map[child.i]
     return None
 
