@@ -15,6 +15,7 @@ An entity the pipeline does not find counts as wrong (``found`` says how many we
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from common import ROOT, write_result
@@ -73,6 +74,8 @@ def main() -> None:
             else:
                 figures[f"{split}_sentence_score_accuracy"] = round(c["right"] / c["n"], 4)
     figures["model_versions"] = ", ".join(f"{k}={v}" for k, v in pipeline.model_versions.items())
+    # Speeds depend on what else runs: the 1-minute load average says how busy the machine was.
+    figures["load_average_1min"] = round(os.getloadavg()[0], 1)
     write_result(NAME, figures)
 
 

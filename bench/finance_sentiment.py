@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -86,6 +87,8 @@ def main() -> None:
         100 * (figures["sentence_stage_accuracy"] - (figures["reference_core_int8_accuracy"] or 0)),
         2,
     )
+    # Speeds depend on what else runs: the 1-minute load average says how busy the machine was.
+    figures["load_average_1min"] = round(os.getloadavg()[0], 1)
     write_result(NAME, figures)
 
 

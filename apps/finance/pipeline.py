@@ -38,6 +38,7 @@ from apps.finance.entities import (
 )
 from apps.finance.records import NewsArticle, ScoredArticle, SentenceScore
 from apps.finance.relations import (
+    PREFER,
     FoundRelation,
     combine,
     model_inputs,
@@ -91,12 +92,18 @@ class FinancePipelineConfig:
     """Also find relations with dependency patterns on spaCy's parse."""
     relation_threshold: float = 0.5
     """The model's relations below this probability are dropped (a pattern may still give one)."""
+    relation_prefer: str = "pattern"
+    """Which source wins an entity pair that the model and a pattern read differently:
+    ``pattern`` (chosen on the relation set's validation part) or ``model``."""
     max_relation_entities: int = 8
     """Pair at most this many ORG/PERSON entities of a sentence for the relation model."""
     spacy_model: str = SPACY_MODEL
     """spaCy pipeline for sentences, its entities and the dependency parse."""
     backend: str = "auto"
     """Predictor backend (``auto``: int8 on CPUs where an artifact's check allows it)."""
+    ner_backend: str | None = None
+    """Backend of the NER model alone (None: ``backend``). The shipped NER's int8 check lost
+    0.65 F1 points, so ``auto`` keeps it fp32; ``torch-int8`` trades those for speed."""
     batch_size: int = 64
     """Largest model batch (sentences, clauses or entity pairs)."""
     chunk_articles: int = 64
@@ -122,6 +129,10 @@ class FinancePipelineConfig:
         if not 0.0 <= self.relation_threshold <= 1.0:
             raise ConfigError(
                 f"relation_threshold={self.relation_threshold} must be a probability in [0, 1]."
+            )
+        if self.relation_prefer not in PREFER:
+            raise ConfigError(
+                f"relation_prefer={self.relation_prefer!r}; choose one of {', '.join(PREFER)}."
             )
         if self.title_weight < 0:
             raise ConfigError(f"title_weight={self.title_weight} must be 0 or more.")
@@ -158,6 +169,18 @@ def _version(predictor: Any) -> str:
     return f"{info.name or info.path.name}@{info.created or '?'} ({predictor.backend})"
 
 
+def _companion(entities: list[EntitySpan], target: int, other: int) -> bool:
+    """Whether ``other`` belongs with ``target`` rather than competing with it for a clause:
+    a ticker, for a company or person (tickers stand beside their company: "Northwind
+    (NASDAQ: NWND) rose"), or, for a ticker, the name written right before it."""
+    t, o = entities[target], entities[other]
+    if o.type == "TICKER" and t.type != "TICKER":
+        return True
+    if t.type == "TICKER" and o.type != "TICKER":
+        return 0 <= t.start - o.end <= 3
+    return False
+
+
 @dataclass
 class _Sentence:
     article: int
@@ -189,9 +212,9 @@ class FinancePipeline:
 
             torch.set_num_threads(c.threads)
 
-        def load(path: str, what: str) -> Any:
+        def load(path: str, what: str, backend: str | None = None) -> Any:
             return Predictor.from_artifact(
-                _artifact_path(path, what), batch_size=c.batch_size, backend=c.backend
+                _artifact_path(path, what), batch_size=c.batch_size, backend=backend or c.backend
             )
 
         self.sentiment = load(c.sentiment_model, "sentiment_model")
@@ -201,7 +224,7 @@ class FinancePipeline:
                 f"sentiment_model {c.sentiment_model!r} has labels {self.sentiment.labels}; the "
                 "pipeline needs 'negative' and 'positive' (and usually 'neutral')."
             )
-        self.ner = load(c.ner_model, "ner_model") if c.ner_model else None
+        self.ner = load(c.ner_model, "ner_model", c.ner_backend) if c.ner_model else None
         self.relation = load(c.relation_model, "relation_model") if c.relation_model else None
         self.nlp = load_spacy(c.spacy_model)
         self.model_versions: dict[str, str] = {
@@ -351,8 +374,12 @@ class FinancePipeline:
                 continue
             for i in actors:
                 target = sentence.entities[i]
+                # A ticker stands beside its company ("Northwind (NWND) rose"): the two share
+                # a clause, and neither splits the other off.
                 others = [
-                    (sentence.entities[j].start, sentence.entities[j].end) for j in actors if j != i
+                    (sentence.entities[j].start, sentence.entities[j].end)
+                    for j in actors
+                    if j != i and not _companion(sentence.entities, i, j)
                 ]
                 clause = entity_clause(sentence.parsed.span, (target.start, target.end), others)
                 if clause is not None:
@@ -387,7 +414,10 @@ class FinancePipeline:
                 else []
             )
             sentence.relations = combine(
-                found.get(id(sentence), []), patterns, self.config.relation_threshold
+                found.get(id(sentence), []),
+                patterns,
+                self.config.relation_threshold,
+                self.config.relation_prefer,
             )
 
     def _assemble(
@@ -398,6 +428,7 @@ class FinancePipeline:
             has_title=bool(article.title and article.body and sentences),
             title_weight=self.config.title_weight,
         )
+        score = round(score, 6)
         kg_article = Article(
             id=article.id,
             source=article.source,
@@ -451,7 +482,7 @@ class FinancePipeline:
         return ScoredArticle(
             article=article,
             sentences=scores,
-            sentiment=round(score, 6),
+            sentiment=score,
             label=label,
             topics=topics,
             extraction=Extraction(kg_article, tuple(mentions), tuple(relations)),

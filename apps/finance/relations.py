@@ -12,8 +12,9 @@ Two sources, each giving a type of :data:`kg.schema.RELATION_TYPES` with a confi
   "Contoso was *bought by* Northwind", "X, a *subsidiary of* Y", "Jane Okafor, *chief
   executive of* Northwind"). Its confidence is the fixed :data:`PATTERN_CONFIDENCE`.
 
-:func:`combine` merges them per pair: the model's relation where it finds one at or above
-its threshold, else the pattern's; a relation both find gets the higher confidence and both
+:func:`combine` merges them per pair: the pattern's relation where a pattern fires (they
+are rarely wrong), else the model's at or above its threshold (the order was chosen on the
+relation set's validation part); a relation both find gets the higher confidence and both
 sources. ``bench/finance_relations.py`` scores the model, the patterns and the two together.
 """
 
@@ -149,7 +150,12 @@ NOUNS = {
     "alliance": "partners_with",
     "lawsuit": "sues",
     "suit": "sues",
+    "backing": "invests_in",
+    "funding": "invests_in",
+    "venture": "partners_with",
 }
+#: "X is the main supplier of steel to Y": nouns whose subject supplies the "to"/"for" object.
+SUPPLIER_NOUNS = frozenset({"supplier", "vendor", "provider"})
 #: "X, a subsidiary of Y": nouns whose "of" object is the parent.
 PARENT_NOUNS = frozenset({"subsidiary", "unit", "division", "arm", "affiliate"})
 #: "P, chief executive of Y", "Y CEO P": roles of an executive.
@@ -172,47 +178,88 @@ ROLE_NOUNS = frozenset(
     }
 )
 _NEGATIONS = frozenset({"not", "never", "n't", "no"})
-_NEGATING_HEADS = frozenset({"abandon", "deny", "drop", "reject", "end", "scrap", "cancel"})
+_NEGATING_HEADS = frozenset(
+    {"abandon", "deny", "drop", "reject", "end", "scrap", "cancel", "rule", "call"}
+)
+#: Arcs followed up from a relation word to a verb that may negate it ("abandoned its plan
+#: to acquire").
+_NEGATION_PATH = frozenset({"xcomp", "ccomp", "pobj", "pcomp", "prep", "acl", "relcl", "dobj"})
 
 
 def _entity_at(token_map: dict[int, int], token: Any) -> int | None:
-    """The entity a token belongs to, looking through compounds and appositions' heads."""
+    """The entity a token belongs to, or names as a compound ("the Northwind deal"); not a
+    possessive ("Northwind's unit" is not Northwind)."""
     if token.i in token_map:
         return token_map[token.i]
     for child in token.children:
-        if child.dep_ in ("compound", "poss") and child.i in token_map:
+        if child.dep_ == "compound" and child.i in token_map:
             return token_map[child.i]
     return None
+
+
+#: Nouns that stand for their "of" object ("all shares of X", "the venture arm of X").
+_PART_NOUNS = frozenset(
+    {"share", "shares", "stake", "arm", "unit", "board", "shareholder", "parent", "owner", "all"}
+)
+
+
+def _noun_entity(token_map: dict[int, int], token: Any) -> int | None:
+    entity = _entity_at(token_map, token)
+    if entity is None and token.lemma_.lower() in _PART_NOUNS:
+        for prep in token.children:
+            if prep.dep_ == "prep" and prep.lower_ == "of":
+                for pobj in prep.children:
+                    if pobj.dep_ == "pobj":
+                        entity = _entity_at(token_map, pobj)
+    return entity
 
 
 def _with_conjuncts(token_map: dict[int, int], token: Any) -> list[int]:
     found = []
     for t in (token, *token.conjuncts):
-        entity = _entity_at(token_map, t)
+        entity = _noun_entity(token_map, t)
         if entity is not None and entity not in found:
             found.append(entity)
     return found
+
+
+def _prep_objects(token: Any, token_map: dict[int, int], preps: tuple[str, ...]) -> list[int]:
+    """Entities in the objects of a token's prepositions ``preps`` (conjuncts included)."""
+    return [
+        e
+        for c in token.children
+        if c.dep_ in ("prep", "agent") and c.lower_ in preps
+        for p in c.children
+        if p.dep_ == "pobj"
+        for e in _with_conjuncts(token_map, p)
+    ]
 
 
 def _negated(verb: Any) -> bool:
     if any(c.dep_ == "neg" or c.lower_ in _NEGATIONS for c in verb.children):
         return True
     head = verb
-    while head.dep_ in ("xcomp", "ccomp", "pobj", "pcomp", "prep") and head.head is not head:
+    while head.dep_ in _NEGATION_PATH and head.head is not head:
         head = head.head
         if head.lemma_.lower() in _NEGATING_HEADS:
             return True
     return False
 
 
+#: Arcs followed up from a verb or noun to the clause whose subject acts: "agreed *to
+#: acquire*" (xcomp), "struck a deal *to take over*" (acl, dobj), "completed its *takeover*"
+#: (dobj), conjoined and adverbial clauses.
+_UP_DEPS = frozenset({"xcomp", "conj", "advcl", "acl", "relcl", "dobj", "pobj", "prep", "attr"})
+
+
 def _subjects(verb: Any, token_map: dict[int, int]) -> list[int]:
-    """Active subjects of a verb, through "agreed to acquire" (xcomp) and conjoined verbs."""
+    """Active subjects of a verb (or a relation noun), through the arcs of :data:`_UP_DEPS`."""
     node = verb
-    for _ in range(4):
+    for _ in range(5):
         subjects = [c for c in node.children if c.dep_ in ("nsubj",)]
         if subjects:
             return [e for s in subjects for e in _with_conjuncts(token_map, s)]
-        if node.dep_ in ("xcomp", "conj", "advcl", "ccomp") and node.head is not node:
+        if node.dep_ in _UP_DEPS and node.head is not node:
             node = node.head
         else:
             break
@@ -286,6 +333,9 @@ def pattern_relations(sentence: Any, entities: Sequence[Any]) -> list[FoundRelat
                     if p.dep_ == "pobj"
                     for e in _with_conjuncts(token_map, p)
                 ]
+                if not objects and token.dep_ in ("relcl", "acl"):
+                    # "Contoso, which is owned by Northwind" / "Contoso, acquired by Northwind"
+                    objects = _with_conjuncts(token_map, token.head)
             else:
                 subjects = _subjects(token, token_map)
                 objects = [
@@ -302,6 +352,9 @@ def pattern_relations(sentence: Any, entities: Sequence[Any]) -> list[FoundRelat
                     if p.dep_ == "pobj"
                     for e in _with_conjuncts(token_map, p)
                 ]
+                if not objects and token.dep_ == "relcl":
+                    # "Contoso, which Northwind bought last year, ...": the noun it describes
+                    objects = _with_conjuncts(token_map, token.head)
             for s in subjects:
                 for o in objects:
                     if kind == "owns":
@@ -340,9 +393,41 @@ def pattern_relations(sentence: Any, entities: Sequence[Any]) -> list[FoundRelat
                     if p.dep_ == "pobj"
                     for e in _with_conjuncts(token_map, p)
                 ]
+                if not owners:  # "Northwind completed its takeover of Contoso"
+                    owners = _subjects(token, token_map)
                 for s in owners:
                     for o in of_objects:
                         add(s, o, NOUNS[lemma])
+            if lemma in NOUNS:
+                actors = _prep_objects(token, token_map, ("from",))
+                if actors:  # "Contoso secured backing from Northwind"
+                    for s in actors:
+                        for o in _subjects(token, token_map):
+                            add(s, o, NOUNS[lemma])
+                if NOUNS[lemma] == "partners_with":  # "a joint venture between X and Y"
+                    sides = _prep_objects(token, token_map, ("between",))
+                    for a in sides:
+                        for b in sides:
+                            if a < b:
+                                add(a, b, "partners_with")
+            if lemma in SUPPLIER_NOUNS:
+                for s in _subjects(token, token_map):
+                    for o in _prep_objects(token, token_map, ("to", "for", "of")):
+                        add(s, o, "supplies")
+            if lemma in ROLE_NOUNS and token.dep_ in ("oprd", "attr", "pobj", "dobj"):
+                # "Jane Okafor was named chief executive of Northwind", "Northwind appointed
+                # Jane Okafor as chief financial officer": the verb's arguments
+                verb = token.head.head if token.dep_ == "pobj" else token.head
+                people = [
+                    e
+                    for c in verb.children
+                    if c.dep_ in ("nsubj", "nsubjpass", "dobj")
+                    for e in _with_conjuncts(token_map, c)
+                ]
+                companies = _prep_objects(token, token_map, ("of", "at")) or people
+                for person in people:
+                    for company in companies:
+                        add(person, company, "executive_of")
             appositive_of = token.dep_ == "appos" and of_objects
             if appositive_of and lemma in PARENT_NOUNS:
                 for s in _with_conjuncts(token_map, token.head):
@@ -352,37 +437,66 @@ def pattern_relations(sentence: Any, entities: Sequence[Any]) -> list[FoundRelat
                 for s in _with_conjuncts(token_map, token.head):
                     for o in of_objects:
                         add(s, o, "executive_of")
-        # "Northwind CEO Jane Okafor": a role noun compounded between company and person.
-        if lemma in ROLE_NOUNS and token.dep_ == "compound":
-            person = _entity_at(token_map, token.head)
-            company = next(
-                (
-                    _entity_at(token_map, c)
-                    for c in token.children
-                    if c.dep_ in ("compound", "poss") and _entity_at(token_map, c) is not None
-                ),
-                None,
-            )
-            if person is not None and company is not None:
-                add(person, company, "executive_of")
+        # "Northwind CEO Jane Okafor", "Northwind's energy subsidiary Contoso": a role noun
+        # in front of a name, the other name before it.
+        if (lemma in ROLE_NOUNS or lemma in PARENT_NOUNS) and token.dep_ in ("compound", "nmod"):
+            named = _entity_at(token_map, token.head)
+            before = [
+                _entity_at(token_map, c)
+                for node in (token, token.head)
+                for c in node.children
+                if c.dep_ in ("compound", "poss", "nmod") and c.i < token.i
+            ]
+            before = [e for e in before if e is not None and e != named]
+            if named is not None and before:
+                kind = "executive_of" if lemma in ROLE_NOUNS else "subsidiary_of"
+                add(named, before[0], kind)
+        if lemma in ("rival", "competitor") and token.dep_ == "appos":
+            for a in _with_conjuncts(token_map, token.head):
+                for b in _prep_objects(token, token_map, ("of",)):
+                    add(a, b, "competes_with")
+        if lemma in NOUNS and NOUNS[lemma] == "partners_with" and token.dep_ == "dobj":
+            # "Northwind and Contoso formed a joint venture"
+            sides = _subjects(token, token_map)
+            for a in sides:
+                for b in sides:
+                    if a < b:
+                        add(a, b, "partners_with")
     return list(found.values())
+
+
+#: Which source wins a pair both give different relations for (``combine``'s ``prefer``).
+PREFER = ("pattern", "model")
 
 
 def combine(
     model: Sequence[FoundRelation],
     patterns: Sequence[FoundRelation],
     threshold: float = 0.5,
+    prefer: str = "pattern",
 ) -> list[FoundRelation]:
-    """One relation per entity pair: the model's at or above ``threshold``, else the pattern's.
+    """One relation per entity pair from the model's (at or above ``threshold``) and the
+    patterns' relations.
 
-    Where the model and a pattern agree on the pair and type, the relation keeps the higher
-    confidence and names both sources (``model+pattern``).
+    Args:
+        model: the model's relations.
+        patterns: the patterns' relations.
+        threshold: the model's relations below this probability are dropped.
+        prefer: the source that wins a pair both give different relations for: ``pattern``
+            (the patterns are rarely wrong but find few; chosen on the relation set's
+            validation part, ``bench/finance_relations.py``) or ``model``.
+
+    Where the two agree on the pair and type, the relation keeps the higher confidence and
+    names both sources (``model+pattern``).
     """
+    if prefer not in PREFER:
+        raise ValueError(f"prefer={prefer!r}; choose one of {', '.join(PREFER)}.")
+    kept = [r for r in model if r.confidence >= threshold]
+    first, second = (patterns, kept) if prefer == "pattern" else (kept, patterns)
     out: dict[frozenset, FoundRelation] = {}
-    for relation in model:
-        if relation.confidence >= threshold:
-            out[frozenset((relation.head, relation.tail))] = relation
-    for relation in patterns:
+    for relation in first:
+        out.setdefault(frozenset((relation.head, relation.tail)), relation)
+    for relation in second:
         pair = frozenset((relation.head, relation.tail))
         current = out.get(pair)
         if current is None:
