@@ -170,15 +170,8 @@ def test_bad_arguments_are_reported_plainly(tmp_path, capsys):
 
 # --- the real pipeline ---------------------------------------------------------------------
 
-RELATION_MODEL = ROOT / "data" / "models" / "finance-relations"
-SHIPPED = pytest.mark.skipif(
-    not RELATION_MODEL.is_dir(),
-    reason="the pipeline's default relation model (data/models/finance-relations) is not shipped",
-)
-
 
 @pytest.mark.integration
-@SHIPPED
 def test_cli_scores_a_few_articles_with_the_real_pipeline(tmp_path):
     few = tmp_path / "few.jsonl"
     few.write_text("".join(FEED.read_text().splitlines(keepends=True)[:4]))
@@ -194,7 +187,6 @@ def test_cli_scores_a_few_articles_with_the_real_pipeline(tmp_path):
 
 
 @pytest.mark.integration
-@SHIPPED
 def test_the_sample_feed_raises_the_planted_alerts(tmp_path):
     monitor = FinanceMonitor(f"sqlite:///{tmp_path / 'f.db'}", aliases=ALIASES)
     summary = monitor.run([SAMPLE], batch_size=64)
