@@ -10,7 +10,10 @@ sentence in text order with its gold label (``acquires(e2,e1)``, ``partners_with
 - ``model``: the shipped relation model (argmax; below the pipeline's
   ``relation_threshold`` a relation counts as ``other``, as the pipeline drops it);
 - ``patterns``: the dependency patterns of :mod:`apps.finance.relations` on spaCy's parse;
-- ``both``: :func:`apps.finance.relations.combine`, what the pipeline keeps.
+- ``both_pattern_first`` / ``both_model_first``: :func:`apps.finance.relations.combine`
+  with the pattern's (or the model's) relation winning a pair both read differently. The
+  pipeline's default (``relation_prefer``) is the one with the higher validation micro-F1
+  (``chosen_on_validation``).
 
 Per relation type (``other`` left out): precision = right type and direction / predictions of
 the type, recall = right / gold of the type; micro figures pool the counts. The same on the
@@ -84,7 +87,7 @@ def _label(relation, symmetric: frozenset) -> str:
 
 def relation_figures(records: list[dict], predictor, nlp, threshold: float, prefix: str) -> dict:
     from apps.finance.entities import EntitySpan
-    from apps.finance.relations import combine, pattern_relations, read_prediction
+    from apps.finance.relations import PREFER, combine, pattern_relations, read_prediction
     from kg.schema import SYMMETRIC_RELATIONS
 
     gold = [r["label"] for r in records]
@@ -95,7 +98,7 @@ def relation_figures(records: list[dict], predictor, nlp, threshold: float, pref
     model_found = [read_prediction(0, 1, p) for p in predictions]
     model_kept = [m if m and m.confidence >= threshold else None for m in model_found]
     docs = list(nlp.pipe([r["text"] for r in records]))
-    patterns, both = [], []
+    patterns, both = [], {prefer: [] for prefer in PREFER}
     for record, doc, found in zip(records, docs, model_found, strict=True):
         entities = [
             EntitySpan(s["start"], s["end"], record["text"][s["start"] : s["end"]], s["type"], ())
@@ -103,8 +106,9 @@ def relation_figures(records: list[dict], predictor, nlp, threshold: float, pref
         ]
         matched = pattern_relations(doc[:], entities)
         patterns.append(matched[0] if matched else None)
-        merged = combine([found] if found else [], matched, threshold)
-        both.append(merged[0] if merged else None)
+        for prefer in PREFER:
+            merged = combine([found] if found else [], matched, threshold, prefer)
+            both[prefer].append(merged[0] if merged else None)
     figures = {f"{prefix}_pairs": len(records)}
     figures.update(score(model_raw, gold, f"{prefix}_model_argmax"))
     figures.update(
@@ -113,7 +117,10 @@ def relation_figures(records: list[dict], predictor, nlp, threshold: float, pref
     figures.update(
         score([_label(m, SYMMETRIC_RELATIONS) for m in patterns], gold, f"{prefix}_patterns")
     )
-    figures.update(score([_label(m, SYMMETRIC_RELATIONS) for m in both], gold, f"{prefix}_both"))
+    for prefer, found in both.items():
+        labels = [_label(m, SYMMETRIC_RELATIONS) for m in found]
+        figures.update(score(labels, gold, f"{prefix}_both_{prefer}_first"))
+
     return figures
 
 
@@ -189,6 +196,10 @@ def main() -> None:
     for split in ("test", "validation"):
         records = read_relation_jsonl(DATA / f"{split}.jsonl")
         figures.update(relation_figures(records, predictor, nlp, threshold, split))
+    figures["chosen_on_validation"] = max(
+        ("pattern", "model"), key=lambda p: figures[f"validation_both_{p}_first_micro_f1"]
+    )
+    figures["pipeline_relation_prefer"] = FinancePipelineConfig().relation_prefer
     figures.update(resolution_figures())
     # Speeds depend on what else runs: the 1-minute load average says how busy the machine was.
     figures["load_average_1min"] = round(os.getloadavg()[0], 1)

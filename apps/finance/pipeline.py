@@ -38,6 +38,7 @@ from apps.finance.entities import (
 )
 from apps.finance.records import NewsArticle, ScoredArticle, SentenceScore
 from apps.finance.relations import (
+    PREFER,
     FoundRelation,
     combine,
     model_inputs,
@@ -91,6 +92,9 @@ class FinancePipelineConfig:
     """Also find relations with dependency patterns on spaCy's parse."""
     relation_threshold: float = 0.5
     """The model's relations below this probability are dropped (a pattern may still give one)."""
+    relation_prefer: str = "pattern"
+    """Which source wins an entity pair that the model and a pattern read differently:
+    ``pattern`` (chosen on the relation set's validation part) or ``model``."""
     max_relation_entities: int = 8
     """Pair at most this many ORG/PERSON entities of a sentence for the relation model."""
     spacy_model: str = SPACY_MODEL
@@ -126,6 +130,10 @@ class FinancePipelineConfig:
             raise ConfigError(
                 f"relation_threshold={self.relation_threshold} must be a probability in [0, 1]."
             )
+        if self.relation_prefer not in PREFER:
+            raise ConfigError(
+                f"relation_prefer={self.relation_prefer!r}; choose one of {', '.join(PREFER)}."
+            )
         if self.title_weight < 0:
             raise ConfigError(f"title_weight={self.title_weight} must be 0 or more.")
         if self.topic_min_hits < 1:
@@ -159,6 +167,18 @@ def _version(predictor: Any) -> str:
     """``name@created (backend)``: which artifact, which training run, which kernels."""
     info = predictor.info
     return f"{info.name or info.path.name}@{info.created or '?'} ({predictor.backend})"
+
+
+def _companion(entities: list[EntitySpan], target: int, other: int) -> bool:
+    """Whether ``other`` belongs with ``target`` rather than competing with it for a clause:
+    a ticker, for a company or person (tickers stand beside their company: "Northwind
+    (NASDAQ: NWND) rose"), or, for a ticker, the name written right before it."""
+    t, o = entities[target], entities[other]
+    if o.type == "TICKER" and t.type != "TICKER":
+        return True
+    if t.type == "TICKER" and o.type != "TICKER":
+        return 0 <= t.start - o.end <= 3
+    return False
 
 
 @dataclass
@@ -354,12 +374,12 @@ class FinancePipeline:
                 continue
             for i in actors:
                 target = sentence.entities[i]
-                # A ticker stands beside its company ("Northwind (NWND) rose"): it shares the
-                # company's clause and never splits it from the company.
+                # A ticker stands beside its company ("Northwind (NWND) rose"): the two share
+                # a clause, and neither splits the other off.
                 others = [
                     (sentence.entities[j].start, sentence.entities[j].end)
                     for j in actors
-                    if j != i and sentence.entities[j].type != "TICKER"
+                    if j != i and not _companion(sentence.entities, i, j)
                 ]
                 clause = entity_clause(sentence.parsed.span, (target.start, target.end), others)
                 if clause is not None:
@@ -394,7 +414,10 @@ class FinancePipeline:
                 else []
             )
             sentence.relations = combine(
-                found.get(id(sentence), []), patterns, self.config.relation_threshold
+                found.get(id(sentence), []),
+                patterns,
+                self.config.relation_threshold,
+                self.config.relation_prefer,
             )
 
     def _assemble(

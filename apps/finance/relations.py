@@ -12,8 +12,9 @@ Two sources, each giving a type of :data:`kg.schema.RELATION_TYPES` with a confi
   "Contoso was *bought by* Northwind", "X, a *subsidiary of* Y", "Jane Okafor, *chief
   executive of* Northwind"). Its confidence is the fixed :data:`PATTERN_CONFIDENCE`.
 
-:func:`combine` merges them per pair: the model's relation where it finds one at or above
-its threshold, else the pattern's; a relation both find gets the higher confidence and both
+:func:`combine` merges them per pair: the pattern's relation where a pattern fires (they
+are rarely wrong), else the model's at or above its threshold (the order was chosen on the
+relation set's validation part); a relation both find gets the higher confidence and both
 sources. ``bench/finance_relations.py`` scores the model, the patterns and the two together.
 """
 
@@ -186,11 +187,12 @@ _NEGATION_PATH = frozenset({"xcomp", "ccomp", "pobj", "pcomp", "prep", "acl", "r
 
 
 def _entity_at(token_map: dict[int, int], token: Any) -> int | None:
-    """The entity a token belongs to, looking through compounds and appositions' heads."""
+    """The entity a token belongs to, or names as a compound ("the Northwind deal"); not a
+    possessive ("Northwind's unit" is not Northwind)."""
     if token.i in token_map:
         return token_map[token.i]
     for child in token.children:
-        if child.dep_ in ("compound", "poss") and child.i in token_map:
+        if child.dep_ == "compound" and child.i in token_map:
             return token_map[child.i]
     return None
 
@@ -463,21 +465,38 @@ def pattern_relations(sentence: Any, entities: Sequence[Any]) -> list[FoundRelat
     return list(found.values())
 
 
+#: Which source wins a pair both give different relations for (``combine``'s ``prefer``).
+PREFER = ("pattern", "model")
+
+
 def combine(
     model: Sequence[FoundRelation],
     patterns: Sequence[FoundRelation],
     threshold: float = 0.5,
+    prefer: str = "pattern",
 ) -> list[FoundRelation]:
-    """One relation per entity pair: the model's at or above ``threshold``, else the pattern's.
+    """One relation per entity pair from the model's (at or above ``threshold``) and the
+    patterns' relations.
 
-    Where the model and a pattern agree on the pair and type, the relation keeps the higher
-    confidence and names both sources (``model+pattern``).
+    Args:
+        model: the model's relations.
+        patterns: the patterns' relations.
+        threshold: the model's relations below this probability are dropped.
+        prefer: the source that wins a pair both give different relations for: ``pattern``
+            (the patterns are rarely wrong but find few; chosen on the relation set's
+            validation part, ``bench/finance_relations.py``) or ``model``.
+
+    Where the two agree on the pair and type, the relation keeps the higher confidence and
+    names both sources (``model+pattern``).
     """
+    if prefer not in PREFER:
+        raise ValueError(f"prefer={prefer!r}; choose one of {', '.join(PREFER)}.")
+    kept = [r for r in model if r.confidence >= threshold]
+    first, second = (patterns, kept) if prefer == "pattern" else (kept, patterns)
     out: dict[frozenset, FoundRelation] = {}
-    for relation in model:
-        if relation.confidence >= threshold:
-            out[frozenset((relation.head, relation.tail))] = relation
-    for relation in patterns:
+    for relation in first:
+        out.setdefault(frozenset((relation.head, relation.tail)), relation)
+    for relation in second:
         pair = frozenset((relation.head, relation.tail))
         current = out.get(pair)
         if current is None:

@@ -131,27 +131,37 @@ def test_entity_sentiment_comes_from_the_mentioning_sentence(pipeline):
     assert result.sentiment != pytest.approx(first.score, abs=1e-6)
 
 
-def test_entity_sentiment_scores_the_clause_of_each_company(pipeline):
+def keyword_sentiment(texts):
+    """A stand-in for the sentiment model that reads words, so tests see which text it got."""
+    out = []
+    for text in texts:
+        up, down = "soared" in text, "loss" in text
+        positive = 0.8 if up and not down else 0.1 if down and not up else 0.3
+        negative = 0.8 if down and not up else 0.1 if up and not down else 0.3
+        scores = {"negative": negative, "neutral": 1 - positive - negative, "positive": positive}
+        out.append({"label": max(scores, key=scores.get), "score": 0.8, "scores": scores})
+    return out
+
+
+def test_entity_sentiment_scores_the_clause_of_each_company(pipeline, monkeypatch):
+    monkeypatch.setattr(pipeline.sentiment, "predict", keyword_sentiment)
     text = "Northwind's profit soared while Contoso posted a heavy loss."
     result = pipeline.score([article("e2", text)])[0]
     scores = {m.text: m.entity_sentiment for m in result.extraction.mentions}
-    clauses = pipeline.sentence_sentiment(
-        ["Northwind's profit soared", "Contoso posted a heavy loss"]
-    )
-    assert scores["Northwind"] == pytest.approx(clauses[0][1], abs=1e-5)
-    assert scores["Contoso"] == pytest.approx(clauses[1][1], abs=1e-5)
+    assert result.sentences[0].score == pytest.approx(0.0)  # both words: the sentence is mixed
+    assert scores == {"Northwind": pytest.approx(0.7), "Contoso": pytest.approx(-0.7)}
 
 
-def test_a_ticker_beside_its_company_does_not_stop_the_split(pipeline):
+def test_a_ticker_beside_its_company_does_not_stop_the_split(pipeline, monkeypatch):
+    monkeypatch.setattr(pipeline.sentiment, "predict", keyword_sentiment)
     text = "Northwind Holdings Inc. (NASDAQ: NWND) soared while Contoso posted a heavy loss."
     result = pipeline.score([article("e4", text)])[0]
     scores = {m.text: m.entity_sentiment for m in result.extraction.mentions}
-    clauses = pipeline.sentence_sentiment(
-        ["Northwind Holdings Inc. (NASDAQ: NWND) soared", "Contoso posted a heavy loss"]
-    )
-    assert scores["Northwind Holdings Inc."] == pytest.approx(clauses[0][1], abs=1e-5)
-    assert scores["NASDAQ: NWND"] == pytest.approx(clauses[0][1], abs=1e-5)
-    assert scores["Contoso"] == pytest.approx(clauses[1][1], abs=1e-5)
+    assert scores == {
+        "Northwind Holdings Inc.": pytest.approx(0.7),
+        "NASDAQ: NWND": pytest.approx(0.7),
+        "Contoso": pytest.approx(-0.7),
+    }
 
 
 def test_clauses_off_gives_the_sentence_score(tiny_artifact):
@@ -301,6 +311,11 @@ def _entities(text: str, names: list[tuple[str, str]]) -> list[EntitySpan]:
             ("Fabrikam", "invests_in", "Litware"),
         ),
         (
+            "Northwind supplies batteries to Contoso.",
+            [("Northwind", "ORG"), ("Contoso", "ORG")],
+            ("Northwind", "supplies", "Contoso"),
+        ),
+        (
             "Proseware sued Tailspin Toys over unpaid royalties.",
             [("Proseware", "ORG"), ("Tailspin Toys", "ORG")],
             ("Proseware", "sues", "Tailspin Toys"),
@@ -329,6 +344,7 @@ def test_patterns_skip_negated_and_unrelated(nlp):
         "Northwind abandoned its plan to acquire Contoso.",
         "Northwind did not acquire Contoso.",
         "Northwind and Contoso both reported results on Monday.",
+        "Northwind's unit supplies batteries to Contoso.",  # the unit, not Northwind
     ):
         entities = _entities(text, [("Northwind", "ORG"), ("Contoso", "ORG")])
         assert pattern_relations(sentence_of(nlp, text).span, entities) == [], text
@@ -344,21 +360,29 @@ def test_model_inputs_pair_names_in_text_order():
     assert pairs[0][2]["head"] == {"start": 0, "end": 11, "type": "PERSON"}
 
 
-def test_combine_prefers_confident_model_and_fills_in_with_patterns():
+def test_combine_merges_agreement_and_lets_the_preferred_source_win():
     model = [
         FoundRelation(0, 1, "acquires", 0.9, "model"),
-        FoundRelation(1, 2, "sues", 0.3, "model"),
+        FoundRelation(1, 2, "sues", 0.8, "model"),
+        FoundRelation(2, 3, "supplies", 0.3, "model"),  # below the threshold: dropped
     ]
     patterns = [
         FoundRelation(0, 1, "acquires", 0.6, "pattern"),
         FoundRelation(1, 2, "supplies", 0.6, "pattern"),
     ]
-    merged = combine(model, patterns, threshold=0.5)
-    assert [(r.head, r.tail, r.type, r.source) for r in merged] == [
+    by_pattern = combine(model, patterns, threshold=0.5, prefer="pattern")
+    assert [(r.head, r.tail, r.type, r.source) for r in by_pattern] == [
         (0, 1, "acquires", "model+pattern"),
         (1, 2, "supplies", "pattern"),
     ]
-    assert merged[0].confidence == 0.9
+    assert by_pattern[0].confidence == 0.9
+    by_model = combine(model, patterns, threshold=0.5, prefer="model")
+    assert [(r.type, r.source) for r in by_model] == [
+        ("acquires", "model+pattern"),
+        ("sues", "model"),
+    ]
+    with pytest.raises(ValueError, match="prefer"):
+        combine(model, patterns, prefer="both")
 
 
 def test_topics_by_keywords_and_relations():
