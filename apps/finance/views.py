@@ -42,6 +42,7 @@ from kg.schema import (
 
 __all__ = [
     "ALIASES_ENV",
+    "NETWORK_TYPES",
     "PIPELINE_CONFIG_ENV",
     "SAMPLE_FEED",
     "SCORER_ENV",
@@ -300,8 +301,17 @@ def sentiment_figure(rows: Sequence[dict[str, Any]]) -> Any:
         height=420,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
         yaxis={"title": "mean entity sentiment", "range": [-1.05, 1.05], "zeroline": True},
-        yaxis2={"title": "articles", "overlaying": "y", "side": "right", "showgrid": False},
-        legend={"orientation": "h", "y": -0.15},
+        yaxis2={
+            "title": "articles",
+            "overlaying": "y",
+            "side": "right",
+            "showgrid": False,
+            "rangemode": "tozero",
+            "tickformat": "d",
+            "tickmode": "auto",
+            "nticks": 5,
+        },
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
         hovermode="closest",
     )
     return figure
@@ -394,23 +404,42 @@ def relation_rows(kg: KnowledgeGraph, entity: str) -> list[dict[str, Any]]:
     return rows
 
 
+NETWORK_TYPES = ("ORG", "PERSON", "PRODUCT")
+"""Entity types the network draws (places and amounts would crowd it)."""
+
+
 def network_figure(
-    kg: KnowledgeGraph, *, focus: str | None = None, max_nodes: int = 60, seed: int = 0
+    kg: KnowledgeGraph,
+    *,
+    focus: str | None = None,
+    max_nodes: int = 30,
+    types: Iterable[str] = NETWORK_TYPES,
+    seed: int = 0,
 ) -> Any:
-    """A plotly network of the most mentioned entities (and ``focus``): typed relations as
-    solid coloured lines, co-mentions as faint grey ones; each node carries its id in
-    ``customdata`` so a click on it can select it."""
+    """A plotly network of the most mentioned entities of ``types`` (and ``focus`` with its
+    neighbours): typed relations as coloured lines, co-mentions as faint grey ones; node
+    size by mentions, colour by sentiment. Each node carries its id in ``customdata`` so a
+    click on it can select it."""
     import networkx as nx
     import plotly.graph_objects as go
 
     graph = kg.graph
-    ranked = sorted(graph.nodes, key=lambda n: (-graph.nodes[n][NODE_MENTION_COUNT], n))
+    wanted = set(types)
+    ranked = sorted(
+        (n for n, d in graph.nodes(data=True) if d[NODE_TYPE] in wanted),
+        key=lambda n: (-graph.nodes[n][NODE_MENTION_COUNT], n),
+    )
     shown = set(ranked[:max_nodes])
     if focus and focus in graph:
         shown.add(focus)
-        shown.update(n for n in nx.all_neighbors(graph, focus))
+        shown.update(
+            n for n in nx.all_neighbors(graph, focus) if graph.nodes[n][NODE_TYPE] in wanted
+        )
     simple = projection(kg).subgraph(sorted(shown))
-    positions = nx.spring_layout(simple, seed=seed, weight="weight") if shown else {}
+    spread = 2.5 / math.sqrt(max(len(shown), 1))  # networkx's default k is 1/sqrt(n)
+    positions = (
+        nx.spring_layout(simple, k=spread, iterations=200, seed=seed, weight=None) if shown else {}
+    )
     typed: dict[str, list[tuple[str, str]]] = defaultdict(list)
     co: list[tuple[str, str]] = []
     for u, v, data in graph.subgraph(shown).edges(data=True):
@@ -467,7 +496,6 @@ def network_figure(
             "colorscale": "RdYlGn",
             "cmin": -1,
             "cmax": 1,
-            "colorbar": {"title": "sentiment", "thickness": 12},
             "line": {
                 "width": [4 if n == focus else 1 for n in nodes],
                 "color": ["#111827" if n == focus else "#ffffff" for n in nodes],

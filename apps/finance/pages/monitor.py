@@ -275,8 +275,10 @@ def _graph_tab(kg: KnowledgeGraph) -> None:
             width="stretch",
         )
         st.caption(
-            "The most mentioned entities and the picked one with its neighbours. Colour: "
-            "sentiment; size: mentions; coloured lines: typed relations; grey: named together."
+            "The most mentioned companies and people, and the picked entity with its "
+            "neighbours (outlined). Node colour: sentiment (red -1, yellow 0, green +1); size: "
+            "mentions; coloured lines: typed relations; grey: named together. Click a node "
+            "to pick it; scroll to zoom."
         )
     with right:
         _entity_panel(kg, entity)
@@ -358,7 +360,7 @@ def _articles_tab(monitor: FinanceMonitor, kg: KnowledgeGraph) -> None:
     )
     counts = views.sentence_counts(scored)
     cols = st.columns(4)
-    cols[0].metric("Article sentiment", f"{scored.sentiment:+.2f}", scored.label, delta_color="off")
+    cols[0].metric(f"Article sentiment ({scored.label})", f"{scored.sentiment:+.2f}")
     cols[1].metric(
         "Sentences +/=/-", f"{counts['positive']}/{counts['neutral']}/{counts['negative']}"
     )
