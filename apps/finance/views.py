@@ -298,8 +298,8 @@ def sentiment_figure(rows: Sequence[dict[str, Any]]) -> Any:
         )
     figure.update_layout(
         barmode="group",
-        height=420,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        height=440,
+        margin={"l": 10, "r": 10, "t": 70, "b": 10},
         yaxis={"title": "mean entity sentiment", "range": [-1.05, 1.05], "zeroline": True},
         yaxis2={
             "title": "articles",
@@ -436,10 +436,7 @@ def network_figure(
             n for n in nx.all_neighbors(graph, focus) if graph.nodes[n][NODE_TYPE] in wanted
         )
     simple = projection(kg).subgraph(sorted(shown))
-    spread = 2.5 / math.sqrt(max(len(shown), 1))  # networkx's default k is 1/sqrt(n)
-    positions = (
-        nx.spring_layout(simple, k=spread, iterations=200, seed=seed, weight=None) if shown else {}
-    )
+    positions = _layout(simple) if shown else {}
     typed: dict[str, list[tuple[str, str]]] = defaultdict(list)
     co: list[tuple[str, str]] = []
     for u, v, data in graph.subgraph(shown).edges(data=True):
@@ -514,6 +511,17 @@ def network_figure(
         dragmode="pan",
     )
     return figure
+
+
+def _layout(graph: Any) -> dict[str, Any]:
+    """Kamada-Kawai positions with entities of unconnected groups kept one step beyond the
+    longest path apart (networkx would put them 10^6 apart, squeezing each group to a dot)."""
+    import networkx as nx
+
+    hops = {n: dict(d) for n, d in nx.all_pairs_shortest_path_length(graph)}
+    far = max((h for d in hops.values() for h in d.values()), default=0) + 1
+    distance = {u: {v: hops[u].get(v, far) for v in graph} for u in graph}
+    return nx.kamada_kawai_layout(graph, dist=distance)
 
 
 def picked_entity(selection: Any) -> str | None:

@@ -114,6 +114,7 @@ def _score_tab(monitor: FinanceMonitor) -> None:
 
 
 def _score(monitor: FinanceMonitor, upload: Any) -> None:
+    st.session_state.pop(SUMMARY, None)  # an earlier run's summary is not this one's
     with tempfile.TemporaryDirectory(prefix=views.UPLOAD_FOLDER_PREFIX) as folder:
         if upload is None:
             source = views.SAMPLE_FEED
