@@ -298,8 +298,8 @@ def sentiment_figure(rows: Sequence[dict[str, Any]]) -> Any:
         )
     figure.update_layout(
         barmode="group",
-        height=440,
-        margin={"l": 10, "r": 10, "t": 70, "b": 10},
+        height=460,
+        margin={"l": 70, "r": 60, "t": 20, "b": 90},
         yaxis={"title": "mean entity sentiment", "range": [-1.05, 1.05], "zeroline": True},
         yaxis2={
             "title": "articles",
@@ -311,7 +311,7 @@ def sentiment_figure(rows: Sequence[dict[str, Any]]) -> Any:
             "tickmode": "auto",
             "nticks": 5,
         },
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0},
         hovermode="closest",
     )
     return figure
@@ -414,7 +414,6 @@ def network_figure(
     focus: str | None = None,
     max_nodes: int = 30,
     types: Iterable[str] = NETWORK_TYPES,
-    seed: int = 0,
 ) -> Any:
     """A plotly network of the most mentioned entities of ``types`` (and ``focus`` with its
     neighbours): typed relations as coloured lines, co-mentions as faint grey ones; node

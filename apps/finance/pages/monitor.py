@@ -194,6 +194,7 @@ def _sentiment_tab(kg: KnowledgeGraph) -> None:
     st.plotly_chart(
         views.sentiment_figure(views.series_rows(kg, picked)),
         key="fin_series_chart",
+        theme=None,  # plotly's own: Streamlit's theme moves the legend onto the dates
         width="stretch",
     )
     st.caption(
@@ -302,6 +303,7 @@ def _entity_panel(kg: KnowledgeGraph, entity: str) -> None:
             height=230, showlegend=False
         ),
         key="fin_entity_series",
+        theme=None,
         width="stretch",
     )
     rows = views.relation_rows(kg, entity)
