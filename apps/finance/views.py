@@ -299,7 +299,7 @@ def sentiment_figure(rows: Sequence[dict[str, Any]]) -> Any:
     figure.update_layout(
         barmode="group",
         height=460,
-        margin={"l": 70, "r": 60, "t": 20, "b": 90},
+        margin={"l": 70, "r": 60, "t": 20, "b": 110},
         yaxis={"title": "mean entity sentiment", "range": [-1.05, 1.05], "zeroline": True},
         yaxis2={
             "title": "articles",
@@ -311,7 +311,7 @@ def sentiment_figure(rows: Sequence[dict[str, Any]]) -> Any:
             "tickmode": "auto",
             "nticks": 5,
         },
-        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.3, "x": 0},
         hovermode="closest",
     )
     return figure
