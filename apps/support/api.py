@@ -176,21 +176,12 @@ def get_bot() -> SupportBot:
         return _bot
 
 
-_similar: list[Any] = [None, None]  # [bot, its SimilarCases]
-
-
 def get_similar_cases(bot: Annotated[SupportBot, Depends(get_bot)]) -> Any:
-    """Resolved cases for the handoff list (:mod:`apps.support.similar`), embedded with the
-    FAQ's embedder (``bot.answers.embedder``); None when the bot's answers have none."""
-    embedder = getattr(bot.answers, "embedder", None)
-    if embedder is None:
-        return None
-    with _lock:
-        if _similar[0] is not bot:
-            from apps.support.similar import SimilarCases
+    """Resolved cases for the handoff list (:func:`apps.support.similar.cases_for`), embedded
+    with the FAQ's embedder; None when the bot's answers have none."""
+    from apps.support.similar import cases_for
 
-            _similar[:] = [bot, SimilarCases(embedder)]
-        return _similar[1]
+    return cases_for(bot)
 
 
 def get_transcriber() -> Callable[[bytes], str]:

@@ -1,4 +1,5 @@
-"""Support page: chat with the bot (text or voice), see what it understood, the handoffs, the traffic."""
+"""Support page: chat with the bot (text or voice), see what it understood, the handoffs (with
+similar resolved cases), the traffic."""
 
 from __future__ import annotations
 
@@ -147,11 +148,31 @@ def _chat(bot: SupportBot) -> None:
         st.rerun()
 
 
+def _similar_cases(near: list[Any] | None) -> None:
+    st.markdown("**Similar resolved cases**")
+    if near is None:
+        st.caption("No embedder is loaded with the FAQ, so past cases cannot be compared.")
+    elif not near:
+        st.caption(
+            "None yet: closed handoffs that an agent answered show here, most similar first."
+        )
+    for case in near or []:
+        said = case.customer.replace("\n", " / ")
+        st.caption(f"#{case.handoff_id} · {case.sender} · similarity {case.score:.2f} · {said}")
+        st.markdown(f"Resolved with: {case.resolution}")
+
+
 def _handoffs(bot: SupportBot) -> None:
+    from apps.support.similar import similar_for
+
     handoffs = bot.store.handoffs(None)
     if not handoffs:
         st.info("No conversation has been handed to a person yet.")
         return
+    # Closed ones need no help: only the open and taken handoffs are compared.
+    active = [h for h in handoffs if h.status != "closed"]
+    near = similar_for(bot, active, 3)
+    found = {h.id: None if near is None else near[n] for n, h in enumerate(active)}
     for handoff in reversed(handoffs):
         with st.container(border=True):
             st.markdown(
@@ -165,6 +186,8 @@ def _handoffs(bot: SupportBot) -> None:
                 st.caption(handoff.note)
             with st.expander("Transcript"):
                 st.text(handoff.transcript)
+            if handoff.id in found:
+                _similar_cases(found[handoff.id])
             if handoff.status != "closed":
                 reply = st.text_input("Reply as agent", key=f"support_reply_{handoff.id}")
                 c1, c2 = st.columns(2)
