@@ -53,12 +53,22 @@ def test_chat_shows_the_understanding_and_buttons(app):
 
 
 def test_handoff_and_analytics_tabs(app):
+    app.chat_input(key="support_input").set_value("how do I activate my card").run()
+    assert "No traffic yet" not in _texts(app)
     app.chat_input(key="support_input").set_value("Can I speak to a human please?").run()
     shown = _texts(app)
     assert "Why: the customer asked for a person" in shown
     assert "No summary model is installed" in shown
     assert any(m.label == "Handoffs" and m.value == "1" for m in app.metric)
     assert any(m.label == "Containment" and m.value == "0%" for m in app.metric)
+    assert not app.exception, [e.message for e in app.exception]
+    charts = [h.value for h in app.subheader]
+    assert charts == [
+        "Intents over time",
+        "Containment and handoffs",
+        "Low-confidence turns",
+        "Top intents",
+    ]
     app.text_input(key="support_reply_1").set_value("Hi, Sam here").run()
     app.button(key="support_send_1").click().run()
     assert not app.exception

@@ -255,11 +255,16 @@ def test_empty_whitespace_and_overlong_messages_are_refused_and_lose_nothing(cli
     assert users == ["How do I activate my new card?", "What's the exchange rate?"]
 
 
-def test_a_message_in_another_language_is_told_the_bot_works_in_english(client, bot):
-    sender = "text-french"
-    [reply] = client.post(
-        WEBHOOK, json={"sender": sender, "message": "Bonjour, j'ai perdu ma carte bancaire hier"}
-    ).json()
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Bonjour, j'ai perdu ma carte bancaire et je ne sais pas quoi faire",
+        "Hallo, ich habe meine Karte verloren, was soll ich tun?",
+    ],
+)
+def test_a_message_in_another_language_is_told_the_bot_works_in_english(client, bot, message):
+    sender = f"text-{message[:5]}"
+    [reply] = client.post(WEBHOOK, json={"sender": sender, "message": message}).json()
     assert reply["text"] == NOT_ENGLISH
     understood = reply["custom"]["understanding"]
     assert understood["english"] is False and understood["out_of_scope"] is True

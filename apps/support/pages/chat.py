@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from apps.common.database import StoreError, database_url
-from apps.support.analytics import intent_table, traffic_summary
+from apps.support.analytics import hourly_traffic, intent_table, traffic_summary
 from apps.support.dialogue import SupportBot, flow_caption
 
 __all__ = ["BOT_FACTORY_ENV", "render"]
@@ -218,6 +218,23 @@ def _analytics(bot: SupportBot) -> None:
         alt.Chart(table)
         .mark_bar()
         .encode(x="hour:T", y="count():Q", color="intent:N", tooltip=["intent", "count()"]),
+        use_container_width=True,
+    )
+    hourly = hourly_traffic(events)
+    st.subheader("Containment and handoffs")
+    base = alt.Chart(hourly).encode(x=alt.X("hour:T", title="hour"))
+    st.altair_chart(
+        alt.layer(
+            base.mark_bar(opacity=0.4).encode(y=alt.Y("handoffs:Q", title="handoffs")),
+            base.mark_line(point=True, color="green").encode(
+                y=alt.Y(
+                    "containment_rate:Q",
+                    title="containment (conversations never handed over)",
+                    axis=alt.Axis(format="%"),
+                    scale=alt.Scale(domain=[0, 1]),
+                )
+            ),
+        ).resolve_scale(y="independent"),
         use_container_width=True,
     )
     st.subheader("Low-confidence turns")
