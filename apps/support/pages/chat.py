@@ -98,11 +98,13 @@ def _send(bot: SupportBot, text: str, transcript: str | None = None) -> None:
 
 
 def _transcribe(audio: Any) -> str | None:
+    from apps.support.api import MAX_AUDIO_SECONDS
     from lepton_nlp.speech import SpeechError, transcribe
 
     try:
         with st.spinner("Transcribing..."):
-            text = transcribe(audio.getvalue()).text
+            # The API's limit: a voice message is a question, not a recording to transcribe.
+            text = transcribe(audio.getvalue(), max_seconds=MAX_AUDIO_SECONDS).text
     except SpeechError as error:
         st.warning(f"The audio could not be transcribed: {error}")
         return None
