@@ -7,7 +7,8 @@ Reads the shipped ``data/support`` (FAQ, policies, ``policy_qa.json``, ``out_of_
 (``bench/results/support_policy_qa.json``): training, validation (where the QA threshold was
 chosen) and test (never trained on, never chosen on). A policy answer is right when its span
 overlaps the reference with token F1 >= 0.5 (the criterion the threshold was fitted with);
-a FAQ answer to a policy question is counted apart (the FAQ may or may not hold the fact).
+a FAQ answer to a policy question is counted apart, with how many FAQ answers contain the
+reference answer verbatim (case aside): the FAQ may answer the topic without the fact asked.
 The 121 ``out_of_scope.txt`` lines show how often the answer step answers what it should not
 (they were used to fit both thresholds: validation figures).
 
@@ -56,6 +57,10 @@ def main() -> None:
             "documents": documents,
             "questions": len(questions),
             "faq_answered": sum(a is not None and a.kind == "faq" for a in answers),
+            "faq_holding_the_reference": sum(
+                a is not None and a.kind == "faq" and ref.lower() in a.text.lower()
+                for a, (_, ref) in zip(answers, questions, strict=True)
+            ),
             "policy_answered": len(policy),
             "policy_right": right,
             "policy_wrong": len(policy) - right,

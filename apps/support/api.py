@@ -102,7 +102,7 @@ def _field_name(loc: Sequence[Any]) -> str:
     return ".".join(parts) or "The body"
 
 
-def validation_message(errors: Sequence[dict[str, Any]], path: str) -> str:
+def _validation_message(errors: Sequence[dict[str, Any]], path: str) -> str:
     """One plain sentence for FastAPI's validation errors of a request to ``path``."""
     missing = [_field_name(e["loc"]) for e in errors if e.get("type") == "missing"]
     if any(e.get("type") == "json_invalid" for e in errors):
@@ -139,7 +139,7 @@ class _RasaErrors(APIRoute):
                 return await handler(request)
             except RequestValidationError as error:
                 errors = [{k: e.get(k) for k in ("type", "loc", "msg")} for e in error.errors()]
-                message = validation_message(error.errors(), self.path)
+                message = _validation_message(error.errors(), self.path)
                 return JSONResponse(_error_body(422, message, {"errors": errors}), 422)
             except HTTPException as error:
                 message = error.detail if isinstance(error.detail, str) else str(error.detail)
