@@ -5,7 +5,7 @@ any callable/object giving an :class:`~apps.support.understanding.Understanding`
 per-sender state (turns, current intent, slots, failed turns) in a
 :class:`ConversationStore` (memory here, SQL in :mod:`apps.support.store`), and decides:
 
-- out of scope: say what the bot can help with;
+- out of scope: say what the bot can help with (not English: say it works in English);
 - ambiguous or unsure: offer the top two intents as buttons, or a rephrase;
 - a flow that needs details (:data:`FLOWS`): ask for each missing slot, filled from the
   entities of any later message;
@@ -37,6 +37,8 @@ __all__ = [
     "LOW_CONFIDENCE",
     "MAX_FAILURES",
     "NEGATIVE_HANDOFF",
+    "NOT_ENGLISH",
+    "SCOPE",
     "SUMMARY_MODEL",
     "Answers",
     "BotMessage",
@@ -72,6 +74,10 @@ HANDOFF_PHRASES = "data/support/handoff_phrases.txt"
 SCOPE = (
     "I can only help with questions about your Lepton account: cards, payments, transfers, "
     "top-ups, exchange rates, fees and security. Could you ask about one of those?"
+)
+NOT_ENGLISH = (
+    "Sorry, I can only read and answer English. Please write your message in English; if you "
+    "can't, write again and I will pass you to a colleague."
 )
 NO_SUMMARY = (
     "No summary model is installed (data/models/dialogsum-summarizer is missing); "
@@ -559,7 +565,8 @@ class SupportBot:
                 return self._next_in_flow(state, info)
         state.offered = []
         if understanding.out_of_scope:
-            return self._failed(state, BotMessage(SCOPE, custom=info), understanding)
+            said = SCOPE if getattr(understanding, "english", True) else NOT_ENGLISH
+            return self._failed(state, BotMessage(said, custom=info), understanding)
         if understanding.ambiguous or understanding.confidence < LOW_CONFIDENCE:
             top = [r.intent for r in understanding.ranking[:2]]
             state.offered, state.question = top, question
