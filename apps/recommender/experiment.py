@@ -97,8 +97,9 @@ def run_experiment(
     unknown = [m for m in models if m not in MODEL_ORDER]
     if unknown:
         make_model(unknown[0])  # raises with the valid names
+    # File order kept: the split's random numbers follow the rows as Recommenders' do.
     cleaned, report = clean_interactions(
-        interactions, known_items=catalogue, rating_range=(-np.inf, np.inf)
+        interactions, known_items=catalogue, rating_range=(-np.inf, np.inf), sort=False
     )
     train, test = stratified_split(cleaned, ratio, seed)
     say(f"split: {len(train)} train / {len(test)} test events (per-user {ratio:.0%}, seed {seed})")

@@ -238,6 +238,7 @@ def clean_interactions(
     known_items: Any = None,
     rating_range: tuple[float, float] = (1.0, 5.0),
     unknown: str = "error",
+    sort: bool = True,
 ) -> tuple[Interactions, CleanReport]:
     """The events de-duplicated, in time order, checked against the catalogue and rating scale.
 
@@ -302,7 +303,8 @@ def clean_interactions(
     report.reordered = (
         int((times[1:] < np.maximum.accumulate(times)[:-1]).sum()) if len(times) else 0
     )
-    kept = kept.take(np.argsort(times, kind="stable"))
+    if sort:
+        kept = kept.take(np.argsort(times, kind="stable"))
     report.kept = len(kept)
     return kept, report
 

@@ -221,26 +221,23 @@ class TrainedRecommender:
         except KeyError as error:
             raise RecommenderError(str(error.args[0])) from None
         found = recommend(self.model, ctx, k, self.catalogue)
-        if len(found) < k:  # cold start, or a model with nothing to say: fill with popular items
-            taken = {r.item for r in found}
-            ctx_fill = UserContext(
-                ctx.history,
-                ctx.user,
-                ctx.interests,
-                ctx.exclude | {self.catalogue.position(i) for i in taken},
-            )
-            cold = not len(ctx.history) and not ctx.interests
-            for rec in recommend(self._fallback, ctx_fill, k - len(found), self.catalogue):
-                if cold:
-                    rec.reasons = [
-                        Reason(
-                            "popular",
-                            "You are new here: "
-                            + rec.reasons[0].text[0].lower()
-                            + rec.reasons[0].text[1:],
-                        )
-                    ]
-                found.append(rec)
+        if len(found) < k:  # a model with nothing to say (no profile): fill with popular items
+            taken = {self.catalogue.position(r.item) for r in found}
+            fill = UserContext(ctx.history, ctx.user, ctx.interests, ctx.exclude | taken)
+            found += recommend(self._fallback, fill, k - len(found), self.catalogue)
+        if not len(ctx.history) and not ctx.interests:  # cold start: say so
+            for rec in found:
+                rec.reasons = [
+                    Reason(
+                        r.kind,
+                        f"You are new here: {r.text[0].lower()}{r.text[1:]}",
+                        r.items,
+                        r.weight,
+                    )
+                    if r.kind == "popular"
+                    else r
+                    for r in rec.reasons
+                ]
         return found
 
     def similar(self, item: str, k: int = 10) -> list[Recommendation]:

@@ -77,9 +77,9 @@ class _Factorisation:
         from threadpoolctl import threadpool_limits
 
         self.data, self.catalogue = data, catalogue
-        self.model = self._make()
         # implicit runs its own threads; a multi-threaded BLAS under them only slows it down.
         with threadpool_limits(1, "blas"):
+            self.model = self._make()
             self.model.fit(data.matrix, show_progress=False)
         self._unit_users = self._unit_items = None
         return self
@@ -199,8 +199,11 @@ class _Factorisation:
 
     @classmethod
     def load(cls, folder: Path, data: InteractionMatrix, catalogue: Catalogue, **_: Any) -> Any:
+        from threadpoolctl import threadpool_limits
+
         model = cls(read_model_file(folder)["config"])
-        model.model = model._make()
+        with threadpool_limits(1, "blas"):
+            model.model = model._make()
         arrays = np.load(folder / "factors.npz")
         model.model.user_factors, model.model.item_factors = arrays["users"], arrays["items"]
         model.data, model.catalogue = data, catalogue
