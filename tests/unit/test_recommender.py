@@ -323,7 +323,7 @@ def test_demo_files_load_and_every_event_is_on_a_catalogue_item():
     catalogue = load_catalogue(DEMO_CATALOGUE)
     events = load_interactions(DEMO_EVENTS)
     assert 100 <= len(catalogue) <= 200 and all(i.description and i.categories for i in catalogue)
-    cleaned, report = clean_interactions(events, known_items=catalogue)
+    _, report = clean_interactions(events, known_items=catalogue)
     assert report.kept == len(events) > 500
 
 

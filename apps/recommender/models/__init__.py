@@ -69,16 +69,21 @@ def load_model(
 
 def recommend(model: Any, ctx: UserContext, k: int, catalogue: Catalogue) -> list[Recommendation]:
     """The model's top ``k`` for ``ctx``, each with the model's reasons."""
-    items, scores = model.candidates(ctx, k)
+    if hasattr(model, "rank"):  # the hybrid explains from the features it ranked with
+        items, scores, features = model.rank(ctx, k)
+        reasons = [model.explain_features(ctx, i, f) for i, f in zip(items, features, strict=True)]
+    else:
+        items, scores = model.candidates(ctx, k)
+        reasons = [model.explain(ctx, i) for i in items.tolist()]
     out = []
-    for item, score in zip(items.tolist(), scores.tolist(), strict=True):
+    for item, score, why in zip(items.tolist(), scores.tolist(), reasons, strict=True):
         found = catalogue.items[item]
         out.append(
             Recommendation(
                 item=found.id,
                 score=round(float(score), 6),
                 model=model.name,
-                reasons=model.explain(ctx, item),
+                reasons=why,
                 title=found.title,
             )
         )

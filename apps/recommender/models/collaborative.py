@@ -5,8 +5,9 @@ A user's score for an item is the dot product of their factors. A user the model
 train on (or whose history grew since) is folded in from their items: ALS's own least-squares
 step (``recalculate_user``); for BPR a ridge fit of the user vector to the liked items'
 factors. Explanations name the liked items whose factors are closest to the recommended
-one (for ALS, implicit's ``explain`` contributions) and count how many of the most similar
-users (cosine of user factors) chose it.
+one (cosine of item factors) and count how many of the most similar users (cosine of user
+factors) chose it. (implicit's ALS ``explain`` recomputes the items' Gram matrix on every
+call: far too slow per recommendation on a large catalogue.)
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ class _Factorisation:
         self.catalogue: Catalogue | None = None
         self._unit_users: np.ndarray | None = None
         self._unit_items: np.ndarray | None = None
+        self._near_cache: tuple[Any, Any] | None = None
+        self._by_item: Any = None  # the training matrix by column, for "who chose this item"
 
     def _make(self) -> Any:
         raise NotImplementedError
@@ -81,7 +84,7 @@ class _Factorisation:
         with threadpool_limits(1, "blas"):
             self.model = self._make()
             self.model.fit(data.matrix, show_progress=False)
-        self._unit_users = self._unit_items = None
+        self._unit_users = self._unit_items = self._near_cache = self._by_item = None
         return self
 
     @property
@@ -159,16 +162,28 @@ class _Factorisation:
             [self._id(i) for i in best],
         )
 
+    def _neighbours(self, ctx: UserContext) -> np.ndarray | None:
+        """The training users whose factors are closest to this user's (cached per user)."""
+        key = (ctx.user, ctx.changed, tuple(ctx.history[:50].tolist()))
+        if self._near_cache is not None and self._near_cache[0] == key:
+            return self._near_cache[1]
+        vector = self.user_vector(ctx)
+        near = None
+        if vector is not None:
+            sims = self._users_unit() @ (vector / max(float(np.linalg.norm(vector)), 1e-9))
+            near, _ = top_k(sims, NEIGHBOURS, {ctx.user} if ctx.user is not None else set())
+        self._near_cache = (key, near)
+        return near
+
     def _neighbours_reason(self, ctx: UserContext, item: int) -> Reason | None:
         assert self.data is not None
-        vector = self.user_vector(ctx)
-        if vector is None or item >= self.data.n_items:
+        near = self._neighbours(ctx)
+        if near is None or item >= self.data.n_items:
             return None
-        units = self._users_unit()
-        sims = units @ (vector / max(float(np.linalg.norm(vector)), 1e-9))
-        exclude = {ctx.user} if ctx.user is not None else set()
-        near, _ = top_k(sims, NEIGHBOURS, exclude)
-        chose = int((self.data.matrix[near, item] > 0).sum())
+        if self._by_item is None:
+            self._by_item = self.data.matrix.tocsc()
+        column = self._by_item.indices[self._by_item.indptr[item] : self._by_item.indptr[item + 1]]
+        chose = int(np.isin(near, column).sum())
         if not chose:
             return None
         return Reason(
@@ -240,25 +255,6 @@ class ALSModel(_Factorisation):
             shape=(1, len(self.item_factors)),
         )
         return np.asarray(self.model.recalculate_user(0, row)).ravel()
-
-    def _liked_items_reason(self, ctx: UserContext, item: int) -> Reason | None:
-        history = ctx.history[ctx.history < len(self.item_factors)]
-        if not len(history) or item >= len(self.item_factors):
-            return None
-        row = sparse.csr_matrix(
-            (np.ones(len(history), np.float32), (np.zeros(len(history), int), history)),
-            shape=(1, len(self.item_factors)),
-        )
-        _, contributions, _ = self.model.explain(0, row, item, N=2)
-        best = [int(i) for i, score in contributions if score > 0]
-        if not best:
-            return super()._liked_items_reason(ctx, item)
-        names = " and ".join(f"'{self._title(i)}'" for i in best)
-        return Reason(
-            "similar_items",
-            f"People who liked {names} (in your history) also liked it",
-            [self._id(i) for i in best],
-        )
 
 
 class BPRModel(_Factorisation):

@@ -205,13 +205,14 @@ class HybridModel:
         return [self.rank(UserContext.of_user(self.data, u), k)[0] for u in users]
 
     def explain(self, ctx: UserContext, item: int) -> list[Reason]:
-        features = (
-            self.features(ctx, np.array([item]))[0]
-            if item in set(self.pool(ctx).tolist())
-            else None
-        )
-        if features is None:
-            features = self.features(ctx, np.array([item]))[0]
+        items = self.pool(ctx)
+        if item not in set(items.tolist()):
+            items = np.r_[items, item]
+        rows = self.features(ctx, items)
+        return self.explain_features(ctx, item, rows[int(np.flatnonzero(items == item)[0])])
+
+    def explain_features(self, ctx: UserContext, item: int, features: np.ndarray) -> list[Reason]:
+        """Reasons from the two features that added most to ``item``'s score."""
         parts = features * self.weights
         total = float(parts.sum()) or 1.0
         reasons: list[Reason] = []
