@@ -61,8 +61,8 @@ def evaluate_model(
         recommended,
         {u: relevant[u] for u in users},
         k=k,
-        item_users=item_users,
-        n_users=data.n_users,
+        item_counts=item_users,
+        n_interactions=int(data.matrix.nnz),
         n_items=len(item_users),
     )
     return {**metrics, "users": len(users), "seconds": round(seconds, 3)}

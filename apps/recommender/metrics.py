@@ -9,8 +9,8 @@ users). Only the first ``k`` recommendations count; relevance is binary.
 - nDCG@k: sum over hits of 1 / log(1 + rank), over the same for the first min(|relevant|, k) ranks;
 - MAP@k (``map_at_k``): sum over hits of (hits so far / rank), divided by min(|relevant|, k);
 - catalogue coverage: distinct items recommended / items in the training data;
-- novelty: mean over recommended (user, item) pairs of -log2(share of training users who
-  had the item), Recommenders' ``novelty``.
+- novelty: mean over recommended (user, item) pairs of -log2(the item's share of the
+  training interactions), Recommenders' ``novelty`` (Castells et al. 2011, item choice).
 """
 
 from __future__ import annotations
@@ -88,14 +88,16 @@ def catalogue_coverage(recommended: Ranked, n_items: int, k: int = 10) -> float:
     return len({i for items in recommended.values() for i in items[:k]}) / n_items
 
 
-def novelty(recommended: Ranked, item_users: Mapping[str, int], n_users: int, k: int = 10) -> float:
-    """Mean self-information -log2(users who had the item / all users) of what is recommended;
-    items nobody had in training are skipped (their novelty is undefined)."""
+def novelty(
+    recommended: Ranked, item_counts: Mapping[str, int], n_interactions: int, k: int = 10
+) -> float:
+    """Mean self-information -log2(the item's interactions / all interactions) of what is
+    recommended; items nobody had in training are skipped (their novelty is undefined)."""
     values = [
-        -np.log2(item_users[i] / n_users)
+        -np.log2(item_counts[i] / n_interactions)
         for items in recommended.values()
         for i in items[:k]
-        if item_users.get(i, 0) > 0
+        if item_counts.get(i, 0) > 0
     ]
     return float(np.mean(values)) if values else 0.0
 
@@ -105,8 +107,8 @@ def ranking_metrics(
     relevant: Relevant,
     *,
     k: int = 10,
-    item_users: Mapping[str, int] | None = None,
-    n_users: int = 0,
+    item_counts: Mapping[str, int] | None = None,
+    n_interactions: int = 0,
     n_items: int = 0,
 ) -> dict[str, float]:
     """Every metric of the table, by name."""
@@ -118,6 +120,6 @@ def ranking_metrics(
     }
     if n_items:
         out["coverage"] = catalogue_coverage(recommended, n_items, k)
-    if item_users is not None and n_users:
-        out["novelty"] = novelty(recommended, item_users, n_users, k)
+    if item_counts is not None and n_interactions:
+        out["novelty"] = novelty(recommended, item_counts, n_interactions, k)
     return out

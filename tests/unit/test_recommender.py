@@ -117,7 +117,7 @@ def test_metrics_match_hand_computed_values():
     assert precision_at_k(recommended, relevant, 2) == pytest.approx((1 / 2 + 0) / 2)
     assert map_at_k(recommended, relevant, 2) == pytest.approx((1 / 2 + 0) / 2)
     assert catalogue_coverage(recommended, 16, 3) == pytest.approx(7 / 16)
-    # a chosen by 1 of 4 users, x by 2 of 4: novelty = mean(2, 1).
+    # a has 1 of 4 training interactions, x 2 of 4: novelty = mean(2, 1).
     assert novelty({"u": ["a", "x", "new"]}, {"a": 1, "x": 2}, 4) == pytest.approx(1.5)
 
 
@@ -443,3 +443,27 @@ def test_cli_trains_recommends_and_finds_similar_items(tmp_path, capsys):
     assert main(["train", "--model", "als", "--set", "factor=8", "--out", str(tmp_path / "x")]) == 2
     assert "did you mean 'factors'" in capsys.readouterr().err
     assert main(["recommend", str(tmp_path / "missing"), "--user", "u", "--no-db"]) == 2
+
+
+def test_core_server_mounts_the_recommender_beside_another_app(trained, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from apps.recommender import api
+    from apps.recommender.service import TrainedRecommender
+    from lepton_nlp.cli import build_parser
+    from lepton_nlp.serve.app import create_app
+    from lepton_nlp.serve.settings import ServeSettings
+
+    routes = ["apps.recommender.api:router", "apps.support.api:router"]
+    args = build_parser().parse_args(["serve", "--routes", routes[0], "--routes", routes[1]])
+    assert args.routes == routes  # --routes repeats
+    api.set_recommender(TrainedRecommender(trained, embedder=WordsEmbedder()))
+    try:
+        with TestClient(create_app({}, ServeSettings(routes=routes))) as client:
+            paths = client.get("/openapi.json").json()["paths"]
+            assert "/recommender/users/{user}/recommendations" in paths
+            assert "/model/parse" in paths
+            got = client.get("/recommender/users/user3/recommendations", params={"k": 2})
+            assert got.status_code == 200 and len(got.json()) == 2
+    finally:
+        api.set_recommender(None)

@@ -12,6 +12,7 @@ call: far too slow per recommendation on a large catalogue.)
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +82,11 @@ class _Factorisation:
 
         self.data, self.catalogue = data, catalogue
         # implicit runs its own threads; a multi-threaded BLAS under them only slows it down.
-        with threadpool_limits(1, "blas"):
+        # (implicit warns about BLAS threads when it is built, even inside this limit.)
+        with threadpool_limits(1, "blas"), warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message="OpenBLAS is configured", category=RuntimeWarning
+            )
             self.model = self._make()
             self.model.fit(data.matrix, show_progress=False)
         self._unit_users = self._unit_items = self._near_cache = self._by_item = None
@@ -217,7 +222,10 @@ class _Factorisation:
         from threadpoolctl import threadpool_limits
 
         model = cls(read_model_file(folder)["config"])
-        with threadpool_limits(1, "blas"):
+        with threadpool_limits(1, "blas"), warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message="OpenBLAS is configured", category=RuntimeWarning
+            )
             model.model = model._make()
         arrays = np.load(folder / "factors.npz")
         model.model.user_factors, model.model.item_factors = arrays["users"], arrays["items"]
