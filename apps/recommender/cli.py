@@ -17,13 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from apps.common.paths import ROOT
+from apps.recommender.demo import DEMO_CATALOGUE, DEMO_EVENTS
 from apps.recommender.errors import RecommenderError
 
 __all__ = ["DEMO_CATALOGUE", "DEMO_EVENTS", "load_sources", "main"]
-
-DEMO_CATALOGUE = ROOT / "data" / "recommender" / "demo_catalogue.jsonl"
-DEMO_EVENTS = ROOT / "data" / "recommender" / "demo_interactions.jsonl"
 
 
 def _say(message: str) -> None:
