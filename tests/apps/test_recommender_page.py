@@ -66,7 +66,7 @@ def test_dismissing_an_item_changes_the_list_at_once(app):
     before = _titles(app)
     assert len(before) == 8
     assert "liked" in _shown(app)  # the reasons name what u01 liked
-    first = [b for b in app.button if b.key and b.key.startswith("rec_dismiss_")][0]
+    first = next(b for b in app.button if b.key and b.key.startswith("rec_dismiss_"))
     first.click().run()
     assert not app.exception
     after = _titles(app)
