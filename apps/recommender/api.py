@@ -85,7 +85,11 @@ class RecommendationOut(BaseModel):
 class EventIn(BaseModel):
     user: str = Field(min_length=1, max_length=200)
     item: str = Field(min_length=1, max_length=200)
-    kind: str = Field("view", description="view, click, rating, like, purchase or dismiss")
+    kind: str | None = Field(
+        None,
+        description="view, click, rating, like, purchase or dismiss (default: rating when a "
+        "rating is given, else view)",
+    )
     rating: float | None = None
     timestamp: float | str | None = Field(
         None, description="seconds since 1970 or ISO date; default: when received"
@@ -166,7 +170,7 @@ async def events(body: EventsIn, service: Service) -> dict:
     now = time.time()
     rows = [
         {
-            **e.model_dump(exclude={"event_id"}),
+            **e.model_dump(exclude={"event_id"}, exclude_none=True),
             "timestamp": e.timestamp if e.timestamp is not None else now,
         }
         for e in body.events
