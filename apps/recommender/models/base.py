@@ -119,7 +119,9 @@ def top_k(
     scores: np.ndarray, k: int, exclude: Sequence[int] | set[int] = ()
 ) -> tuple[np.ndarray, np.ndarray]:
     """Indices and values of the ``k`` largest scores, best first, skipping ``exclude``."""
-    scores = np.asarray(scores, dtype=np.float64)
+    scores = np.asarray(scores)
+    if not np.issubdtype(scores.dtype, np.floating):
+        scores = scores.astype(np.float64)
     if len(exclude):
         scores = scores.copy()
         scores[np.fromiter(exclude, np.int64, len(exclude))] = -np.inf
