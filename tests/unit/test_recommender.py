@@ -467,3 +467,28 @@ def test_core_server_mounts_the_recommender_beside_another_app(trained, tmp_path
             assert got.status_code == 200 and len(got.json()) == 2
     finally:
         api.set_recommender(None)
+
+
+def test_cli_evaluate_prints_the_table_and_train_tune_chooses_on_validation(tmp_path, capsys):
+    from apps.recommender.cli import main
+
+    out = tmp_path / "table.json"
+    args = ["evaluate", "--models", "popularity,als", "--no-tune", "--threads", "1"]
+    assert main([*args, "--json", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert (
+        "| model | precision@10 | recall@10 | ndcg@10 | map@10 | coverage | novelty |"
+        in printed.out
+    )
+    assert "| popularity |" in printed.out and "| als |" in printed.out
+    assert "split:" in printed.err  # progress goes to stderr
+    found = json.loads(out.read_text())
+    assert found["protocol"]["test_users"] == 60 and found["protocol"]["seed"] == 42
+    folder = tmp_path / "tuned"
+    assert main(["train", "--model", "als", "--tune", "--threads", "1", "--out", str(folder)]) == 0
+    assert "als: chose" in capsys.readouterr().err
+    assert json.loads((folder / "model" / "model.json").read_text())["config"]["factors"] in (
+        16,
+        32,
+        64,
+    )
