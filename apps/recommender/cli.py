@@ -123,10 +123,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         seed=args.seed,
         tune=not args.no_tune,
         threads=args.threads,
+        mmr=args.mmr,
         progress=_say,
     )
     k = args.k
     columns = [f"precision@{k}", f"recall@{k}", f"ndcg@{k}", f"map@{k}", "coverage", "novelty"]
+    if any("diversity" in row for row in found["results"].values()):
+        columns.append("diversity")
     print(format_table(found["results"], columns))
     if args.json:
         Path(args.json).write_text(json.dumps(found, indent=2) + "\n", encoding="utf-8")
@@ -209,6 +212,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ratio", type=float, default=0.75, help="training share per user")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--no-tune", action="store_true", help="default settings, no validation split")
+    p.add_argument("--mmr", type=float, help="also the hybrid diversified by MMR at this lambda")
     p.add_argument("--json", help="also write the full results here")
     p.set_defaults(func=_cmd_evaluate)
 

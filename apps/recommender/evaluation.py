@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from apps.recommender.interactions import Interactions
 from apps.recommender.matrix import InteractionMatrix
 from apps.recommender.metrics import ranking_metrics
@@ -36,11 +38,13 @@ def evaluate_model(
     *,
     batch: int = 1024,
     progress: Callable[[int], None] | None = None,
+    item_vectors: np.ndarray | None = None,
 ) -> dict[str, float]:
     """The metrics of ``model`` (fitted on ``data``) against ``relevant``.
 
     Users in ``relevant`` the model never saw in training are skipped (the split keeps every
-    user in both parts). Returns the metrics plus ``users`` and ``seconds`` (recommending).
+    user in both parts). Returns the metrics plus ``users`` and ``seconds`` (recommending);
+    with ``item_vectors`` (one row per item of ``data``) also the lists' ``diversity``.
     """
     users = [u for u in relevant if u in data.user_index]
     rows = [data.user_index[u] for u in users]
@@ -64,6 +68,8 @@ def evaluate_model(
         item_counts=item_users,
         n_interactions=int(data.matrix.nnz),
         n_items=len(item_users),
+        item_index=data.item_index if item_vectors is not None else None,
+        vectors=item_vectors,
     )
     return {**metrics, "users": len(users), "seconds": round(seconds, 3)}
 

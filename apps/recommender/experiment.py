@@ -77,6 +77,7 @@ def run_experiment(
     embedder: Any = None,
     weighting: str = "binary",
     threads: int = 0,
+    mmr: float | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Split, (tune,) fit and score every model; returns the protocol and one row per model.
@@ -88,6 +89,8 @@ def run_experiment(
         configs: fixed settings per model (merged under the tuned ones).
         embedder: the sentence embedder for item texts (default: MiniLM, loaded once).
         threads: implicit's threads for ALS/BPR (0: all cores).
+        mmr: also score the fitted hybrid with MMR diversification at this lambda (a row
+            ``hybrid+mmr``; a stated trade-off, not tuned).
     """
     say = progress or (lambda _: None)
     grids = DEFAULT_GRIDS if grids is None else grids
@@ -167,7 +170,7 @@ def run_experiment(
         start = time.perf_counter()
         model = _fit(name, config, data, catalogue, vectors, embedder)
         fit_seconds = time.perf_counter() - start
-        metrics = evaluate_model(model, data, relevant, k)
+        metrics = evaluate_model(model, data, relevant, k, item_vectors=vectors)
         results[name] = {
             **metrics,
             "fit_seconds": round(fit_seconds, 2),
@@ -177,6 +180,13 @@ def run_experiment(
         say(
             f"{name}: nDCG@{k} {metrics[f'ndcg@{k}']:.4f}, precision@{k} {metrics[f'precision@{k}']:.4f}"
         )
+        if name == "hybrid" and mmr is not None and mmr < 1.0:
+            model.config.mmr_lambda = mmr
+            metrics = evaluate_model(model, data, relevant, k, item_vectors=vectors)
+            results["hybrid+mmr"] = {**metrics, "config": _shown(model.config)}
+            say(
+                f"hybrid+mmr ({mmr}): nDCG@{k} {metrics[f'ndcg@{k}']:.4f}, diversity {metrics.get('diversity', 0.0):.3f}"
+            )
     return {
         "protocol": {
             "split": "per-user stratified random (Recommenders' python_stratified_split)",

@@ -10,7 +10,10 @@ users). Only the first ``k`` recommendations count; relevance is binary.
 - MAP@k (``map_at_k``): sum over hits of (hits so far / rank), divided by min(|relevant|, k);
 - catalogue coverage: distinct items recommended / items in the training data;
 - novelty: mean over recommended (user, item) pairs of -log2(the item's share of the
-  training interactions), Recommenders' ``novelty`` (Castells et al. 2011, item choice).
+  training interactions), Recommenders' ``novelty`` (Castells et al. 2011, item choice);
+- diversity: 1 - the mean cosine between the items of one list (pairs of distinct items,
+  item vectors given), averaged over users: Recommenders' ``diversity`` with
+  ``item_feature_vector`` similarity.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["catalogue_coverage", "map_at_k", "ndcg_at_k", "novelty", "precision_at_k",
-           "ranking_metrics", "recall_at_k"]  # fmt: skip
+__all__ = ["catalogue_coverage", "diversity", "map_at_k", "ndcg_at_k", "novelty",
+           "precision_at_k", "ranking_metrics", "recall_at_k"]  # fmt: skip
 
 Ranked = Mapping[str, Sequence[str]]
 Relevant = Mapping[str, Collection[str]]
@@ -102,6 +105,22 @@ def novelty(
     return float(np.mean(values)) if values else 0.0
 
 
+def diversity(
+    recommended: Ranked, item_index: Mapping[str, int], vectors: np.ndarray, k: int = 10
+) -> float:
+    """1 - mean pairwise cosine within each list (lists of one item skipped), over users."""
+    units = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    values = []
+    for items in recommended.values():
+        rows = [item_index[i] for i in dict.fromkeys(items[:k]) if i in item_index]
+        if len(rows) < 2:
+            continue
+        sims = units[rows] @ units[rows].T
+        n = len(rows)
+        values.append((sims.sum() - np.trace(sims)) / (n * (n - 1)))
+    return float(1.0 - np.mean(values)) if values else 0.0
+
+
 def ranking_metrics(
     recommended: Ranked,
     relevant: Relevant,
@@ -110,6 +129,8 @@ def ranking_metrics(
     item_counts: Mapping[str, int] | None = None,
     n_interactions: int = 0,
     n_items: int = 0,
+    item_index: Mapping[str, int] | None = None,
+    vectors: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Every metric of the table, by name."""
     out = {
@@ -122,4 +143,6 @@ def ranking_metrics(
         out["coverage"] = catalogue_coverage(recommended, n_items, k)
     if item_counts is not None and n_interactions:
         out["novelty"] = novelty(recommended, item_counts, n_interactions, k)
+    if item_index is not None and vectors is not None:
+        out["diversity"] = diversity(recommended, item_index, vectors, k)
     return out

@@ -20,6 +20,7 @@ from apps.recommender.interactions import Event, Interactions, clean_interaction
 from apps.recommender.matrix import InteractionMatrix
 from apps.recommender.metrics import (
     catalogue_coverage,
+    diversity,
     map_at_k,
     ndcg_at_k,
     novelty,
@@ -118,6 +119,10 @@ def test_metrics_match_hand_computed_values():
     assert map_at_k(recommended, relevant, 2) == pytest.approx((1 / 2 + 0) / 2)
     assert catalogue_coverage(recommended, 16, 3) == pytest.approx(7 / 16)
     # a has 1 of 4 training interactions, x 2 of 4: novelty = mean(2, 1).
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    index = {"a": 0, "b": 1, "c": 2}
+    # u1's list a, b, c: cosines 0, 1/sqrt(2), 1/sqrt(2); u2's list x, y, z has no vectors.
+    assert diversity(recommended, index, vectors, 3) == pytest.approx(1 - math.sqrt(2) / 3)
     assert novelty({"u": ["a", "x", "new"]}, {"a": 1, "x": 2}, 4) == pytest.approx(1.5)
 
 
@@ -492,3 +497,22 @@ def test_cli_evaluate_prints_the_table_and_train_tune_chooses_on_validation(tmp_
         32,
         64,
     )
+
+
+def test_experiment_scores_the_hybrid_with_mmr_as_a_row_of_its_own():
+    from apps.recommender.cli import DEMO_CATALOGUE, DEMO_EVENTS
+    from apps.recommender.experiment import run_experiment
+
+    found = run_experiment(
+        load_catalogue(DEMO_CATALOGUE),
+        load_interactions(DEMO_EVENTS),
+        models=["hybrid"],
+        tune=False,
+        embedder=WordsEmbedder(),
+        configs={"hybrid": {"cf_config": {"factors": 8, "threads": 1}}},
+        mmr=0.3,
+    )
+    plain, diverse = found["results"]["hybrid"], found["results"]["hybrid+mmr"]
+    assert diverse["config"]["mmr_lambda"] == 0.3 and plain["config"]["mmr_lambda"] == 1.0
+    assert diverse["diversity"] > plain["diversity"]  # less alike within each list
+    assert diverse["ndcg@10"] != plain["ndcg@10"]
