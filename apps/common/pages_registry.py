@@ -152,6 +152,6 @@ register_pages(
         ":material/recommend:",
         "apps.recommender.pages.recommend",
         "rec_",
-        ("rec_like_", "rec_dismiss_"),
+        ("rec_like_", "rec_dismiss_", "rec_upload_", "rec_train", "rec_reset"),
     ),
 )

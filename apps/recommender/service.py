@@ -39,7 +39,7 @@ MANIFEST = "recommender.json"
 
 def train_recommender(
     catalogue: Catalogue,
-    interactions: Interactions,
+    interactions: Interactions | None,
     out: str | Path,
     *,
     model: str = "hybrid",
@@ -64,12 +64,15 @@ def train_recommender(
         raise RecommenderError(
             f"{out} exists: choose a new folder, or pass overwrite (--overwrite)."
         )
+    if interactions is None:  # a catalogue alone: only content can learn from it
+        interactions = Interactions.empty()
     cleaned, report = clean_interactions(
         interactions, known_items=catalogue, rating_range=rating_range, unknown=unknown
     )
-    if not cleaned.positive().any():
+    if model != "content" and not cleaned.positive().any():
         raise RecommenderError(
-            "No usable events to train on: give at least one view, click, rating or purchase."
+            f"No usable events to train a {model} model on: give at least one view, click, "
+            "rating or purchase (a content model needs none)."
         )
     say(
         f"events: {report.kept} kept of {report.received} ({report.duplicates} duplicates, {report.reordered} out of order, {report.unknown_items_dropped} on unknown items dropped)"

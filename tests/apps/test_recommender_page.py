@@ -79,3 +79,27 @@ def test_similar_items_and_the_evaluation_tab(app):
     frames = app.dataframe
     assert frames and len(frames[0].value) == 8
     assert app.info or any("MovieLens-100K" in c.value for c in app.caption)
+
+
+def test_uploading_a_catalogue_trains_on_it_and_a_huge_one_is_refused(app):
+    rows = (
+        ["id,title,description,categories"]
+        + [f"p{n},Pan {n},A cast iron pan for searing and baking,Kitchen" for n in range(5)]
+        + [f"b{n},Bike {n},A gravel bike for long rides on rough roads,Cycling" for n in range(5)]
+    )
+    huge = "\n".join(f'{{"id": "x{n}", "title": "X"}}' for n in range(6000)).encode()
+    app.file_uploader(key="rec_upload_catalogue").set_value(("big.jsonl", huge, "application/json"))
+    app.run()
+    app.button(key="rec_train").click().run()
+    assert not app.exception
+    assert any("about 6,000 items" in e.value and "lepton-rec train" in e.value for e in app.error)
+    catalogue = ("shop.csv", "\n".join(rows).encode(), "text/csv")
+    app.file_uploader(key="rec_upload_catalogue").set_value(catalogue).run()
+    app.button(key="rec_train").click().run()
+    assert not app.exception, [e.message for e in app.exception]
+    assert "10 items, 0 users, model **content**" in _shown(app)
+    app.multiselect(key="rec_topics").set_value(["Cycling"]).run()
+    cards = [m.value for m in app.markdown if m.value.startswith("**")]
+    assert all("Cycling" in c for c in cards[:5]), cards
+    app.button(key="rec_reset").click().run()
+    assert "120 items" in _shown(app)

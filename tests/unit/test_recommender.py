@@ -516,3 +516,28 @@ def test_experiment_scores_the_hybrid_with_mmr_as_a_row_of_its_own():
     assert diverse["config"]["mmr_lambda"] == 0.3 and plain["config"]["mmr_lambda"] == 1.0
     assert diverse["diversity"] > plain["diversity"]  # less alike within each list
     assert diverse["ndcg@10"] != plain["ndcg@10"]
+
+
+def test_uploads_are_sized_before_they_are_parsed(tmp_path):
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from apps.recommender.uploads import count_rows, train_upload
+
+    assert count_rows("a.csv", b"id,title\n1,a\n2,b\n") == 2
+    assert count_rows("a.jsonl", b'{"id": 1}\n{"id": 2}') == 2
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"id": list(range(7))}), buffer)
+    assert count_rows("a.parquet", buffer.getvalue()) == 7
+    with pytest.raises(RecommenderError, match="reads .csv"):
+        count_rows("a.xlsx", b"")
+    with pytest.raises(RecommenderError, match="not a readable Parquet"):
+        count_rows("a.parquet", b"nope")
+    with pytest.raises(RecommenderError, match="about 3 items; the page trains on at most 2"):
+        train_upload(("a.csv", b"id\n1\n2\n3\n"), None, tmp_path / "x", max_items=2)
+    events = ("e.csv", b"user,item,kind\nu,1,click\nu,9,click\n")
+    with pytest.raises(RecommenderError, match="not in the catalogue"):
+        train_upload(("a.csv", b"id\n1\n2\n"), events, tmp_path / "x", embedder=WordsEmbedder())
+    assert not (tmp_path / "x").exists()  # a refused upload writes nothing

@@ -68,6 +68,10 @@ class PopularityModel:
 
     def explain(self, ctx: UserContext, item: int) -> list[Reason]:
         n = int(self.users[item]) if item < len(self.users) else 0
+        if n == 0:
+            return [
+                Reason("popular", "Nobody has chosen anything yet: one of the catalogue's items")
+            ]
         text = f"Popular: {n} {'person' if n == 1 else 'people'} chose it"
         if self.config.half_life_days > 0:
             text += " (recent activity counts more)"

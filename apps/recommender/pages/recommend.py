@@ -21,6 +21,14 @@ __all__ = ["FACTORY_ENV", "render"]
 #: ``module:function`` building the recommender from a store (tests inject a stand-in).
 FACTORY_ENV = "LEPTON_REC_FACTORY"
 NEW_USER = "New user..."
+UPLOADED = "rec_uploaded_folder"
+
+
+@st.cache_resource(show_spinner="Loading the recommender...", max_entries=4)
+def _uploaded(url: str, folder: str, _embedder) -> TrainedRecommender:
+    from apps.recommender.store import RecommenderStore
+
+    return TrainedRecommender(folder, store=RecommenderStore(url), embedder=_embedder)
 
 
 @st.cache_resource(show_spinner="Loading the recommender (once per process)...")
@@ -38,12 +46,20 @@ def _service(url: str, factory: str, folder: str) -> TrainedRecommender:
     return TrainedRecommender(folder, store=store)
 
 
+def _embedder(service: TrainedRecommender):
+    content = getattr(service.model, "content", service.model)
+    return getattr(content, "embedder", None)
+
+
 def get_service() -> TrainedRecommender:
-    """The recommender of this process; a missing model or database stops the page with why."""
+    """The recommender of this process (or the one trained on this session's upload); a
+    missing model or database stops the page with why."""
     try:
-        return _service(
+        base = _service(
             database_url(), os.environ.get(FACTORY_ENV, ""), os.environ.get("LEPTON_REC_MODEL", "")
         )
+        folder = st.session_state.get(UPLOADED)
+        return _uploaded(database_url(), folder, _embedder(base)) if folder else base
     except (StoreError, RecommenderError, RuntimeError, OSError) as error:
         st.error(str(error))
         st.stop()
@@ -146,16 +162,52 @@ def _evaluation() -> None:
     )
 
 
+def _your_data(service: TrainedRecommender) -> None:
+    from apps.common.paths import data_home
+    from apps.recommender.uploads import MAX_PAGE_ITEMS, train_upload
+
+    st.caption(
+        f"Upload a catalogue (CSV, JSONL, JSON or Parquet; `id`, `title`, `description`, "
+        f"`categories`) and, for collaborative filtering, events (`user`, `item`, `kind`, "
+        f"`rating`, `timestamp`). Up to {MAX_PAGE_ITEMS:,} items here; larger catalogues "
+        "with `lepton-rec train`."
+    )
+    items = st.file_uploader("Catalogue", key="rec_upload_catalogue")
+    events = st.file_uploader("Events (optional)", key="rec_upload_events")
+    if items is not None and st.button("Train on these", key="rec_train"):
+        out = data_home() / "recommender-uploads" / f"{int(time.time() * 1000)}"
+        try:
+            with st.spinner("Embedding the items and training..."):
+                folder = train_upload(
+                    (items.name, items.getvalue()),
+                    (events.name, events.getvalue()) if events is not None else None,
+                    out,
+                    embedder=_embedder(service),
+                )
+        except (RecommenderError, OSError) as error:
+            st.error(str(error))
+            return
+        st.session_state[UPLOADED] = str(folder)
+        st.rerun()
+    if st.session_state.get(UPLOADED) and st.button("Back to the shipped model", key="rec_reset"):
+        del st.session_state[UPLOADED]
+        st.rerun()
+
+
 def render() -> None:
     st.title("Recommender")
     service = get_service()
     st.caption(
         f"{len(service.catalogue)} items, {service.data.n_users} users, model **{service.name}**"
     )
-    mine, similar, evaluation = st.tabs(["For you", "Similar items", "Evaluation"])
+    mine, similar, evaluation, yours = st.tabs(
+        ["For you", "Similar items", "Evaluation", "Your data"]
+    )
     with mine:
         _for_you(service)
     with similar:
         _similar(service)
     with evaluation:
         _evaluation()
+    with yours:
+        _your_data(service)
