@@ -144,3 +144,14 @@ register_pages(
         ("support_btn_", "support_audio", "support_upload", "support_send_", "support_close_"),
     ),
 )
+register_pages(
+    "Recommender",
+    PageSpec(
+        "recommender",
+        "Recommender",
+        ":material/recommend:",
+        "apps.recommender.pages.recommend",
+        "rec_",
+        ("rec_like_", "rec_dismiss_", "rec_upload_", "rec_train", "rec_reset"),
+    ),
+)
