@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import importlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, Security
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
@@ -117,6 +120,20 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         503: "Queue full or shutting down; retry after the Retry-After seconds.",
     }.items()
 }
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with what JSON in UTF-8 cannot hold written as text: inf and nan, and
+    unpaired surrogates (``"\\ud800"``) escaped."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
 
 
 def _error(status: int, detail: str, headers: dict | None = None) -> HTTPException:
@@ -457,6 +474,12 @@ def create_app(models: Mapping[str, ServedModel], settings: ServeSettings | None
     @app.exception_handler(UnsafePathError)
     async def unsafe_path(request: Request, error: UnsafePathError) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer quotes the input, and fails (500) on one it cannot write as
+        # JSON, such as 1e999 (infinity) or "\ud800": the same 422, such values as text.
+        return JSONResponse({"detail": _json_safe(jsonable_encoder(error.errors()))}, 422)
 
     app.state.batchers = batchers
     app.state.serve_state = state
