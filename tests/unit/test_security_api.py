@@ -120,6 +120,25 @@ def test_support_cli_refuses_an_open_bind(monkeypatch, capsys):
     assert "needs API keys" in capsys.readouterr().err
 
 
+def test_the_suite_launcher_stays_on_loopback(monkeypatch, capsys, tmp_path):
+    from apps import launch
+
+    monkeypatch.setenv("LEPTON_HOME", str(tmp_path))
+    for name in ("HF_HUB_OFFLINE", "PYTHONPATH", "TOKENIZERS_PARALLELISM"):
+        monkeypatch.setenv(name, os.environ.get(name, ""))  # launch sets them; undone after
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(launch, "running_suite", lambda: None)
+    monkeypatch.setattr(launch, "port_in_use", lambda address, port: False)
+    started = []
+    monkeypatch.setattr(launch.os, "execv", lambda exe, command: started.append(command))
+    assert launch.main(["--address", "0.0.0.0"]) == 2 and not started
+    assert "Refusing to serve the suite on 0.0.0.0" in capsys.readouterr().out
+    launch.main(["--address", "0.0.0.0", "--insecure"])
+    assert started[-1][started[-1].index("--server.address") + 1] == "0.0.0.0"
+    launch.main(["--address", "127.0.0.1"])
+    assert len(started) == 2
+
+
 # --- every route behind the key -----------------------------------------------------------------
 
 
