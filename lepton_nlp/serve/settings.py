@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -14,8 +13,6 @@ from lepton_nlp.errors import ConfigError
 from lepton_nlp.security import InputLimits, is_loopback
 
 __all__ = ["API_KEYS_ENV", "ServeSettings", "is_loopback", "load_serve_settings"]
-
-log = logging.getLogger(__name__)
 
 API_KEYS_ENV = "LEPTON_NLP_API_KEYS"
 """Environment variable holding API keys, comma-separated (kept off the command line, where
@@ -43,7 +40,7 @@ class ServeSettings:
     api_key_file: str | None = None
     """A file with one API key per line, added to ``api_keys``."""
     insecure: bool = False
-    """Serve beyond loopback without API keys, anyone who can reach the port may use it
+    """Serve beyond loopback without API keys: anyone who can reach the port may use the API
     (``--insecure``; only behind a proxy that authenticates, or on a closed network)."""
     batching: bool = True
     """Merge concurrent requests to one model into one forward pass (micro-batching)."""
