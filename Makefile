@@ -8,7 +8,7 @@ export TOKENIZERS_PARALLELISM := false
 TORCH_SOURCE ?= $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
-.PHONY: setup demo demo-train test test-fast test-browser lint bench clean
+.PHONY: setup demo demo-train test test-fast test-browser lint audit bench clean
 
 setup: .venv/.installed
 
@@ -49,6 +49,10 @@ test-browser: setup
 
 lint: setup
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+# Known vulnerabilities in the installed packages; needs PyPI's JSON API (docs/security.md).
+audit: setup
+	.venv/bin/pip-audit --local --strict --progress-spinner off
 
 bench: setup
 	bench/run_all.sh classification_fpb classification_banking77 ner_conll2003 peft_methods \

@@ -220,6 +220,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             "max_items",
             "max_text_chars",
             "max_body_bytes",
+            "max_upload_bytes",
+            "insecure",
             "torch_threads",
             "device",
             "batch_size",
@@ -489,7 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
         "per loaded task; OpenAPI at /docs), with micro-batching of concurrent requests, "
         "request limits, API keys, /healthz, /readyz and Prometheus /metrics. API keys come "
         "from LEPTON_NLP_API_KEYS (comma-separated) or --api-key-file and are required to bind "
-        "anything but loopback. SIGTERM finishes in-flight requests, then stops.",
+        "anything but loopback (unless --insecure); see docs/security.md. SIGTERM finishes in-flight requests, then stops.",
         epilog="example: lepton-nlp serve -m finance-sentiment=data/models/finance-sentiment "
         "-m ner=data/models/conll2003-ner --port 8000",
     )
@@ -508,6 +510,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="port (default 8000)")
     p.add_argument("--api-key-file", help="file with one API key per line")
     p.add_argument(
+        "--insecure",
+        action="store_const",
+        const=True,
+        help="allow binding beyond loopback without API keys (anyone who reaches the port "
+        "can use the API; only behind an authenticating proxy)",
+    )
+    p.add_argument(
         "--no-batching",
         dest="batching",
         action="store_const",
@@ -519,6 +528,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-items", type=int, help="inputs per request (default 256)")
     p.add_argument("--max-text-chars", type=int, help="characters per text (default 10000)")
     p.add_argument("--max-body-bytes", type=int, help="request body size (default 2 MiB)")
+    p.add_argument(
+        "--max-upload-bytes", type=int, help="file upload size, mounted routes (default 25 MiB)"
+    )
     p.add_argument("--torch-threads", type=int, help="torch threads (default 2)")
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
     p.add_argument("--batch-size", type=int, help="predictor forward-pass size (default 32)")

@@ -219,7 +219,7 @@ class RestReply(BaseModel):
 
 class ParseRequest(BaseModel):
     text: str
-    message_id: str | None = None
+    message_id: str | None = Field(None, max_length=200)
 
 
 class ParseIntent(BaseModel):

@@ -15,6 +15,7 @@ import streamlit as st
 from apps.common.database import StoreError, database_url
 from apps.support.analytics import hourly_traffic, intent_table, traffic_summary
 from apps.support.dialogue import SupportBot, flow_caption
+from lepton_nlp.security import escape_markdown
 
 __all__ = ["BOT_FACTORY_ENV", "render"]
 
@@ -71,7 +72,7 @@ def _understanding_panel(custom: dict[str, Any]) -> None:
     if custom.get("handoff", {}).get("reason"):
         st.caption(f"Handoff: {custom['handoff']['reason']}")
     if "transcript" in custom:
-        st.caption(f"Heard: {custom['transcript']}")
+        st.caption(f"Heard: {escape_markdown(custom['transcript'])}")
 
 
 def _send(bot: SupportBot, text: str, transcript: str | None = None) -> None:
@@ -120,7 +121,8 @@ def _chat(bot: SupportBot) -> None:
     for n, turn in enumerate(history):
         with st.chat_message(turn["role"]):
             left, right = st.columns([3, 2])
-            left.markdown(turn["text"])
+            # A customer's words are shown as written, never as links, images or markup.
+            left.markdown(escape_markdown(turn["text"]) if turn["role"] == "user" else turn["text"])
             with right:
                 _understanding_panel(turn["custom"])
             if n == len(history) - 1:
@@ -177,13 +179,14 @@ def _handoffs(bot: SupportBot) -> None:
     found = {h.id: None if near is None else near[n] for n, h in enumerate(active)}
     for handoff in reversed(handoffs):
         with st.container(border=True):
+            # Sender ids and summaries come from customers (through the API): text, not markup.
             st.markdown(
-                f"**#{handoff.id} · {handoff.sender}** · {handoff.status}"
-                + (f" ({handoff.agent})" if handoff.agent else "")
+                f"**#{handoff.id} · {escape_markdown(handoff.sender)}** · {handoff.status}"
+                + (f" ({escape_markdown(handoff.agent)})" if handoff.agent else "")
             )
             st.caption(f"Why: {handoff.reason}")
             if handoff.summary:
-                st.markdown(f"Summary: {handoff.summary}")
+                st.markdown(f"Summary: {escape_markdown(handoff.summary)}")
             else:
                 st.caption(handoff.note)
             with st.expander("Transcript"):
