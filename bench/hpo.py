@@ -2,7 +2,7 @@
 
 python bench/hpo.py [--trials N] [--resume] [key.sub=value ...]
 
-Runs ``lepton-nlp hpo configs/hpo_fpb.yaml`` (TPE, median pruning, 800 training sentences,
+Runs ``lepton-nlp hpo configs/hpo_fpb.yaml`` (TPE, median pruning, 400 training sentences,
 chosen on validation macro-F1; the config's own values are trial 0), then scores the default
 config's model (trial 0) and the best trial's model once each on the TEST split, with a
 paired bootstrap interval of the test difference. Only validation chose; test only reports.
@@ -53,7 +53,7 @@ def _paired_bootstrap(refs: list[str], a: list[str], b: list[str], seed: int = 0
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--trials", type=int, default=12, help="finished trials of the study")
+    parser.add_argument("--trials", type=int, default=10, help="finished trials of the study")
     parser.add_argument("--resume", action="store_true", help="continue the study in runs/")
     args, overrides = parser.parse_known_args()
 

@@ -408,7 +408,7 @@ def _objective(
         log_file = trials_dir / f"trial-{trial.number:04d}.log"
         try:
             with (
-                log_file.open("w", encoding="utf-8") as handle,
+                log_file.open("w", encoding="utf-8", buffering=1) as handle,
                 contextlib.redirect_stdout(handle),
                 contextlib.redirect_stderr(handle),
             ):

@@ -10,6 +10,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -343,6 +344,33 @@ def test_a_killed_search_resumes_and_retries_the_trial_it_was_in(tiny_model, tmp
     assert [t.number for t in trials] == list(range(len(trials)))
 
 
+def test_a_search_stopped_with_ctrl_c_tries_the_interrupted_values_first(tiny_model, tmp_path):
+    tree = hpo_tree(tiny_model, tmp_path)
+    storage = f"sqlite:///{(tmp_path / 'run-hpo' / 'study.db').resolve()}"
+    timer = None
+
+    def interrupt_during_the_next_trial(line: str) -> None:
+        nonlocal timer
+        if line.startswith("trial   0"):
+            timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+            timer.start()
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_study(tree, trials=5, plots=False, echo=interrupt_during_the_next_trial)
+    finally:
+        if timer is not None:
+            timer.cancel()
+    trials = optuna.load_study(study_name="run", storage=storage).trials
+    assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "WAITING"]
+    assert trials[2].params == {} and trials[2].user_attrs["retry_of"] == 1
+
+    run_study(tree, trials=2, plots=False, echo=_quiet)
+    trials = optuna.load_study(study_name="run", storage=storage).trials
+    assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE"]
+    assert trials[2].params == trials[1].params
+
+
 # --- pruning -------------------------------------------------------------------------------
 
 
@@ -391,3 +419,15 @@ def test_hpo_command_without_a_search_space_says_how_to_add_one(tmp_path, capsys
     path.write_text("task: classification\ndata:\n  train: x.csv\n  validation_size: 0.2\n")
     assert main(["hpo", str(path)]) == 2
     assert "has no hpo: section" in capsys.readouterr().err
+
+
+def test_hpo_help_explains_the_command(capsys):
+    from lepton_nlp.cli import build_parser
+
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["hpo", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert "usage: lepton-nlp hpo" in text
+    for words in ("--trials", "--storage", "resume", "never on test", "best_config.yaml"):
+        assert words in " ".join(text.split()), words
