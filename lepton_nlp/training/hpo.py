@@ -52,11 +52,15 @@ __all__ = [
     "StudyResult",
     "baseline_params",
     "best_config_tree",
+    "check_space",
+    "format_leaderboard",
     "leaderboard_rows",
     "open_study",
     "run_study",
     "suggest_params",
     "trial_tree",
+    "write_plots",
+    "write_reports",
 ]
 
 log = logging.getLogger(__name__)
@@ -426,7 +430,7 @@ def _objective(
                 "training.metric_for_best to one of them."
             )
         # Only validation figures are kept: the search never looks at the test split.
-        trial.set_user_attr("validation", {k: v for k, v in validation.items()})
+        trial.set_user_attr("validation", dict(validation))
         trial.set_user_attr("seconds", round(time.perf_counter() - started, 1))
         trial.set_user_attr("epochs_run", result.metrics["train"].get("epochs"))
         trial.set_user_attr("artifact", str(result.artifact))
