@@ -298,6 +298,9 @@ class EvaluationConfig:
     against fp32 on the validation split (else on other training records); the artifact
     records both, and ``backend=auto`` serves int8 on CPUs when it loses at most 0.5
     points (:mod:`lepton_nlp.inference.int8_check`)."""
+    score_test: bool = True
+    """Score the finished model on the test split. The hyper-parameter search turns it off
+    for its trials, so that no test figure exists until the chosen config is trained."""
 
 
 #: What the hyper-parameter search (``hpo.space``) may vary: name -> (run-config key it

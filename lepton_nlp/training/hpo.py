@@ -401,6 +401,8 @@ def _objective(
         # The int8 check calibrates and scores a second model: it tells nothing about the
         # hyper-parameters, and the best config's own training runs it.
         _set(tree, "evaluation.backend_check", False)
+        # Trials never score the test split: the best trial's kept folder holds no test figure.
+        _set(tree, "evaluation.score_test", False)
         trial_config = load_config(tree)
         trial.set_user_attr("host", socket.gethostname())
         # Reports each evaluation (with hpo.pruner=none too: the plots and leaderboard show them).

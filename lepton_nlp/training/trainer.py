@@ -183,7 +183,12 @@ def train(config: RunConfig, callbacks: list | None = None) -> TrainResult:
     datasets = encode_splits(task, tokenizer, spec, splits)
     trainer = build_trainer(config, task, spec, model, tokenizer, datasets, callbacks)
     metrics = {"train": {**parameters, **fit(trainer, config)}}
-    metrics.update(evaluate_splits(trainer, datasets, splits))
+    scored = (
+        datasets
+        if config.evaluation.score_test
+        else {name: data for name, data in datasets.items() if name != "test"}
+    )
+    metrics.update(evaluate_splits(trainer, scored, splits))
     metrics["history"] = [
         entry for entry in trainer.state.log_history if "eval_loss" in entry or "loss" in entry
     ]

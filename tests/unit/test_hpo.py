@@ -252,6 +252,9 @@ def test_study_ranks_its_trials_on_validation_and_writes_the_leaderboard(finishe
         f"trial-{result.best_trial:04d}"
     ]
     assert len(list(trials.glob("trial-*.log"))) == 3
+    # ...and the kept trial was never scored on test either (evaluation.score_test=false).
+    kept = json.loads((trials / f"trial-{result.best_trial:04d}" / "metrics.json").read_text())
+    assert "validation" in kept and "test" not in kept
     names = {p.name for p in result.plots}
     assert {"search.html", "optimization_history.png"} <= names
     assert all(p.stat().st_size > 1000 for p in result.plots)
