@@ -145,8 +145,8 @@ def main(argv: list[str]) -> None:
             figures[f"{tag}_clean_macro_f1"] = report["clean"]["macro_f1"]
             per_method = scores.setdefault(method, {})
             per_method.setdefault("clean", []).append(report["clean"]["accuracy"])
-            for name, attacked in report["attacks"].items():
-                key = name.replace("@", "")
+            for attack_name, attacked in report["attacks"].items():
+                key = attack_name.replace("@", "")
                 figures[f"{tag}_{key}_accuracy"] = attacked["accuracy"]
                 figures[f"{tag}_{key}_prediction_flips"] = attacked["prediction_flips"]
                 figures[f"{tag}_{key}_short_of_budget"] = attacked["short_of_budget"]
