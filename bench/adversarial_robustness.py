@@ -44,7 +44,7 @@ def _arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--epsilon", type=float, default=0.3)
     parser.add_argument("--steps", type=int, default=2, help="PGD and FreeLB ascent steps")
-    parser.add_argument("--attacks", default="typo,swap,delete,synonym,case,punctuation")
+    parser.add_argument("--attacks", default="typo,delete,swap,synonym,punctuation,case")
     parser.add_argument("--budgets", default="3")
     parser.add_argument("--attack-seed", type=int, default=0)
     parser.add_argument(
@@ -134,26 +134,29 @@ def main(argv: list[str]) -> None:
             config = load_config(ROOT / CONFIG, _overrides(args, method, seed, extra))
             started = time.perf_counter()
             predictor, train_figures = _train(config)
-            report = evaluate_robustness(
-                predictor, test, attacks, budgets, args.attack_seed, synonyms
-            )
             tag = f"{method}_seed{seed}"
             figures[f"{tag}_train_seconds"] = train_figures["train_seconds"]
             figures[f"{tag}_train_steps"] = train_figures["steps"]
             figures[f"{tag}_train_loss"] = train_figures["train_loss"]
-            figures[f"{tag}_clean_accuracy"] = report["clean"]["accuracy"]
-            figures[f"{tag}_clean_macro_f1"] = report["clean"]["macro_f1"]
             per_method = scores.setdefault(method, {})
-            per_method.setdefault("clean", []).append(report["clean"]["accuracy"])
-            for attack_name, attacked in report["attacks"].items():
-                key = attack_name.replace("@", "")
-                figures[f"{tag}_{key}_accuracy"] = attacked["accuracy"]
-                figures[f"{tag}_{key}_prediction_flips"] = attacked["prediction_flips"]
-                figures[f"{tag}_{key}_short_of_budget"] = attacked["short_of_budget"]
-                per_method.setdefault(key, []).append(attacked["accuracy"])
+
+            def record(name_: str, result: dict, tag=tag, per_method=per_method) -> None:
+                key = name_.replace("@", "")
+                figures[f"{tag}_{key}_accuracy"] = result["accuracy"]
+                if name_ == "clean":
+                    figures[f"{tag}_clean_macro_f1"] = result["macro_f1"]
+                else:
+                    figures[f"{tag}_{key}_prediction_flips"] = result["prediction_flips"]
+                    figures[f"{tag}_{key}_short_of_budget"] = result["short_of_budget"]
+                per_method.setdefault(key, []).append(result["accuracy"])
+                figures.update(_summary(scores))
+                figures["scores"] = scores
+                write_result(name, figures)  # after each figure: an interruption keeps them
+
+            evaluate_robustness(
+                predictor, test, attacks, budgets, args.attack_seed, synonyms, on_result=record
+            )
             figures[f"{tag}_seconds"] = round(time.perf_counter() - started, 1)
-            figures.update(_summary(scores))
-            figures["scores"] = scores
             write_result(name, figures)
 
 

@@ -488,6 +488,7 @@ def evaluate_robustness(
     budgets: Sequence[int],
     seed: int = 0,
     synonyms: SynonymSource | None = None,
+    on_result: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Score ``predictor`` on ``records`` as they are and under each (attack, budget).
 
@@ -500,6 +501,8 @@ def evaluate_robustness(
         seed: fixes every random choice.
         synonyms: the ``synonym`` attack's source; None builds
             :class:`EmbeddingNeighbours` from the predictor's base model.
+        on_result: called with ``("clean", metrics)`` and then ``("typo@1", metrics)``...
+            as each is known (long evaluations can keep what they measured so far).
 
     Returns:
         ``{"clean": metrics, "attacks": {"typo@1": {**metrics, "short_of_budget",
@@ -522,6 +525,8 @@ def evaluate_robustness(
     clean = _scores(predictor, clean_predictions, records)
     metric = _accuracy_key(clean)
     report: dict[str, Any] = {"clean": clean, "attacks": {}, "seed": seed, "metric": metric}
+    if on_result is not None:
+        on_result("clean", clean)
     for attack in attacks:
         for budget in budgets:
             outcome = attack_records(records, kind, attack, budget, seed, synonyms)
@@ -538,6 +543,8 @@ def evaluate_robustness(
             if metric is not None:
                 scores["drop"] = round(clean[metric] - scores[metric], 6)
             report["attacks"][f"{attack}@{budget}"] = scores
+            if on_result is not None:
+                on_result(f"{attack}@{budget}", scores)
     return report
 
 
