@@ -56,6 +56,11 @@ def _arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         "processes, then --merge the parts)",
     )
     parser.add_argument(
+        "--artifact",
+        help="score this trained artifact (fp32) on the same attacks instead of training; "
+        "writes <name>_<PART or artifact folder name>.json",
+    )
+    parser.add_argument(
         "--merge", nargs="+", metavar="PART", help="combine the parts' figures into <name>.json"
     )
     return parser.parse_known_args(argv)
@@ -95,6 +100,9 @@ def main(argv: list[str]) -> None:
     args, extra = _arguments(argv)
     if args.merge:
         merge(args.merge)
+        return
+    if args.artifact:
+        score_artifact(args)
         return
     name = f"{NAME}_{args.part}" if args.part else NAME
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -158,6 +166,53 @@ def main(argv: list[str]) -> None:
             )
             figures[f"{tag}_seconds"] = round(time.perf_counter() - started, 1)
             write_result(name, figures)
+
+
+def score_artifact(args: argparse.Namespace) -> None:
+    """The attacks on an artifact already trained (the shipped finance-sentiment model was
+    trained on train + validation of the same split; the test split stays unseen)."""
+    from pathlib import Path
+
+    from lepton_nlp.artifacts import read_artifact
+    from lepton_nlp.config import load_config
+    from lepton_nlp.data import load_splits
+    from lepton_nlp.evaluation.robustness import EmbeddingNeighbours, evaluate_robustness
+    from lepton_nlp.inference import Predictor
+
+    datasets_root()
+    os.chdir(ROOT)
+    info = read_artifact(args.artifact)
+    config = load_config(info.path / "config.yaml", [f"training.output_dir={info.path}"])
+    test = load_splits(config.data, "text")["test"][: args.test_samples]
+    predictor = Predictor.from_artifact(args.artifact, backend="torch")
+    name = f"{NAME}_{args.part or Path(args.artifact).name}"
+    figures: dict = {
+        "artifact": str(args.artifact),
+        "adversarial": config.training.adversarial,
+        "epsilon": config.training.adversarial_epsilon,
+        "backend": predictor.backend,
+        "attack_seed": args.attack_seed,
+        "test_examples": len(test),
+    }
+
+    def record(key: str, result: dict) -> None:
+        key = key.replace("@", "")
+        figures[f"{key}_accuracy"] = result["accuracy"]
+        figures[f"{key}_macro_f1"] = result["macro_f1"]
+        for extra in ("prediction_flips", "short_of_budget"):
+            if extra in result:
+                figures[f"{key}_{extra}"] = result[extra]
+        write_result(name, figures)
+
+    evaluate_robustness(
+        predictor,
+        test,
+        args.attacks,
+        args.budgets,
+        args.attack_seed,
+        EmbeddingNeighbours.from_model(info.base_model),
+        on_result=record,
+    )
 
 
 def _train(config) -> tuple:
