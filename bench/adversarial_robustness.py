@@ -264,6 +264,15 @@ def _train(config) -> tuple:
     return predictor, figures
 
 
+def _part_seeds(part: str) -> list[int]:
+    import json
+
+    from common import RESULTS
+
+    record = json.loads((RESULTS / f"{NAME}_{part}.json").read_text(encoding="utf-8"))
+    return [int(s) for s in str(record["seeds"]).split(",")]
+
+
 def merge(parts: list[str]) -> None:
     """One result from the parts: their figures, and the summary over all their runs."""
     import json
@@ -283,6 +292,8 @@ def merge(parts: list[str]) -> None:
         figures.update({k: v for k, v in record.items() if not k.startswith(METHODS)})
         figures.update({k: v for k, v in record.items() if "_seed" in k})
     figures["part_commands"] = commands
+    seeds = {s for part in parts for s in _part_seeds(part)}
+    figures["seeds"] = ",".join(str(s) for s in sorted(seeds))
     figures.update(_summary(scores))
     figures["scores"] = scores
     write_result(NAME, figures)
