@@ -38,7 +38,7 @@ TARGET_CLEAN_DROP = 0.01
 
 def _arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--train-samples", type=int, default=480)
+    parser.add_argument("--train-samples", type=int, default=240)
     parser.add_argument("--epochs", type=float, default=2)
     parser.add_argument("--seeds", default="42")
     parser.add_argument("--methods", default=",".join(METHODS))

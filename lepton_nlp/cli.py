@@ -104,6 +104,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from lepton_nlp.inference import Predictor
 
     info = read_artifact(args.artifact)
+    if args.attack:  # a misspelt attack fails before the model loads
+        from lepton_nlp.evaluation.robustness import parse_attacks, parse_budgets
+
+        parse_attacks(args.attack), parse_budgets(args.budget)
     records = _read_eval_records(args, info)
     predictor = Predictor.from_artifact(
         args.artifact, batch_size=args.batch_size, backend=args.backend, streams=args.streams
