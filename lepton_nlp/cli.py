@@ -26,6 +26,7 @@ EXAMPLES = """examples:
   lepton-nlp train configs/classification_fpb.yaml peft.method=ia3 training.epochs=2
   lepton-nlp hpo configs/hpo_fpb.yaml --trials 12
   lepton-nlp eval runs/demo-finance --data data/samples/finance_sentiment.csv
+  lepton-nlp eval runs/demo-finance --attack typo,synonym,case --budget 1,3
   echo "Profit rose 20%" | lepton-nlp predict runs/demo-finance
   lepton-nlp predict runs/demo-finance -i news.parquet -o scored.jsonl --engine local
   lepton-nlp serve --model finance-sentiment=data/models/finance-sentiment --port 8000
@@ -136,16 +137,37 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from lepton_nlp.inference import Predictor
 
     info = read_artifact(args.artifact)
+    if args.attack:  # a misspelt attack fails before the model loads
+        from lepton_nlp.evaluation.robustness import parse_attacks, parse_budgets
+
+        parse_attacks(args.attack), parse_budgets(args.budget)
     records = _read_eval_records(args, info)
     predictor = Predictor.from_artifact(
         args.artifact, batch_size=args.batch_size, backend=args.backend, streams=args.streams
     )
-    metrics = {**predictor.evaluate(records), "backend": predictor.backend}
+    if args.attack:
+        metrics = {**_robustness(args, predictor, records), "backend": predictor.backend}
+    else:
+        metrics = {**predictor.evaluate(records), "backend": predictor.backend}
     text = json.dumps(metrics, indent=2)
     print(text)
     if args.output:
         Path(args.output).write_text(text + "\n", encoding="utf-8")
     return 0
+
+
+def _robustness(args: argparse.Namespace, predictor, records: list[dict]) -> dict:
+    """``eval --attack``: the clean metrics and those under each attack and budget."""
+    from lepton_nlp.evaluation.robustness import (
+        SynonymTable,
+        evaluate_robustness,
+        parse_attacks,
+        parse_budgets,
+    )
+
+    attacks, budgets = parse_attacks(args.attack), parse_budgets(args.budget)
+    synonyms = SynonymTable.from_file(args.synonyms) if args.synonyms else None
+    return evaluate_robustness(predictor, records, attacks, budgets, args.seed, synonyms)
 
 
 #: Exit status of a predict run that finished with some records reported bad (not predicted).
@@ -465,6 +487,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backend_option(p)
     _add_streams_option(p)
     p.add_argument("--output", help="also write the metrics JSON here")
+    p.add_argument(
+        "--attack",
+        metavar="NAMES",
+        help="robustness: also score the data after seeded attacks, comma-separated: typo, "
+        "swap, delete, synonym, case, punctuation, or all (docs/adversarial.md)",
+    )
+    p.add_argument(
+        "--budget",
+        default="1",
+        metavar="N[,N...]",
+        help="--attack: edits per record, one run per budget (default 1)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="--attack: seed of the edits (default 0)")
+    p.add_argument(
+        "--synonyms",
+        metavar="FILE",
+        help="--attack synonym: a JSON object word -> [synonyms] (default: nearest words in "
+        "the base model's input-embedding space)",
+    )
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser(

@@ -38,7 +38,10 @@ __all__ = [
 
 
 #: Adversarial training methods (``training.adversarial``); see lepton_nlp/training/adversarial.py.
-ADVERSARIAL_METHODS = ("none", "fgm")
+ADVERSARIAL_METHODS = ("none", "fgm", "pgd", "freelb")
+
+#: Norms of the adversarial perturbation (``training.adversarial_norm``).
+ADVERSARIAL_NORMS = ("l2", "linf")
 
 
 #: Inference backends a user may name (:mod:`lepton_nlp.inference.backends`); ``auto`` is the
@@ -236,22 +239,28 @@ class TrainingConfig:
     threads: int | None = None
     """CPU threads for torch (None: torch's default)."""
     adversarial: str = "none"
-    """Adversarial training: none | fgm (each step also trains on input embeddings pushed
-    along the loss gradient: one more forward and backward pass per step; the FPB benchmark
-    took 1.6 to 1.8 times as long)."""
+    """Adversarial training on the input embeddings (docs/adversarial.md): none | fgm (one
+    push along the loss gradient: 2 forward and backward passes per step) | pgd
+    (``adversarial_steps`` projected pushes; the clean pass and the last push train:
+    steps + 1 passes) | freelb (``adversarial_steps`` ascent steps whose gradients all
+    train, each with weight 1/steps: steps passes). The FPB benchmark with FGM took 1.6 to
+    1.8 times as long as without."""
     adversarial_epsilon: float = 0.3
-    """FGM: L2 size of the perturbation of each example's input embeddings."""
+    """Size of the perturbation: FGM's push, the radius PGD and FreeLB stay within, per
+    example in ``adversarial_norm``."""
+    adversarial_steps: int = 3
+    """PGD and FreeLB: ascent steps per training step (at least 1)."""
+    adversarial_alpha: float | None = None
+    """PGD and FreeLB: size of each ascent step; None: ``adversarial_epsilon / adversarial_steps``."""
+    adversarial_norm: str = "l2"
+    """l2 (each example's whole perturbation, all positions together, has size at most epsilon;
+    steps follow the normalised gradient) | linf (every coordinate within [-epsilon, epsilon];
+    steps follow the gradient's sign)."""
+    adversarial_init: float = 0.0
+    """FreeLB: size of the random start (0: start from the clean embeddings); at most epsilon."""
 
     def __post_init__(self) -> None:
-        if self.adversarial not in ADVERSARIAL_METHODS:
-            raise ConfigError(
-                f"training.adversarial={self.adversarial!r}; choose one of "
-                f"{', '.join(ADVERSARIAL_METHODS)}."
-            )
-        if self.adversarial_epsilon <= 0:
-            raise ConfigError(
-                f"training.adversarial_epsilon={self.adversarial_epsilon} must be positive."
-            )
+        self._check_adversarial()
         if self.epochs <= 0 and self.max_steps <= 0:
             raise ConfigError("training.epochs must be > 0 (or set training.max_steps).")
         if self.batch_size < 1 or self.eval_batch_size < 1:
@@ -283,6 +292,45 @@ class TrainingConfig:
             )
         if isinstance(self.report_to, str):
             self.report_to = [self.report_to]
+
+    def _check_adversarial(self) -> None:
+        if self.adversarial not in ADVERSARIAL_METHODS:
+            close = difflib.get_close_matches(self.adversarial, ADVERSARIAL_METHODS, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"training.adversarial={self.adversarial!r} is not a method.{hint} Choose one "
+                f"of {', '.join(ADVERSARIAL_METHODS)}."
+            )
+        if self.adversarial_epsilon <= 0:
+            raise ConfigError(
+                f"training.adversarial_epsilon={self.adversarial_epsilon} must be positive "
+                "(the size of the perturbation, e.g. 0.3)."
+            )
+        if self.adversarial_steps < 1:
+            raise ConfigError(
+                f"training.adversarial_steps={self.adversarial_steps} must be at least 1 "
+                "(PGD and FreeLB ascent steps per training step, e.g. 3)."
+            )
+        if self.adversarial_alpha is not None and self.adversarial_alpha <= 0:
+            raise ConfigError(
+                f"training.adversarial_alpha={self.adversarial_alpha} must be positive, or "
+                "null for adversarial_epsilon / adversarial_steps."
+            )
+        if self.adversarial_norm not in ADVERSARIAL_NORMS:
+            close = difflib.get_close_matches(
+                self.adversarial_norm.lower(), ADVERSARIAL_NORMS, n=1, cutoff=0.4
+            )
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"training.adversarial_norm={self.adversarial_norm!r} is not a norm.{hint} "
+                f"Choose one of {', '.join(ADVERSARIAL_NORMS)}."
+            )
+        if not 0.0 <= self.adversarial_init <= self.adversarial_epsilon:
+            raise ConfigError(
+                f"training.adversarial_init={self.adversarial_init} must be in [0, "
+                f"adversarial_epsilon={self.adversarial_epsilon}]: FreeLB's random start "
+                "lies inside the epsilon ball."
+            )
 
 
 @dataclass
