@@ -14,6 +14,7 @@ import json
 import numpy as np
 import pytest
 
+from apps.common.language import guess_language
 from apps.support.calibration import (
     Calibration,
     apply_temperature,
@@ -36,7 +37,6 @@ from apps.support.entities import (
     resolve_date,
     words_to_number,
 )
-from apps.support.language import guess_language
 
 NOW = dt.date(2024, 3, 14)  # a Thursday
 
