@@ -7,7 +7,9 @@ message), then runs ``--senders`` concurrent conversations, each a keep-alive co
 sending a fixed script of banking messages (FAQ questions, a lost-card flow with its
 details, an out-of-scope line) turn after turn; every pass through the script is a new
 conversation. It stops after ``--seconds`` or ``--max-turns`` turns in all, whichever comes
-first. Records p50/p95/p99 of one turn end to end, errors, turns/s and the machine.
+first. Records p50/p95/p99 of one turn end to end, errors, turns/s, the server's CPU time
+per turn (user + system, all its threads, from /proc), the load average before and after
+(other work on the machine inflates the latencies: rerun when it is low) and the machine.
 Writes bench/results/support_latency.json.
 
     python bench/support_latency.py --seconds 30 --senders 8
@@ -71,6 +73,19 @@ def start_server(port: int, home: str) -> subprocess.Popen:
         time.sleep(0.5)
     process.kill()
     sys.exit("server not ready after 300 s")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far (all its threads); None off Linux."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def warm_up(port: int) -> float:
@@ -144,6 +159,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30, help="load duration (at most)")
     parser.add_argument("--max-turns", type=int, default=400, help="turns in all (at most)")
     parser.add_argument("--note", help="a note kept in the JSON (e.g. the machine was loaded)")
+    parser.add_argument(
+        "--result",
+        default="support_latency",
+        help="name of the JSON under bench/results/ (another name keeps a comparison run)",
+    )
     args = parser.parse_args()
     if not 1 <= args.senders <= 64 or not 0 < args.seconds <= 600 or args.max_turns < 1:
         sys.exit("Keep the load bounded: 1-64 senders, at most 600 s, at least 1 turn.")
@@ -153,9 +173,17 @@ def main() -> None:
         server = start_server(port, home)
         try:
             first_s = warm_up(port)
+            load_before = load_average()
+            cpu_before = cpu_seconds(server.pid)
             result = asyncio.run(load(port, args.senders, args.seconds, args.max_turns))
+            cpu_after = cpu_seconds(server.pid)
+            load_after = load_average()
         finally:
             stop_server(server)
+    if cpu_before is not None and cpu_after is not None and result["turns"]:
+        result["server_cpu_ms_per_turn"] = round(
+            (cpu_after - cpu_before) / result["turns"] * 1000, 1
+        )
     figures: dict = {
         "endpoint": f"POST {WEBHOOK} (one text turn, end to end)",
         "server": "python -m lepton_nlp.cli serve --routes apps.support.api:router",
@@ -165,12 +193,16 @@ def main() -> None:
         "script_turns": len(SCRIPT),
         "first_message_s": round(first_s, 2),
         **result,
+        "load_average_before": load_before,
+        "load_average_after": load_after,
+        "load_average_note": "1, 5 and 15 minute load averages of the machine (uptime); "
+        f"{os.cpu_count()} cores: anything near or above that means other work shared them",
         "target_p95_ms": TARGET_P95_MS,
         "target_met": result["errors"] == 0 and result["p95_ms"] <= TARGET_P95_MS,
     }
     if args.note:
         figures["note"] = args.note
-    write_result("support_latency", figures)
+    write_result(args.result, figures)
 
 
 if __name__ == "__main__":

@@ -102,7 +102,9 @@ class SupportStore:
             if row is None:
                 row = Conversation(sender=state.sender)
                 s.add(row)
-            row.state_json = _json(state.to_dict())
+            # The fields as they are, not state.to_dict(): asdict deep-copies every stored
+            # reply first, a good part of a turn's time, and json.dumps copies anyway.
+            row.state_json = _json({f: getattr(state, f) for f in state.__dataclass_fields__})
             row.updated = utc_now()
             s.commit()
 
