@@ -32,7 +32,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, latency_figures, write_result
+from common import ROOT, datasets_root, latency_figures, write_result
 from serve_load import _Connection, _free_port, stop_server
 
 WEBHOOK = "/webhooks/rest/webhook"
@@ -153,12 +153,138 @@ async def load(port: int, senders: int, seconds: float, max_turns: int) -> dict:
     }
 
 
+def _concurrently(fn, items: list, threads: int) -> list:
+    """``fn(item)`` for every item from ``threads`` threads at once (as the server's turns)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(fn, items))
+
+
+def quality(threads: int) -> dict:
+    """The served configuration against the plain one, on the figures the bot's quality rests on.
+
+    Intent: BANKING77 test through ``SupportNLU`` as ``bench/support_intent.py`` reads it (the
+    artifact's default backend, one ``understand_many`` call) and as the HTTP API serves it
+    (:func:`apps.support.batched.batched_parts`: ONNX Runtime, messages from ``threads``
+    threads sharing batched calls). FAQ: the shipped FAQ's paraphrases (each must match its
+    own entry) and ``out_of_scope.txt`` through ``AnswerFinder`` with the plain and with the
+    batched embedder.
+    """
+    import numpy as np
+    from support_intent import shipped_splits
+
+    from apps.support.answers import AnswerFinder, load_faq
+    from apps.support.batched import batched_parts
+    from apps.support.dialogue import INTENT_MODEL
+    from apps.support.understanding import SupportNLU
+    from lepton_nlp.embeddings import SentenceEmbedder
+
+    datasets_root()
+    test = shipped_splits()["test"]
+    texts, gold = [r["text"] for r in test], [r["label"] for r in test]
+    plain = SupportNLU.from_artifact(ROOT / INTENT_MODEL)
+    served, embedder = batched_parts(ROOT / INTENT_MODEL)
+    started = time.perf_counter()
+    reference = plain.understand_many(texts)
+    plain_s = time.perf_counter() - started
+    started = time.perf_counter()
+    got = _concurrently(served.understand, texts, threads)
+    served_s = time.perf_counter() - started
+
+    def accuracy(results: list) -> float:
+        return round(
+            float(np.mean([u.ranking[0].intent == g for u, g in zip(results, gold, strict=True)])),
+            4,
+        )
+
+    pairs = list(zip(reference, got, strict=True))
+    figures = {
+        "quality_intent_data": f"BANKING77 test ({len(texts)} messages)",
+        "quality_intent_plain_backend": plain.predictor.backend,
+        "quality_intent_served_backend": served.predictor.backend,
+        "quality_intent_plain_accuracy": accuracy(reference),
+        "quality_intent_served_accuracy": accuracy(got),
+        "quality_intent_same_top_intent": round(
+            float(np.mean([a.ranking[0].intent == b.ranking[0].intent for a, b in pairs])), 4
+        ),
+        "quality_intent_same_out_of_scope": round(
+            float(np.mean([a.out_of_scope == b.out_of_scope for a, b in pairs])), 4
+        ),
+        "quality_intent_same_ambiguous": round(
+            float(np.mean([a.ambiguous == b.ambiguous for a, b in pairs])), 4
+        ),
+        "quality_intent_max_confidence_difference": float(
+            max(abs(a.confidence - b.confidence) for a, b in pairs)
+        ),
+        "quality_intent_same_entities": round(
+            float(
+                np.mean(
+                    [
+                        [e.to_dict() for e in a.entities] == [e.to_dict() for e in b.entities]
+                        for a, b in pairs
+                    ]
+                )
+            ),
+            4,
+        ),
+        "quality_intent_plain_seconds": round(plain_s, 1),
+        "quality_intent_served_seconds": round(served_s, 1),
+    }
+    served.close()
+
+    folder = ROOT / "data" / "support"
+    faq = load_faq(folder / "faq.jsonl")
+    queries = [(p, e.id) for e in faq for p in e.paraphrases]
+    oos = [t.strip() for t in (folder / "out_of_scope.txt").read_text("utf-8").splitlines()]
+    oos = [t for t in oos if t and not t.startswith("#")]
+    asked = [q for q, _ in queries] + oos
+    finders = {
+        "plain": AnswerFinder.from_folder(folder, policy_qa=None, embedder=SentenceEmbedder()),
+        "served": AnswerFinder.from_folder(folder, policy_qa=None, embedder=embedder),
+    }
+    answers = {
+        "plain": finders["plain"].find_many(asked),
+        "served": _concurrently(finders["served"].find, asked, threads),
+    }
+    figures["quality_faq_data"] = (
+        f"data/support: {len(queries)} FAQ paraphrases (each must be answered by its own entry) "
+        f"and {len(oos)} out_of_scope.txt lines (must be declined)"
+    )
+    for name, found in answers.items():
+        right = [
+            a is not None and a.source.endswith(f"#{own}")
+            for a, (_, own) in zip(found[: len(queries)], queries, strict=True)
+        ]
+        declined = [a is None for a in found[len(queries) :]]
+        figures[f"quality_faq_{name}_answered_right"] = round(float(np.mean(right)), 4)
+        figures[f"quality_faq_{name}_out_of_scope_declined"] = round(float(np.mean(declined)), 4)
+    figures["quality_faq_same_answer"] = round(
+        float(
+            np.mean(
+                [
+                    (a and a.source) == (b and b.source)
+                    for a, b in zip(answers["plain"], answers["served"], strict=True)
+                ]
+            )
+        ),
+        4,
+    )
+    embedder.close()
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--senders", type=int, default=8, help="concurrent conversations")
     parser.add_argument("--seconds", type=float, default=30, help="load duration (at most)")
     parser.add_argument("--max-turns", type=int, default=400, help="turns in all (at most)")
     parser.add_argument("--note", help="a note kept in the JSON (e.g. the machine was loaded)")
+    parser.add_argument(
+        "--skip-quality",
+        action="store_true",
+        help="skip the check of the served models against the plain ones (BANKING77 test, FAQ)",
+    )
     parser.add_argument(
         "--result",
         default="support_latency",
@@ -202,6 +328,8 @@ def main() -> None:
     }
     if args.note:
         figures["note"] = args.note
+    if not args.skip_quality:
+        figures.update(quality(args.senders))
     write_result(args.result, figures)
 
 

@@ -158,10 +158,17 @@ def batched_parts(
 ) -> tuple[BatchedUnderstanding, BatchedEmbedder]:
     """The understanding (``SupportNLU`` on ``intent_model`` with
     :func:`intent_serving_options`) and the FAQ embedder (``embedder``, default the packaged
-    MiniLM) of a bot serving concurrent turns, each behind its batcher."""
+    MiniLM) of a bot serving concurrent turns, each behind its batcher. Sets faiss's
+    threads to one for the whole process (searches run side by side instead)."""
     from apps.support.understanding import SupportNLU
 
     nlu = SupportNLU.from_artifact(intent_model, **intent_serving_options())
+    # The FAQ search runs on the turns' own threads, several at once; faiss's OpenMP team
+    # over every core for one query against a few hundred vectors cost 3x the CPU time of
+    # one thread here, and tens of milliseconds a search once the cores were busy.
+    import faiss
+
+    faiss.omp_set_num_threads(1)
     if embedder is None:
         from lepton_nlp.embeddings import SentenceEmbedder
 
