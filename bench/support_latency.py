@@ -274,6 +274,74 @@ def quality(threads: int) -> dict:
     return figures
 
 
+def components() -> dict:
+    """What the serving choices save, one piece at a time (median of repeats; run niced after
+    the load, so on busy cores the figures are inflated alike).
+
+    - a SQLite commit (one small row) in rollback-journal mode and in WAL mode, wall time;
+    - the intent model on one message of the script: eager torch against ONNX Runtime,
+      CPU time of the calling thread, one thread each;
+    - spaCy on the script's messages with and without the shared tok2vec, CPU time.
+    """
+    import sqlite3
+    import statistics
+
+    import spacy
+    import torch
+
+    from apps.support.dialogue import INTENT_MODEL
+    from apps.support.entities import SPACY_MODEL, EntityExtractor
+    from lepton_nlp.inference import Predictor
+
+    def median_ms(fn, repeats: int, clock=time.perf_counter) -> float:
+        times = []
+        for _ in range(repeats):
+            start = clock()
+            fn()
+            times.append(clock() - start)
+        return round(statistics.median(times) * 1000, 3)
+
+    out: dict = {}
+    with tempfile.TemporaryDirectory(prefix="lepton-commit-") as folder:
+        for mode in ("delete", "wal"):
+            db = sqlite3.connect(f"{folder}/{mode}.db")
+            db.execute(f"PRAGMA journal_mode={mode}")
+            db.execute("PRAGMA synchronous=" + ("FULL" if mode == "delete" else "NORMAL"))
+            db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, s TEXT)")
+            db.commit()
+
+            def commit(db=db) -> None:
+                db.execute("INSERT INTO t (s) VALUES (?)", ("x" * 500,))
+                db.commit()
+
+            name = "journal" if mode == "delete" else "wal_normal"
+            out[f"component_sqlite_commit_{name}_ms"] = median_ms(commit, 50)
+            db.close()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    text = SCRIPT[0]
+    for backend in ("torch", "onnx"):
+        predictor = Predictor.from_artifact(ROOT / INTENT_MODEL, backend=backend, threads=1)
+        predictor.predict([text])
+        out[f"component_intent_{backend}_cpu_ms"] = median_ms(
+            lambda predictor=predictor: predictor.predict([text]), 50, time.thread_time
+        )
+    torch.set_num_threads(threads)
+    ours = EntityExtractor()._nlp
+    shared = spacy.load(SPACY_MODEL, exclude=["tagger", "parser", "attribute_ruler", "lemmatizer"])
+    for name, nlp in (("with_tok2vec", shared), ("ner_only", ours)):
+        list(nlp.pipe(SCRIPT))
+        out[f"component_spacy_{name}_cpu_ms_per_message"] = round(
+            median_ms(lambda nlp=nlp: list(nlp.pipe(SCRIPT)), 20, time.thread_time) / len(SCRIPT),
+            3,
+        )
+    out["component_note"] = (
+        "medians; spaCy per message of the script; "
+        "measured after the load run, niced, on the same cores"
+    )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--senders", type=int, default=8, help="concurrent conversations")
@@ -335,6 +403,7 @@ def main() -> None:
         threads = torch.get_num_threads()
         os.nice(10)  # not timed: leave the cores to whatever else runs
         figures.update(quality(args.senders))
+        figures.update(components())
         torch.set_num_threads(threads)  # batched_parts set it; the JSON names the usual count
     write_result(args.result, figures)
 
