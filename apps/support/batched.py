@@ -173,4 +173,10 @@ def batched_parts(
         from lepton_nlp.embeddings import SentenceEmbedder
 
         embedder = SentenceEmbedder()
+    # The models are hundreds of thousands of long-lived Python objects: out of the
+    # collector's way, a full collection no longer stops every turn for a second.
+    import gc
+
+    gc.collect()
+    gc.freeze()
     return BatchedUnderstanding(nlu), BatchedEmbedder(embedder)
