@@ -16,6 +16,7 @@ from pathlib import Path
 
 from apps.common.paths import ROOT, data_home
 from apps.common.processes import pid_alive
+from lepton_nlp.security import is_loopback
 
 __all__ = ["main", "port_in_use", "running_suite"]
 
@@ -47,8 +48,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Start the lepton-nlp suite (Streamlit).")
     parser.add_argument("--address", default=os.environ.get("LEPTON_ADDRESS", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("LEPTON_PORT", "8501")))
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow an address beyond loopback: the suite has no login, so anyone who reaches "
+        "it can train, read the files it can read and see every conversation",
+    )
     args = parser.parse_args(argv)
     url = f"http://{args.address}:{args.port}"
+    if not is_loopback(args.address) and not args.insecure:
+        print(
+            f"Refusing to serve the suite on {args.address}: it has no login, and its pages read "
+            "files on this machine, start training runs and show customers' conversations, to "
+            "anyone who can reach that address. Use 127.0.0.1 (the default) and reach it "
+            "through an SSH tunnel or an authenticating proxy; or pass --insecure if the "
+            "network is yours alone (docs/security.md)."
+        )
+        return 2
 
     running = running_suite()
     if running:

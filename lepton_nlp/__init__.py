@@ -5,6 +5,8 @@ Modules, lowest layer first: each imports only those listed before it, none impo
 checks the last two).
 
 - ``errors``: every exception type the package raises.
+- ``security``: guards for outside input: contained paths, artifact files that could run
+  code, input limits, Markdown escaping, loopback addresses.
 - ``hub``: model name -> packaged offline copy, local folder, or hub id.
 - ``data``: readers, dataset files -> records, and the train/validation/test splits.
 - ``evaluation``: metrics as functions of predictions and references.

@@ -31,6 +31,7 @@ import yaml
 
 from lepton_nlp import __version__
 from lepton_nlp.errors import ArtifactError
+from lepton_nlp.security import check_artifact_files
 from lepton_nlp.tasks.base import TaskSpec
 
 __all__ = [
@@ -98,10 +99,13 @@ def check_output_dir(path: str | Path, overwrite: bool) -> None:
 
 
 def read_artifact(path: str | Path) -> ArtifactInfo:
-    """Read an artifact's description.
+    """Read an artifact's description, after checking that nothing in the folder could run
+    code when loaded (:func:`lepton_nlp.security.check_artifact_files`: no pickles, no code,
+    no ``auto_map``, no symlink leading out).
 
     Raises:
-        ArtifactError: the folder is missing, incomplete or not an artifact.
+        ArtifactError: the folder is missing, incomplete, not an artifact, or holds files
+            that could run code.
     """
     path = Path(path)
     if not path.is_dir():
@@ -112,23 +116,37 @@ def read_artifact(path: str | Path) -> ArtifactInfo:
             f"{path} is not a lepton-nlp artifact (no {ARTIFACT_FILE}); point to a folder written "
             "by `lepton-nlp train`."
         )
-    meta = json.loads(marker.read_text(encoding="utf-8"))
-    if meta.get("format") != FORMAT or meta.get("format_version", 0) > FORMAT_VERSION:
+    try:
+        meta = json.loads(marker.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise ArtifactError(f"{marker} is not JSON ({error}); the artifact is damaged.") from None
+    if not isinstance(meta, dict):
+        raise ArtifactError(f"{marker} does not hold a JSON object; the artifact is damaged.")
+    version = meta.get("format_version", 0)
+    if meta.get("format") != FORMAT or not isinstance(version, int) or version > FORMAT_VERSION:
         raise ArtifactError(
             f"{marker} is format {meta.get('format')}/{meta.get('format_version')}; this lepton-nlp "
             f"({__version__}) reads {FORMAT}/{FORMAT_VERSION}. Upgrade lepton-nlp."
         )
-    info = ArtifactInfo(
-        path=path,
-        task=meta["task"],
-        task_version=meta["task_version"],
-        base_model=meta["base_model"],
-        peft_method=meta["peft_method"],
-        spec=TaskSpec(**meta["spec"]),
-        created=meta["created"],
-        lepton_nlp_version=meta["lepton_nlp_version"],
-        name=meta.get("name", path.name),
-    )
+    try:
+        info = ArtifactInfo(
+            path=path,
+            task=str(meta["task"]),
+            task_version=str(meta["task_version"]),
+            base_model=str(meta["base_model"]),
+            peft_method=str(meta["peft_method"]),
+            spec=TaskSpec(**meta["spec"]),
+            created=str(meta["created"]),
+            lepton_nlp_version=str(meta["lepton_nlp_version"]),
+            name=str(meta.get("name", path.name)),
+        )
+    except (KeyError, TypeError) as error:
+        raise ArtifactError(
+            f"{marker} lacks a field or has one of the wrong kind ({type(error).__name__}: "
+            f"{error}); the artifact is damaged or was not written by lepton-nlp."
+        ) from None
+    # Before anything is loaded from it: an artifact from elsewhere must not run code.
+    check_artifact_files(path)
     if not info.weights_dir.is_dir():
         raise ArtifactError(
             f"{path} lacks its weights folder {info.weights_dir.name}/; the artifact is damaged."

@@ -14,9 +14,11 @@ __all__ = [
     "BatcherClosed",
     "ConfigError",
     "DataError",
+    "LimitError",
     "ModelNotFoundError",
     "MultiAdapterError",
     "QueueFull",
+    "UnsafePathError",
 ]
 
 
@@ -46,6 +48,23 @@ class BackendError(ValueError):
 
 class MultiAdapterError(ValueError):
     """Artifacts that cannot share one base model, or an unknown adapter name."""
+
+
+class LimitError(ValueError):
+    """Input over a size limit (text length, item count, upload size, audio duration); the
+    message names the limit's setting. The HTTP API answers it with 413."""
+
+    status_code = 413
+
+    def __init__(self, message: str, limit: str = ""):
+        super().__init__(message)
+        self.limit = limit
+        """The setting that was exceeded (``max_text_chars``...)."""
+
+
+class UnsafePathError(ValueError):
+    """A file or folder name from outside that would lead out of the folder it belongs in
+    (``..``, an absolute path, a symlink pointing elsewhere)."""
 
 
 class QueueFull(RuntimeError):

@@ -54,6 +54,7 @@ __all__ = [
     "MODELS",
     "SAMPLE_RATE",
     "AudioInput",
+    "AudioTooLong",
     "Progress",
     "Segment",
     "SpeechBackend",
@@ -99,6 +100,17 @@ Progress = Callable[[float, float], None]
 
 class SpeechError(ValueError):
     """Audio or options that cannot be transcribed; the message says why and what to do."""
+
+
+class AudioTooLong(SpeechError):
+    """Audio over the duration limit, refused before it is decoded in full (an HTTP API
+    answers 413 for it, where other :class:`SpeechError` s are 422)."""
+
+    def __init__(self, message: str, seconds: float, limit: float) -> None:
+        super().__init__(message)
+        self.seconds = seconds
+        """The audio's length as far as known (at least this long when decoding stopped)."""
+        self.limit = limit
 
 
 @dataclass(frozen=True)
@@ -497,12 +509,14 @@ def _max_seconds(max_seconds: float | None) -> float:
     return DEFAULT_MAX_SECONDS
 
 
-def _too_long(seconds: float, limit: float, what: str, partial: bool = False) -> SpeechError:
+def _too_long(seconds: float, limit: float, what: str, partial: bool = False) -> AudioTooLong:
     length = "longer than" if partial else f"{_clock(seconds)} long, over"
-    return SpeechError(
+    return AudioTooLong(
         f"{what} is {length} the limit of {_clock(limit)}: cut it into shorter pieces, "
         "or raise the limit (max_seconds=..., --max-duration on the command line, or "
-        "LEPTON_SPEECH_MAX_SECONDS)."
+        "LEPTON_SPEECH_MAX_SECONDS).",
+        seconds,
+        limit,
     )
 
 
@@ -536,8 +550,8 @@ def decode_audio(audio: AudioInput, max_seconds: float | None = None) -> np.ndar
             :data:`DEFAULT_MAX_SECONDS`).
 
     Raises:
-        SpeechError: missing or empty input, something that is not audio, audio without
-            samples, or audio over ``max_seconds``.
+        SpeechError: missing or empty input, something that is not audio, or audio without
+            samples; :class:`AudioTooLong` for audio over ``max_seconds``.
     """
     import av
 
@@ -753,7 +767,9 @@ def transcribe(
         A :class:`Transcript`.
 
     Raises:
-        SpeechError: bad audio (empty, corrupt, not audio, too long) or options.
+        SpeechError: bad audio (empty, corrupt, not audio) or options; :class:`AudioTooLong`
+            (a ``SpeechError``) for audio over ``max_seconds``, found from the container's
+            stated duration or by decoding no further than the limit.
     """
     started = time.perf_counter()
     if backend not in BACKENDS:

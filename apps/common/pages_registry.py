@@ -155,3 +155,14 @@ register_pages(
         ("fin_score", "fin_upload", "fin_graph"),
     ),
 )
+register_pages(
+    "Recommender",
+    PageSpec(
+        "recommender",
+        "Recommender",
+        ":material/recommend:",
+        "apps.recommender.pages.recommend",
+        "rec_",
+        ("rec_like_", "rec_dismiss_", "rec_upload_", "rec_train", "rec_reset"),
+    ),
+)

@@ -73,13 +73,22 @@ def artifact_spec(path: str | Path) -> Any:
 
 
 def artifact_zip(path: str | Path) -> bytes:
-    """The artifact folder as a zip (for download), without TensorBoard logs."""
+    """The artifact folder as a zip (for download), without TensorBoard logs.
+
+    Only the folder's own files go in: symlinks are left out (``read_artifact`` refuses a
+    folder whose links lead outside it), so the zip never carries a file from elsewhere."""
     from lepton_nlp.artifacts import read_artifact
 
     info = read_artifact(path)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for file in sorted(info.path.rglob("*")):
-            if file.is_file() and "logs" not in file.relative_to(info.path).parts:
-                archive.write(file, Path(info.path.name) / file.relative_to(info.path))
+            inside = file.relative_to(info.path)
+            if any(
+                (info.path / Path(*inside.parts[: i + 1])).is_symlink()
+                for i in range(len(inside.parts))
+            ):
+                continue
+            if file.is_file() and "logs" not in inside.parts:
+                archive.write(file, Path(info.path.name) / inside)
     return buffer.getvalue()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from apps.common.paths import ROOT, data_home
 from apps.studio.errors import StudioError
+from lepton_nlp.security import UnsafePathError, contained_path, safe_filename
 
 __all__ = [
     "FILE_FORMATS",
@@ -432,7 +433,8 @@ def save_upload(filename: str, content: bytes, folder: Path | None = None) -> Pa
     Raises:
         StudioError: the file is empty, too large, or not text.
     """
-    name = Path(filename).name.lstrip(".") or "upload"
+    # The browser sends the name: keep its last part only, never a folder or '..'.
+    name = safe_filename(filename, default="upload")
     size_mb = len(content) / 2**20
     if not content.strip():
         raise StudioError(f"{name} is empty. Choose a file with at least a few labelled examples.")
@@ -456,7 +458,10 @@ def save_upload(filename: str, content: bytes, folder: Path | None = None) -> Pa
             ) from None
     folder = folder or staging_folder()
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
+    try:
+        path = contained_path(folder, name, "upload")  # a symlink planted there is not followed
+    except UnsafePathError as error:
+        raise StudioError(str(error)) from None
     path.write_bytes(content)
     return path
 

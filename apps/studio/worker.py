@@ -18,7 +18,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from apps.common.database import StoreError, utc_now
+from apps.common.database import StoreError, safe_url, utc_now
 from apps.common.paths import ROOT, data_home
 from apps.studio.store import RunStore
 
@@ -85,7 +85,7 @@ def run_training(store: RunStore, run_id: int) -> None:
 
     run = store.get(run_id)
     if run is None:
-        raise SystemExit(f"No run {run_id} in {store.url}.")
+        raise SystemExit(f"No run {run_id} in {safe_url(store.url)}.")  # never the password
     store.update(run_id, status="running", started=utc_now(), pid=os.getpid(), error="")
     callback = StudioCallback(store, run_id)
     try:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from apps.support.dialogue import LOW_CONFIDENCE
 
-__all__ = ["intent_table", "traffic_summary"]
+__all__ = ["hourly_traffic", "intent_table", "traffic_summary"]
 
 
 def _time(value: Any) -> datetime:
@@ -64,3 +64,32 @@ def traffic_summary(events: list[dict]) -> dict[str, Any]:
         "low_confidence_turns": int(intents["low_confidence"].sum()),
         "understood_turns": len(intents),
     }
+
+
+def hourly_traffic(events: list[dict]) -> pd.DataFrame:
+    """One row per hour with traffic: ``hour``, ``conversations`` (started that hour, by their
+    first customer message), ``handed_over`` (of those, handed to a person at any time),
+    ``containment_rate`` (the rest, as a share; None without conversations) and ``handoffs``
+    (opened that hour)."""
+    first: dict[str, pd.Timestamp] = {}
+    for event in events:
+        if event["kind"] == "user":
+            first.setdefault(event["sender"], pd.Timestamp(_time(event["time"])).floor("h"))
+    handed = {e["sender"] for e in events if e["kind"] == "handoff"}
+    opened = [pd.Timestamp(_time(e["time"])).floor("h") for e in events if e["kind"] == "handoff"]
+    hours = sorted(set(first.values()) | set(opened))
+    rows = []
+    for hour in hours:
+        started = [sender for sender, at in first.items() if at == hour]
+        over = sum(sender in handed for sender in started)
+        rows.append(
+            {
+                "hour": hour,
+                "conversations": len(started),
+                "handed_over": over,
+                "containment_rate": (len(started) - over) / len(started) if started else None,
+                "handoffs": sum(at == hour for at in opened),
+            }
+        )
+    columns = ["hour", "conversations", "handed_over", "containment_rate", "handoffs"]
+    return pd.DataFrame(rows, columns=columns)

@@ -9,7 +9,11 @@ Mount it on the core server by name (the core never imports apps)::
 clients (web widgets, test scripts) work unchanged; ``POST /webhooks/rest/audio`` takes a
 voice message; ``/handoff`` lets agents see and answer conversations passed to a person.
 A message over :data:`MAX_MESSAGE_CHARS` characters is refused with 413 (not cut: a cut
-message could change its meaning, and the customer can resend it shorter).
+message could change its meaning, and the customer can resend it shorter); so is a voice
+message over :data:`MAX_AUDIO_SECONDS` (found from its stated duration, or by decoding no
+further than the limit). Every error of these routes, a malformed request included, answers
+in Rasa's error shape with a plain sentence (:class:`SupportError`) instead of FastAPI's
+list of validation errors.
 
 The bot is built on first use (:func:`get_bot`, the shipped models, the suite's database);
 tests and embedding apps replace it with ``app.dependency_overrides[get_bot]`` or
@@ -18,19 +22,25 @@ tests and embedding apps replace it with ``app.dependency_overrides[get_bot]`` o
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from apps.support.dialogue import Handoff, SupportBot, build_support_bot
 
 __all__ = [
     "MAX_AUDIO_BYTES",
+    "MAX_AUDIO_SECONDS",
     "MAX_MESSAGE_CHARS",
+    "SupportError",
     "get_bot",
     "get_similar_cases",
     "get_transcriber",
@@ -43,10 +53,104 @@ __all__ = [
 MAX_MESSAGE_CHARS = 2000
 #: Largest voice message, in bytes (413 above it).
 MAX_AUDIO_BYTES = 10 * 2**20
-#: Longest voice message, in seconds (422 above it).
+#: Longest voice message, in seconds (413 above it): a voice message to a support bot is a
+#: question, not a recording to transcribe at length.
 MAX_AUDIO_SECONDS = 120.0
 
-router = APIRouter(tags=["support"])
+#: What each route's request looks like, for the plain sentence of a malformed request.
+_EXPECTED = {
+    "/webhooks/rest/webhook": 'JSON {"sender": "<conversation id>", "message": "<text>"}',
+    "/model/parse": 'JSON {"text": "<text>"}',
+    "/webhooks/rest/audio": "a multipart form with the fields sender and file (the audio)",
+    "/webhooks/rest/feedback": 'JSON {"sender": "<conversation id>", "helpful": true}',
+}
+_REASONS = {
+    400: "BadRequest",
+    404: "NotFound",
+    413: "ContentTooLarge",
+    415: "UnsupportedMediaType",
+    422: "BadRequest",
+    503: "ServiceUnavailable",
+}
+
+
+class SupportError(BaseModel):
+    """An error of the support routes, in Rasa's error shape (``status``, ``reason``,
+    ``message``, ``details``, ``help``, ``code``) plus the core server's ``detail``."""
+
+    status: str = Field("failure", description="Always failure.")
+    reason: str = Field(description="BadRequest, NotFound, ContentTooLarge, ...")
+    message: str = Field(description="What was wrong and how to send it right, in plain words.")
+    details: dict[str, Any] = Field(default_factory=dict)
+    help: str | None = None
+    code: int = Field(description="The HTTP status.")
+    detail: str = Field(description="The same sentence as message (the core server's key).")
+
+
+def _error_body(code: int, message: str, details: dict[str, Any] | None = None) -> dict:
+    return SupportError(
+        reason=_REASONS.get(code, "Error"),
+        message=message,
+        details=details or {},
+        code=code,
+        detail=message,
+    ).model_dump()
+
+
+def _field_name(loc: Sequence[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "form")]
+    return ".".join(parts) or "The body"
+
+
+def _validation_message(errors: Sequence[dict[str, Any]], path: str) -> str:
+    """One plain sentence for FastAPI's validation errors of a request to ``path``."""
+    missing = [_field_name(e["loc"]) for e in errors if e.get("type") == "missing"]
+    if any(e.get("type") == "json_invalid" for e in errors):
+        said = ["The body is not valid JSON"]
+    elif missing == ["The body"]:
+        said = ["The request has no body"]
+    else:
+        said = []
+        if missing:
+            said.append(f"Missing field{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+        said += [
+            f"{_field_name(e['loc'])}: {e.get('msg', 'invalid')}"
+            + (f" (got {json.dumps(e['input'])[:40]})" if _shown(e) else "")
+            for e in errors
+            if e.get("type") != "missing"
+        ]
+    expected = _EXPECTED.get(path)
+    return "; ".join(said) + (f". Send {expected}." if expected else ".")
+
+
+def _shown(error: dict[str, Any]) -> bool:
+    value = error.get("input")
+    return isinstance(value, int | float | bool | str) and error.get("type") != "missing"
+
+
+class _RasaErrors(APIRoute):
+    """A route whose errors (HTTP errors and malformed requests) answer in Rasa's shape."""
+
+    def get_route_handler(self) -> Callable:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as error:
+                errors = [{k: e.get(k) for k in ("type", "loc", "msg")} for e in error.errors()]
+                message = _validation_message(error.errors(), self.path)
+                return JSONResponse(_error_body(422, message, {"errors": errors}), 422)
+            except HTTPException as error:
+                message = error.detail if isinstance(error.detail, str) else str(error.detail)
+                return JSONResponse(
+                    _error_body(error.status_code, message), error.status_code, error.headers
+                )
+
+        return route
+
+
+router = APIRouter(tags=["support"], route_class=_RasaErrors)
 
 _lock = threading.Lock()
 _bot: SupportBot | None = None
@@ -66,27 +170,18 @@ def get_bot() -> SupportBot:
             from apps.support.store import SupportStore
 
             try:
-                _bot = build_support_bot(store=SupportStore())
+                _bot = build_support_bot(store=SupportStore(), batching=True)
             except RuntimeError as error:
                 raise HTTPException(503, str(error)) from None
         return _bot
 
 
-_similar: list[Any] = [None, None]  # [bot, its SimilarCases]
-
-
 def get_similar_cases(bot: Annotated[SupportBot, Depends(get_bot)]) -> Any:
-    """Resolved cases for the handoff list (:mod:`apps.support.similar`), embedded with the
-    FAQ's embedder (``bot.answers.embedder``); None when the bot's answers have none."""
-    embedder = getattr(bot.answers, "embedder", None)
-    if embedder is None:
-        return None
-    with _lock:
-        if _similar[0] is not bot:
-            from apps.support.similar import SimilarCases
+    """Resolved cases for the handoff list (:func:`apps.support.similar.cases_for`), embedded
+    with the FAQ's embedder; None when the bot's answers have none."""
+    from apps.support.similar import cases_for
 
-            _similar[:] = [bot, SimilarCases(embedder)]
-        return _similar[1]
+    return cases_for(bot)
 
 
 def get_transcriber() -> Callable[[bytes], str]:
@@ -124,7 +219,7 @@ class RestReply(BaseModel):
 
 class ParseRequest(BaseModel):
     text: str
-    message_id: str | None = None
+    message_id: str | None = Field(None, max_length=200)
 
 
 class ParseIntent(BaseModel):
@@ -193,10 +288,21 @@ class Feedback(BaseModel):
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    413: {"description": f"Message over {MAX_MESSAGE_CHARS} characters or audio too large."},
-    415: {"description": "Audio in a format that is not audio."},
-    422: {"description": "Missing field, empty message, or audio that cannot be transcribed."},
-    503: {"description": "The bot cannot be built (a model or module is missing)."},
+    413: {
+        "model": SupportError,
+        "description": f"Message over {MAX_MESSAGE_CHARS} characters, audio over "
+        f"{MAX_AUDIO_BYTES} bytes or over {MAX_AUDIO_SECONDS:g} seconds.",
+    },
+    415: {"model": SupportError, "description": "An upload whose content type is not audio."},
+    422: {
+        "model": SupportError,
+        "description": "Missing or malformed field, empty message, or audio that cannot be "
+        "read (corrupt, or not audio under an audio name) or holds no speech.",
+    },
+    503: {"model": SupportError, "description": "The bot cannot be built (a model is missing)."},
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": SupportError, "description": "No such handoff."}
 }
 
 
@@ -312,10 +418,12 @@ async def audio(
         raise HTTPException(413, f"The audio is over {MAX_AUDIO_BYTES} bytes; send a shorter clip.")
     if not data:
         raise HTTPException(422, "The audio file is empty.")
-    from lepton_nlp.speech import SpeechError
+    from lepton_nlp.speech import AudioTooLong, SpeechError
 
     try:
         text = await run_in_threadpool(transcriber, data)
+    except AudioTooLong as error:
+        raise HTTPException(413, f"The voice message is too long: {error}") from None
     except SpeechError as error:
         raise HTTPException(422, f"The audio could not be transcribed: {error}") from None
     if not text.strip():
@@ -326,7 +434,12 @@ async def audio(
     return replies
 
 
-@router.post("/webhooks/rest/feedback", status_code=204, summary="Was the last answer helpful?")
+@router.post(
+    "/webhooks/rest/feedback",
+    status_code=204,
+    responses=_ERRORS,
+    summary="Was the last answer helpful?",
+)
 async def feedback(body: Feedback, bot: Bot) -> None:
     await run_in_threadpool(bot.feedback, body.sender, body.helpful, body.comment)
 
@@ -356,7 +469,7 @@ def _get(bot: SupportBot, handoff_id: int) -> Handoff:
     return handoff
 
 
-@router.get("/handoff/{handoff_id}", response_model=HandoffOut, responses={404: {}})
+@router.get("/handoff/{handoff_id}", response_model=HandoffOut, responses=_NOT_FOUND)
 async def get_handoff(
     handoff_id: int, bot: Bot, cases: Annotated[Any, Depends(get_similar_cases)]
 ) -> dict:
@@ -369,14 +482,14 @@ async def get_handoff(
     return out
 
 
-@router.post("/handoff/{handoff_id}/take", response_model=HandoffOut, responses={404: {}})
+@router.post("/handoff/{handoff_id}/take", response_model=HandoffOut, responses=_NOT_FOUND)
 async def take_handoff(handoff_id: int, body: TakeRequest, bot: Bot) -> dict:
     """An agent takes the conversation."""
     _get(bot, handoff_id)
     return _handoff_out(bot.take_handoff(handoff_id, body.agent))
 
 
-@router.post("/handoff/{handoff_id}/reply", response_model=HandoffOut, responses={404: {}})
+@router.post("/handoff/{handoff_id}/reply", response_model=HandoffOut, responses=_NOT_FOUND)
 async def reply_handoff(handoff_id: int, body: AgentReply, bot: Bot) -> dict:
     """An agent's message to the customer, delivered with the bot's next reply to them."""
     _get(bot, handoff_id)
@@ -384,7 +497,7 @@ async def reply_handoff(handoff_id: int, body: AgentReply, bot: Bot) -> dict:
     return _handoff_out(bot.agent_reply(handoff_id, body.text, body.agent))
 
 
-@router.post("/handoff/{handoff_id}/close", response_model=HandoffOut, responses={404: {}})
+@router.post("/handoff/{handoff_id}/close", response_model=HandoffOut, responses=_NOT_FOUND)
 async def close_handoff(handoff_id: int, bot: Bot) -> dict:
     """Give the conversation back to the bot."""
     _get(bot, handoff_id)

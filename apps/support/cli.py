@@ -88,6 +88,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         "host": args.host,
         "port": args.port,
         "api_key_file": args.api_key_file,
+        "insecure": args.insecure,
         "routes": [ROUTES],
         "log_level": "info",
     }
@@ -135,6 +136,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 8000)")
     p.add_argument("--api-key-file", help="file with one API key per line")
+    p.add_argument(
+        "--insecure",
+        action="store_const",
+        const=True,
+        help="allow binding beyond loopback without API keys (see docs/security.md)",
+    )
     p.set_defaults(func=_cmd_serve)
     return parser
 

@@ -5,7 +5,7 @@ any callable/object giving an :class:`~apps.support.understanding.Understanding`
 per-sender state (turns, current intent, slots, failed turns) in a
 :class:`ConversationStore` (memory here, SQL in :mod:`apps.support.store`), and decides:
 
-- out of scope: say what the bot can help with;
+- out of scope: say what the bot can help with (not English: say it works in English);
 - ambiguous or unsure: offer the top two intents as buttons, or a rephrase;
 - a flow that needs details (:data:`FLOWS`): ask for each missing slot, filled from the
   entities of any later message;
@@ -37,6 +37,8 @@ __all__ = [
     "LOW_CONFIDENCE",
     "MAX_FAILURES",
     "NEGATIVE_HANDOFF",
+    "NOT_ENGLISH",
+    "SCOPE",
     "SUMMARY_MODEL",
     "Answers",
     "BotMessage",
@@ -72,6 +74,10 @@ HANDOFF_PHRASES = "data/support/handoff_phrases.txt"
 SCOPE = (
     "I can only help with questions about your Lepton account: cards, payments, transfers, "
     "top-ups, exchange rates, fees and security. Could you ask about one of those?"
+)
+NOT_ENGLISH = (
+    "Sorry, I can only read and answer English. Please write your message in English; if you "
+    "can't, write again and I will pass you to a colleague."
 )
 NO_SUMMARY = (
     "No summary model is installed (data/models/dialogsum-summarizer is missing); "
@@ -559,7 +565,8 @@ class SupportBot:
                 return self._next_in_flow(state, info)
         state.offered = []
         if understanding.out_of_scope:
-            return self._failed(state, BotMessage(SCOPE, custom=info), understanding)
+            said = SCOPE if getattr(understanding, "english", True) else NOT_ENGLISH
+            return self._failed(state, BotMessage(said, custom=info), understanding)
         if understanding.ambiguous or understanding.confidence < LOW_CONFIDENCE:
             top = [r.intent for r in understanding.ranking[:2]]
             state.offered, state.question = top, question
@@ -700,10 +707,14 @@ def build_support_bot(
     faq_folder: str | Path = "data/support",
     store: ConversationStore | None = None,
     summary_model: str | Path = SUMMARY_MODEL,
+    batching: bool = False,
     **answer_options: Any,
 ) -> SupportBot:
     """The real bot: ``SupportNLU`` on the shipped intent model, ``AnswerFinder`` on the FAQ
     and policies, the dialogue summarizer when installed.
+
+    ``batching``: concurrent turns (the HTTP API's threads) share the intent, spaCy and FAQ
+    embedding calls (:mod:`apps.support.batched`).
 
     Raises:
         lepton_nlp.errors.ArtifactError: the intent model folder is not an artifact.
@@ -711,7 +722,14 @@ def build_support_bot(
     from apps.support.answers import AnswerFinder
     from apps.support.understanding import SupportNLU
 
-    nlu = SupportNLU.from_artifact(intent_model)
+    if batching:
+        from apps.support.batched import batched_parts
+
+        nlu, answer_options["embedder"] = batched_parts(
+            intent_model, answer_options.get("embedder")
+        )
+    else:
+        nlu = SupportNLU.from_artifact(intent_model)
     answers = AnswerFinder.from_folder(faq_folder, **answer_options)
     return SupportBot(nlu, answers, store=store, summarizer=load_summarizer(summary_model))
 

@@ -11,12 +11,15 @@ turns of the handoff at hand::
     cases.refresh(store)  # embeds only the cases it has not seen
     cases.similar(handoff, k=3)  # [SimilarCase(handoff_id, sender, score, customer, resolution, ...)]
 
-No Streamlit here: the API and the page share it.
+    similar_for(bot, handoffs)  # the same for a bot's handoffs, one index per bot
+
+No Streamlit here: the API and the page share it (:func:`cases_for`, :func:`similar_for`).
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
@@ -26,7 +29,15 @@ import numpy as np
 from apps.support.dialogue import ConversationStore, Handoff, is_handoff_request
 from lepton_nlp.retrieval import IndexConfig, VectorIndex
 
-__all__ = ["Case", "SimilarCase", "SimilarCases", "customer_text", "resolved_cases"]
+__all__ = [
+    "Case",
+    "SimilarCase",
+    "SimilarCases",
+    "cases_for",
+    "customer_text",
+    "resolved_cases",
+    "similar_for",
+]
 
 #: Characters of a case's customer text shown to the agent.
 SHOWN_CHARS = 500
@@ -192,3 +203,34 @@ class SimilarCases:
     def similar(self, handoff: Handoff, k: int = 3) -> list[SimilarCase]:
         """Up to ``k`` resolved cases like ``handoff``, best first."""
         return self.similar_many([handoff], k)[0]
+
+
+_by_bot: weakref.WeakKeyDictionary[Any, SimilarCases] = weakref.WeakKeyDictionary()
+_by_bot_lock = threading.Lock()
+
+
+def cases_for(bot: Any) -> SimilarCases | None:
+    """The resolved cases of ``bot`` (a ``SupportBot``), one index per bot, embedded with its
+    FAQ's embedder (``bot.answers.embedder``); None when its answers have no embedder."""
+    embedder = getattr(bot.answers, "embedder", None)
+    if embedder is None:
+        return None
+    with _by_bot_lock:
+        cases = _by_bot.get(bot)
+        if cases is None or cases.embedder is not embedder:
+            cases = _by_bot[bot] = SimilarCases(embedder)
+        return cases
+
+
+def similar_for(
+    bot: Any, handoffs: Sequence[Handoff], k: int = 3
+) -> list[list[SimilarCase]] | None:
+    """Up to ``k`` resolved cases per handoff of ``bot``'s store (the index refreshed first);
+    None when the bot has no embedder (see :func:`cases_for`)."""
+    cases = cases_for(bot)
+    if cases is None:
+        return None
+    if not handoffs:
+        return []
+    cases.refresh(bot.store)
+    return cases.similar_many(handoffs, k)

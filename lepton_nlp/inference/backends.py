@@ -33,6 +33,7 @@ import torch
 
 from lepton_nlp.config import BACKEND_CHOICES
 from lepton_nlp.errors import BackendError
+from lepton_nlp.security import contained_path, safe_filename
 
 __all__ = [
     "AUTO",
@@ -266,7 +267,9 @@ def onnx_cache(info: Any, base_model: str | None = None) -> Path:
 
     key = f"{Path(info.path).resolve()}|{info.created}|{base_model or info.base_model}"
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
-    return cache_dir() / "onnx" / f"{info.name or Path(info.path).name}-{digest}"
+    # The name comes from the artifact's own lepton_artifact.json: a folder name, never a path.
+    name = safe_filename(info.name or Path(info.path).name, default="artifact", max_length=64)
+    return contained_path(cache_dir() / "onnx", f"{name}-{digest}", "ONNX cache folder")
 
 
 def prepare_backend(

@@ -75,7 +75,9 @@ def _adapter_state(info: ArtifactInfo) -> dict[str, torch.Tensor]:
     path = info.weights_dir / "adapter_model.safetensors"
     if path.is_file():
         return load_file(str(path))
-    return torch.load(info.weights_dir / "adapter_model.bin", map_location="cpu")
+    # Tensors only: a pickle that names code to run is refused (read_artifact refuses .bin
+    # files already; this holds for an ArtifactInfo built by hand too).
+    return torch.load(info.weights_dir / "adapter_model.bin", map_location="cpu", weights_only=True)
 
 
 class MultiAdapterPredictor:

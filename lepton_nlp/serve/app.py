@@ -10,28 +10,33 @@ request names its model. Requests to one model are micro-batched
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import importlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Response, Security
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, Security
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from lepton_nlp import __version__
-from lepton_nlp.errors import BatcherClosed, ConfigError, QueueFull
+from lepton_nlp.errors import BatcherClosed, ConfigError, LimitError, QueueFull, UnsafePathError
+from lepton_nlp.security import InputLimits
 from lepton_nlp.serve import schemas as s
 from lepton_nlp.serve.batching import MicroBatcher
 from lepton_nlp.serve.metrics import CONTENT_TYPE_LATEST, ServeMetrics
 from lepton_nlp.serve.settings import ServeSettings
 
-__all__ = ["TASK_ROUTES", "ServedModel", "create_app", "load_router"]
+__all__ = ["TASK_ROUTES", "ServedModel", "create_app", "load_router", "request_limits"]
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +122,20 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _json_safe(value: Any) -> Any:
+    """``value`` with what JSON in UTF-8 cannot hold written as text: inf and nan, and
+    unpaired surrogates (``"\\ud800"``) escaped."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
+
+
 def _error(status: int, detail: str, headers: dict | None = None) -> HTTPException:
     return HTTPException(status_code=status, detail=detail, headers=headers)
 
@@ -152,10 +171,24 @@ def load_router(spec: str) -> APIRouter:
     return router
 
 
+def request_limits(request: Request) -> InputLimits:
+    """The serving app's input limits (``ServeSettings.limits``), for a mounted route to check
+    its own inputs with (``limits: Annotated[InputLimits, Depends(request_limits)]``); the
+    defaults when the router runs in another app. A route may raise
+    :class:`~lepton_nlp.errors.LimitError`: the server answers 413 with its message."""
+    settings = getattr(request.app.state, "settings", None)
+    return settings.limits if isinstance(settings, ServeSettings) else InputLimits()
+
+
+#: Methods whose body an endpoint may read; the body of any other is refused unread.
+_BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
 class _BodyLimit:
     """Before parsing: refuse non-JSON bodies (415), bodies over ``max_bytes`` (413), non-UTF-8
     (400). Multipart uploads (only when mounted routes may take them) are limited to
-    ``max_upload_bytes`` and passed on unread."""
+    ``max_upload_bytes`` and passed on unread. A GET (or other method) carrying a body is
+    refused (413) without reading it."""
 
     def __init__(self, app: Any, max_bytes: int, max_upload_bytes: int | None = None):
         self.app = app
@@ -163,7 +196,17 @@ class _BodyLimit:
         self.max_upload_bytes = max_upload_bytes
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] not in _BODY_METHODS:
+            headers = dict(scope["headers"])
+            declared = headers.get(b"content-length", b"0")
+            if b"transfer-encoding" in headers or (declared.isdigit() and int(declared) > 0):
+                await self._reply(
+                    scope, send, 413, f"A {scope['method']} request takes no body; send none."
+                )
+                return
             await self.app(scope, receive, send)
             return
         too_big = (
@@ -302,17 +345,25 @@ _BEARER = HTTPBearer(auto_error=False, description="Authorization: Bearer API_KE
 _KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="X-API-Key: API_KEY")
 
 
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).digest()
+
+
 def _auth_dependency(keys: list[str]) -> Callable[..., Awaitable[None]]:
-    encoded = [key.encode() for key in keys]
+    # Digests of equal length: compare_digest then takes the same time whatever the length
+    # of the key sent, and the keys themselves are not kept in the closure.
+    digests = [_digest(key) for key in keys]
 
     async def require_api_key(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
         api_key: Annotated[str | None, Security(_KEY_HEADER)],
     ) -> None:
         given = api_key or (credentials.credentials if credentials else None)
-        # compare_digest on every key: no timing hint about which prefix matched.
-        if given is not None and any([hmac.compare_digest(given.encode(), key) for key in encoded]):
-            return
+        if given is not None:
+            sent = _digest(given)
+            # Every key compared (a list, not any() over a generator): no hint which matched.
+            if any([hmac.compare_digest(sent, digest) for digest in digests]):
+                return
         raise _error(
             401,
             "Missing or wrong API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'.",
@@ -323,21 +374,12 @@ def _auth_dependency(keys: list[str]) -> Callable[..., Awaitable[None]]:
 
 
 def _check_inputs(route: TaskRoute, inputs: list[Any], settings: ServeSettings) -> None:
-    if len(inputs) > settings.max_items:
-        raise _error(
-            413,
-            f"The request has {len(inputs)} inputs; the limit is {settings.max_items} per "
-            "request (max_items): split it into several requests.",
-        )
+    limits = settings.limits
+    limits.check_items(len(inputs))  # LimitError: answered 413 by the app's handler
     for i, item in enumerate(inputs):
         for field, text in route.texts(item):
             where = f"inputs[{i}]{field}"
-            if len(text) > settings.max_text_chars:
-                raise _error(
-                    413,
-                    f"{where} is {len(text)} characters long; the limit is "
-                    f"{settings.max_text_chars} characters (max_text_chars): split or shorten it.",
-                )
+            limits.check_text(text, where)
             if not text.strip():
                 raise _error(422, f"{where} is empty or only whitespace; send text to process.")
             try:
@@ -424,6 +466,21 @@ def create_app(models: Mapping[str, ServedModel], settings: ServeSettings | None
     )
     app.state.settings = settings
     app.state.metrics = metrics
+
+    @app.exception_handler(LimitError)
+    async def over_limit(request: Request, error: LimitError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=413)
+
+    @app.exception_handler(UnsafePathError)
+    async def unsafe_path(request: Request, error: UnsafePathError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer quotes the input, and fails (500) on one it cannot write as
+        # JSON, such as 1e999 (infinity) or "\ud800": the same 422, such values as text.
+        return JSONResponse({"detail": _json_safe(jsonable_encoder(error.errors()))}, 422)
+
     app.state.batchers = batchers
     app.state.serve_state = state
     protected = [Depends(_auth_dependency(settings.api_keys))] if settings.api_keys else []

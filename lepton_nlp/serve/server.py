@@ -64,6 +64,13 @@ def run_server(settings: ServeSettings, models: dict[str, Any] | None = None) ->
 
     from lepton_nlp.serve.app import create_app
 
+    if settings.open_to_anyone:
+        log.warning(
+            "Serving on %s WITHOUT API keys (--insecure): anyone who can reach port %d can use "
+            "this API. Put an authenticating proxy in front, or set LEPTON_NLP_API_KEYS.",
+            settings.host,
+            settings.port,
+        )
     torch.set_num_threads(settings.torch_threads)
     models = models if models is not None else load_models(settings)
     app = create_app(models, settings)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from typing import Any
 
 from lepton_nlp.config import BACKEND_CHOICES, build_dataclass, read_yaml_file
 from lepton_nlp.errors import ConfigError
+from lepton_nlp.security import InputLimits, is_loopback
 
 __all__ = ["API_KEYS_ENV", "ServeSettings", "is_loopback", "load_serve_settings"]
 
@@ -19,16 +19,6 @@ API_KEYS_ENV = "LEPTON_NLP_API_KEYS"
 ``ps`` would show them)."""
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-def is_loopback(host: str) -> bool:
-    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass
@@ -41,12 +31,17 @@ class ServeSettings:
     """Sentence-embedding model for ``/v1/embed`` (e.g. ``sentence-transformers/all-MiniLM-L6-v2``);
     None: no embed endpoint."""
     host: str = "127.0.0.1"
-    """Address to bind. Anything but loopback requires API keys."""
+    """Address to bind. Anything but loopback requires API keys (or ``insecure``)."""
     port: int = 8000
-    api_keys: list[str] = field(default_factory=list)
-    """Accepted keys (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``); empty: no auth."""
+    api_keys: list[str] = field(default_factory=list, repr=False)
+    """Accepted keys (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``); empty: no auth.
+    They come from ``LEPTON_NLP_API_KEYS`` or ``api_key_file``, never from a config file, and
+    are never shown (not in ``repr``, logs or error messages)."""
     api_key_file: str | None = None
     """A file with one API key per line, added to ``api_keys``."""
+    insecure: bool = False
+    """Serve beyond loopback without API keys: anyone who can reach the port may use the API
+    (``--insecure``; only behind a proxy that authenticates, or on a closed network)."""
     batching: bool = True
     """Merge concurrent requests to one model into one forward pass (micro-batching)."""
     max_batch_size: int = 32
@@ -84,6 +79,19 @@ class ServeSettings:
     (e.g. ``apps.support.api:router``); they share the server's limits and API keys."""
     max_upload_bytes: int = 25 * 2**20
     """Largest multipart (file upload) body a mounted route accepts (413 above it)."""
+    max_audio_seconds: float = 600.0
+    """Longest audio a mounted route should transcribe (``request_limits(request)`` hands
+    it to the route; 413 above it)."""
+
+    @property
+    def limits(self) -> InputLimits:
+        """These settings' limits on one request's input, for the routes to check."""
+        return InputLimits(
+            max_text_chars=self.max_text_chars,
+            max_items=self.max_items,
+            max_upload_bytes=self.max_upload_bytes,
+            max_audio_seconds=self.max_audio_seconds,
+        )
 
     def __post_init__(self) -> None:
         for spec in self.routes:
@@ -123,6 +131,8 @@ class ServeSettings:
                 "shared_base needs backend torch (adapters switch inside fp32 torch); "
                 f"got {self.backend}."
             )
+        if self.max_audio_seconds <= 0:
+            raise ConfigError(f"max_audio_seconds must be positive, got {self.max_audio_seconds}.")
         if self.max_wait_ms < 0 or self.graceful_timeout_s < 0:
             raise ConfigError("max_wait_ms and graceful_timeout_s must not be negative.")
         if self.max_queue_items < self.max_items:
@@ -137,13 +147,27 @@ class ServeSettings:
             lines = path.read_text(encoding="utf-8").splitlines()
             self.api_keys = [*self.api_keys, *(k.strip() for k in lines if k.strip())]
             self.api_key_file = None  # read once; the keys now live in api_keys
+        if not all(isinstance(k, str) for k in self.api_keys):
+            raise ConfigError("API keys must be strings (the values are not shown).")
         if any(len(k) < 16 for k in self.api_keys):
             raise ConfigError("API keys must be at least 16 characters long.")
-        if not self.api_keys and not is_loopback(self.host):
+        if any(k != k.strip() or not k.isprintable() for k in self.api_keys):
+            raise ConfigError(
+                "API keys must be printable, without spaces around them (a header cannot carry "
+                "them otherwise); the values are not shown."
+            )
+        if not self.api_keys and not is_loopback(self.host) and not self.insecure:
             raise ConfigError(
                 f"Binding to {self.host} exposes the API beyond this machine, so it needs API keys: "
-                f"set {API_KEYS_ENV}=KEY1,KEY2 or api_key_file, or bind to 127.0.0.1."
+                f"set {API_KEYS_ENV}=KEY1,KEY2 (at least 16 characters each) or api_key_file, or "
+                "bind to 127.0.0.1. To serve without keys anyway (behind a proxy that "
+                "authenticates), pass --insecure."
             )
+
+    @property
+    def open_to_anyone(self) -> bool:
+        """Bound beyond loopback with no API keys (``insecure``)."""
+        return not self.api_keys and not is_loopback(self.host)
 
 
 def load_serve_settings(
@@ -164,6 +188,13 @@ def load_serve_settings(
     else:
         path = Path(source)
         tree = read_yaml_file(path, "Serve config")
+        if "api_keys" in tree:
+            # A config file is read by many and often committed; a key in it is a leaked key.
+            raise ConfigError(
+                f"{path} holds api_keys: keep keys out of config files. Set {API_KEYS_ENV}="
+                "KEY1,KEY2 in the environment, or api_key_file: PATH to a file only the server "
+                "can read."
+            )
         # Artifact paths in the file are relative to the file, not to the working folder.
         models = tree.get("models")
         if isinstance(models, dict):
@@ -178,7 +209,11 @@ def load_serve_settings(
     tree.update({k: v for k, v in overrides.items() if v is not None})
     if extra_models:
         tree["models"] = {**(tree.get("models") or {}), **extra_models}
+    keys = tree.pop("api_keys", None) or []
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        # Checked here, not by build_dataclass, whose message would quote the value.
+        raise ConfigError("api_keys must be a list of strings (the values are not shown).")
     env_keys = [k.strip() for k in os.environ.get(API_KEYS_ENV, "").split(",") if k.strip()]
-    if env_keys:
-        tree["api_keys"] = [*(tree.get("api_keys") or []), *env_keys]
+    if keys or env_keys:
+        tree["api_keys"] = [*keys, *env_keys]
     return build_dataclass(ServeSettings, tree, "")

@@ -53,13 +53,44 @@ def test_chat_shows_the_understanding_and_buttons(app):
 
 
 def test_handoff_and_analytics_tabs(app):
+    app.chat_input(key="support_input").set_value("how do I activate my card").run()
+    assert "No traffic yet" not in _texts(app)
     app.chat_input(key="support_input").set_value("Can I speak to a human please?").run()
     shown = _texts(app)
     assert "Why: the customer asked for a person" in shown
     assert "No summary model is installed" in shown
     assert any(m.label == "Handoffs" and m.value == "1" for m in app.metric)
     assert any(m.label == "Containment" and m.value == "0%" for m in app.metric)
+    assert not app.exception, [e.message for e in app.exception]
+    charts = [h.value for h in app.subheader]
+    assert charts == [
+        "Intents over time",
+        "Containment and handoffs",
+        "Low-confidence turns",
+        "Top intents",
+    ]
     app.text_input(key="support_reply_1").set_value("Hi, Sam here").run()
     app.button(key="support_send_1").click().run()
     assert not app.exception
     assert "taken" in _texts(app)
+
+
+def test_handoff_view_shows_similar_resolved_cases(app):
+    say = app.chat_input(key="support_input")
+    say.set_value("my card was stolen on the train").run()
+    app.chat_input(key="support_input").set_value("Can I speak to a human please?").run()
+    assert "None yet: closed handoffs that an agent answered show here" in _texts(app)
+    app.text_input(key="support_reply_1").set_value("Frozen it and sent a new card").run()
+    app.button(key="support_send_1").click().run()
+    app.button(key="support_close_1").click().run()
+    app.button(key="support_new").click().run()
+    app.chat_input(key="support_input").set_value("somebody stole my card on the train").run()
+    app.chat_input(key="support_input").set_value("I want to talk to a human").run()
+    assert not app.exception, [e.message for e in app.exception]
+    shown = _texts(app)
+    assert "**Similar resolved cases**" in shown
+    first_sender = app.session_state["support_sender"]  # the new conversation's
+    [case] = [line for line in shown.splitlines() if line.startswith("#1 · ")]
+    assert "similarity" in case and "my card was stolen on the train" in case
+    assert first_sender not in case  # the case found is the other conversation
+    assert "Resolved with: Frozen it and sent a new card" in shown

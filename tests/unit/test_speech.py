@@ -157,6 +157,9 @@ def test_missing_file_and_folder(tmp_path):
 def test_duration_limit_names_the_limit_and_how_to_raise_it(wav, monkeypatch):
     with pytest.raises(SpeechError, match=r"3.0 s long, over the limit of 2.0 s.*max_seconds"):
         speech.decode_audio(wav, max_seconds=2)
+    with pytest.raises(speech.AudioTooLong) as too_long:  # a SpeechError an API can tell apart
+        speech.decode_audio(wav, max_seconds=2)
+    assert (too_long.value.seconds, too_long.value.limit) == (3.0, 2.0)
     monkeypatch.setenv("LEPTON_SPEECH_MAX_SECONDS", "1.5")
     with pytest.raises(SpeechError, match="over the limit of 1.5 s.*LEPTON_SPEECH_MAX_SECONDS"):
         speech.decode_audio(wav)
@@ -200,7 +203,7 @@ def test_stream_without_declared_duration_stops_decoding_at_the_limit(tmp_path):
     recording = bytes(pipe.data)
     with av.open(io.BytesIO(recording)) as container:
         assert container.duration is None
-    with pytest.raises(SpeechError, match="is longer than the limit of 5.0 s"):
+    with pytest.raises(speech.AudioTooLong, match="is longer than the limit of 5.0 s"):
         speech.decode_audio(recording, max_seconds=5)
     assert abs(len(speech.decode_audio(recording)) / SAMPLE_RATE - 20.0) < 0.1
 

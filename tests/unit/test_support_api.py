@@ -29,10 +29,12 @@ def bot() -> SupportBot:
 
 
 def _transcriber(audio: bytes) -> str:
-    from lepton_nlp.speech import SpeechError
+    from lepton_nlp.speech import AudioTooLong, SpeechError
 
     if audio.startswith(b"BAD"):
         raise SpeechError("not an audio file")
+    if audio.startswith(b"LONG"):
+        raise AudioTooLong("the audio is 120:00 min long, over the limit of 2:00 min", 7200, 120)
     return "" if audio.startswith(b"SILENCE") else "how do I activate my card"
 
 
@@ -68,6 +70,59 @@ def test_webhook_bad_requests(client):
         json={"sender": "u1", "message": "a" * (api.MAX_MESSAGE_CHARS + 1)},
     )
     assert long.status_code == 413 and "limit" in long.json()["detail"]
+
+
+def _rasa_error(response, status: int) -> str:
+    body = response.json()
+    assert response.status_code == status, body
+    assert body["status"] == "failure" and body["code"] == status
+    assert isinstance(body["message"], str) and body["detail"] == body["message"]
+    return body["message"]
+
+
+def test_malformed_requests_get_one_plain_sentence_in_rasa_shape(client, bot):
+    post = client.post
+    said = _rasa_error(post("/webhooks/rest/webhook", json={"sender": "u1"}), 422)
+    assert said.startswith("Missing field message.") and '{"sender":' in said
+    said = _rasa_error(post("/webhooks/rest/webhook", json={}), 422)
+    assert "Missing fields sender, message" in said
+    said = _rasa_error(post("/webhooks/rest/webhook"), 422)
+    assert said.startswith("The request has no body")
+    said = _rasa_error(
+        post(
+            "/webhooks/rest/webhook",
+            content=b"sender=u1",
+            headers={"content-type": "application/json"},
+        ),
+        422,
+    )
+    assert said.startswith("The body is not valid JSON")
+    said = _rasa_error(post("/webhooks/rest/webhook", json={"sender": "u1", "message": 42}), 422)
+    assert said.startswith("message: Input should be a valid string (got 42)")
+    body = post("/webhooks/rest/webhook", json={"sender": "u1"}).json()
+    assert body["reason"] == "BadRequest" and body["details"]["errors"][0]["loc"] == [
+        "body",
+        "message",
+    ]
+    said = _rasa_error(post("/model/parse", json={"txt": "hi"}), 422)
+    assert said == 'Missing field text. Send JSON {"text": "<text>"}.'
+    said = _rasa_error(post("/webhooks/rest/audio", data={"sender": "u1"}), 422)
+    assert "Missing field file" in said and "multipart" in said
+    # Errors raised by the routes themselves have the same shape.
+    assert "empty" in _rasa_error(
+        post("/webhooks/rest/webhook", json={"sender": "u1", "message": " "}), 422
+    )
+    assert _rasa_error(client.get("/handoff/99"), 404).startswith("No handoff 99")
+    assert bot.store.states == {} and bot.store.events == []  # nothing half-accepted
+
+
+def test_openapi_documents_the_error_shape(client):
+    spec = client.get("/openapi.json").json()
+    webhook = spec["paths"]["/webhooks/rest/webhook"]["post"]["responses"]
+    assert webhook["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/SupportError")
+    assert {"status", "reason", "message", "code"} <= set(
+        spec["components"]["schemas"]["SupportError"]["properties"]
+    )
 
 
 def test_duplicate_by_message_id(client, bot):
@@ -122,6 +177,13 @@ def test_audio(client):
     )
     assert big.status_code == 413
     assert client.post("/webhooks/rest/audio", data={"sender": "u1"}).status_code == 422
+    long = client.post(
+        "/webhooks/rest/audio",
+        data={"sender": "u1"},
+        files={"file": ("a.flac", b"LONG", "audio/flac")},
+    )
+    assert long.status_code == 413 and "too long" in long.json()["message"]
+    assert "2:00 min" in long.json()["message"]
 
 
 def test_handoff_endpoints(client):

@@ -7,6 +7,7 @@ import pytest
 from apps.support.dialogue import (
     MAX_FAILURES,
     NO_SUMMARY,
+    NOT_ENGLISH,
     SCOPE,
     MemoryStore,
     SupportBot,
@@ -63,6 +64,27 @@ def test_out_of_scope_says_what_it_can_do():
     [message] = bot.reply("u1", "what's the weather in Leeds")
     assert message.text == SCOPE
     assert bot.state("u1").failures == 1
+
+
+def test_a_message_in_another_language_is_told_the_bot_works_in_english():
+    def reads(text: str):
+        said = understand(text)
+        if text.startswith("Bonjour"):  # what SupportNLU gives for a French message
+            said.intent, said.out_of_scope, said.english = None, True, False
+            said.reasons = ["not English: reads as another language (fr)"]
+        return said
+
+    bot = SupportBot(reads, StandInAnswers(), clock=Clock())
+    [message] = bot.reply("u1", "Bonjour, j'ai perdu ma carte")
+    assert message.text == NOT_ENGLISH and "English" in message.text
+    assert message.custom["understanding"]["english"] is False
+    assert bot.state("u1").failures == 1
+    # Written again in the other language: handed to a person, as promised.
+    [again] = bot.reply("u1", "Bonjour, je ne parle pas anglais")
+    assert again.custom["handoff"]["reason"] == "2 turns in a row not understood"
+    # An English message out of scope still gets the scope sentence.
+    [english] = make_bot().reply("u2", "what's the weather in Leeds")
+    assert english.text == SCOPE
 
 
 def test_ambiguous_offers_top_two_as_buttons_and_button_confirms():

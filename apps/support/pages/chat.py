@@ -1,4 +1,5 @@
-"""Support page: chat with the bot (text or voice), see what it understood, the handoffs, the traffic."""
+"""Support page: chat with the bot (text or voice), see what it understood, the handoffs (with
+similar resolved cases), the traffic."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import pandas as pd
 import streamlit as st
 
 from apps.common.database import StoreError, database_url
-from apps.support.analytics import intent_table, traffic_summary
+from apps.support.analytics import hourly_traffic, intent_table, traffic_summary
 from apps.support.dialogue import SupportBot, flow_caption
+from lepton_nlp.security import escape_markdown
 
 __all__ = ["BOT_FACTORY_ENV", "render"]
 
@@ -70,7 +72,7 @@ def _understanding_panel(custom: dict[str, Any]) -> None:
     if custom.get("handoff", {}).get("reason"):
         st.caption(f"Handoff: {custom['handoff']['reason']}")
     if "transcript" in custom:
-        st.caption(f"Heard: {custom['transcript']}")
+        st.caption(f"Heard: {escape_markdown(custom['transcript'])}")
 
 
 def _send(bot: SupportBot, text: str, transcript: str | None = None) -> None:
@@ -97,11 +99,13 @@ def _send(bot: SupportBot, text: str, transcript: str | None = None) -> None:
 
 
 def _transcribe(audio: Any) -> str | None:
+    from apps.support.api import MAX_AUDIO_SECONDS
     from lepton_nlp.speech import SpeechError, transcribe
 
     try:
         with st.spinner("Transcribing..."):
-            text = transcribe(audio.getvalue()).text
+            # The API's limit: a voice message is a question, not a recording to transcribe.
+            text = transcribe(audio.getvalue(), max_seconds=MAX_AUDIO_SECONDS).text
     except SpeechError as error:
         st.warning(f"The audio could not be transcribed: {error}")
         return None
@@ -117,7 +121,8 @@ def _chat(bot: SupportBot) -> None:
     for n, turn in enumerate(history):
         with st.chat_message(turn["role"]):
             left, right = st.columns([3, 2])
-            left.markdown(turn["text"])
+            # A customer's words are shown as written, never as links, images or markup.
+            left.markdown(escape_markdown(turn["text"]) if turn["role"] == "user" else turn["text"])
             with right:
                 _understanding_panel(turn["custom"])
             if n == len(history) - 1:
@@ -147,24 +152,47 @@ def _chat(bot: SupportBot) -> None:
         st.rerun()
 
 
+def _similar_cases(near: list[Any] | None) -> None:
+    st.markdown("**Similar resolved cases**")
+    if near is None:
+        st.caption("No embedder is loaded with the FAQ, so past cases cannot be compared.")
+    elif not near:
+        st.caption(
+            "None yet: closed handoffs that an agent answered show here, most similar first."
+        )
+    for case in near or []:
+        said = case.customer.replace("\n", " / ")
+        st.caption(f"#{case.handoff_id} · {case.sender} · similarity {case.score:.2f} · {said}")
+        st.markdown(f"Resolved with: {case.resolution}")
+
+
 def _handoffs(bot: SupportBot) -> None:
+    from apps.support.similar import similar_for
+
     handoffs = bot.store.handoffs(None)
     if not handoffs:
         st.info("No conversation has been handed to a person yet.")
         return
+    # Closed ones need no help: only the open and taken handoffs are compared.
+    active = [h for h in handoffs if h.status != "closed"]
+    near = similar_for(bot, active, 3)
+    found = {h.id: None if near is None else near[n] for n, h in enumerate(active)}
     for handoff in reversed(handoffs):
         with st.container(border=True):
+            # Sender ids and summaries come from customers (through the API): text, not markup.
             st.markdown(
-                f"**#{handoff.id} · {handoff.sender}** · {handoff.status}"
-                + (f" ({handoff.agent})" if handoff.agent else "")
+                f"**#{handoff.id} · {escape_markdown(handoff.sender)}** · {handoff.status}"
+                + (f" ({escape_markdown(handoff.agent)})" if handoff.agent else "")
             )
             st.caption(f"Why: {handoff.reason}")
             if handoff.summary:
-                st.markdown(f"Summary: {handoff.summary}")
+                st.markdown(f"Summary: {escape_markdown(handoff.summary)}")
             else:
                 st.caption(handoff.note)
             with st.expander("Transcript"):
                 st.text(handoff.transcript)
+            if handoff.id in found:
+                _similar_cases(found[handoff.id])
             if handoff.status != "closed":
                 reply = st.text_input("Reply as agent", key=f"support_reply_{handoff.id}")
                 c1, c2 = st.columns(2)
@@ -195,6 +223,23 @@ def _analytics(bot: SupportBot) -> None:
         alt.Chart(table)
         .mark_bar()
         .encode(x="hour:T", y="count():Q", color="intent:N", tooltip=["intent", "count()"]),
+        use_container_width=True,
+    )
+    hourly = hourly_traffic(events)
+    st.subheader("Containment and handoffs")
+    base = alt.Chart(hourly).encode(x=alt.X("hour:T", title="hour"))
+    st.altair_chart(
+        alt.layer(
+            base.mark_bar(opacity=0.4).encode(y=alt.Y("handoffs:Q", title="handoffs")),
+            base.mark_line(point=True, color="green").encode(
+                y=alt.Y(
+                    "containment_rate:Q",
+                    title="containment (conversations never handed over)",
+                    axis=alt.Axis(format="%"),
+                    scale=alt.Scale(domain=[0, 1]),
+                )
+            ),
+        ).resolve_scale(y="independent"),
         use_container_width=True,
     )
     st.subheader("Low-confidence turns")
