@@ -664,6 +664,18 @@ def article_html(scored: ScoredArticle) -> str:
     )
 
 
+def evidence_html(evidence: list[dict[str, Any]]) -> str:
+    """A relation's evidence as an HTML list: each sentence quoted, with its date, confidence,
+    sentiment and a link to its article; every text escaped (links through :func:`safe_link`)."""
+    items = "".join(
+        f"<li>“{html.escape(q['sentence'])}” <small>({html.escape(q['published'])}, "
+        f"confidence {q['confidence']:.2f}, sentiment {q['sentiment']:+.2f}; "
+        f"{safe_link(q['url'], q['title'] or q['article_id'])})</small></li>"
+        for q in evidence
+    )
+    return f'<ul class="fin-evidence">{items}</ul>'
+
+
 def safe_link(url: str, text: str) -> str:
     """An HTML link to ``url`` showing ``text``, both escaped; only http(s) urls are linked
     (a ``javascript:`` or ``data:`` url from a feed is shown as plain text)."""

@@ -244,3 +244,22 @@ def test_shown_source_hides_machine_folders(tmp_path):
     staged = tmp_path / f"{views.UPLOAD_FOLDER_PREFIX}x1" / "feed.xml"
     assert views.shown_source(str(staged)) == "upload: feed.xml"
     assert views.shown_source("https://a.example/feed") == "https://a.example/feed"
+
+
+def test_evidence_html_escapes_sentences_dates_and_titles():
+    out = views.evidence_html(
+        [
+            {
+                "sentence": "<script>alert(1)</script> sued",
+                "published": "2024-03-01<b>",
+                "confidence": 0.9,
+                "sentiment": -0.5,
+                "url": "javascript:alert(2)",
+                "title": "<img src=x onerror=alert(3)>",
+                "article_id": "a1",
+            }
+        ]
+    )
+    assert "<script>" not in out and "<img" not in out and "<b>" not in out
+    assert "&lt;script&gt;" in out and "href" not in out  # a javascript: url is not linked
+    assert out.startswith('<ul class="fin-evidence"><li>') and "confidence 0.90" in out

@@ -316,13 +316,7 @@ def _entity_panel(kg: KnowledgeGraph, entity: str) -> None:
             f"{row['reads']} · confidence {row['confidence']:.2f} · {row['sentences']} sentence(s)"
         )
         with st.expander(head):
-            items = "".join(
-                f"<li>“{html.escape(q['sentence'])}” <small>({html.escape(q['published'])}, "
-                f"confidence {q['confidence']:.2f}, sentiment {q['sentiment']:+.2f}; "
-                f"{views.safe_link(q['url'], q['title'] or q['article_id'])})</small></li>"
-                for q in row["evidence"]
-            )
-            st.markdown(f'<ul class="fin-evidence">{items}</ul>', unsafe_allow_html=True)
+            st.markdown(views.evidence_html(row["evidence"]), unsafe_allow_html=True)
 
 
 # --- articles --------------------------------------------------------------------------------
