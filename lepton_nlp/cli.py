@@ -318,11 +318,7 @@ def _cmd_continual(args: argparse.Namespace) -> int:
     from lepton_nlp.training.continual import load_continual_config, run_config
 
     result = run_config(load_continual_config(args.sequence, args.overrides))
-    summary = {
-        split: result[split]
-        for split in ("validation", "test")
-        if split in result
-    }
+    summary = {split: result[split] for split in ("validation", "test") if split in result}
     out = {"method": result["method"], "tasks": result["tasks"], **summary}
     if "artifacts" in result:
         out["artifacts"] = result["artifacts"]

@@ -54,12 +54,12 @@ from lepton_nlp.config import (
 from lepton_nlp.errors import ConfigError, DataError
 
 __all__ = [
+    "EWC",
     "METHODS",
     "AdapterRouter",
     "ContinualConfig",
     "ContinualSettings",
     "ContinualTask",
-    "EWC",
     "EWCSettings",
     "LabelCollisionError",
     "ReplayBuffer",
@@ -161,7 +161,8 @@ class ContinualTask:
     labels: list[str] | None = None
     """Keep only records with these labels (a subset of a dataset's classes)."""
     max_train_samples: int | None = None
-    """Train on at most this many records (a seeded sample, taken after ``labels``)."""
+    """Train on about this many records (a seeded sample keeping the label proportions,
+    every label at least twice; taken after ``labels``)."""
 
 
 @dataclass
@@ -190,7 +191,9 @@ def load_continual_config(
     """
     # A deep copy: overrides must not change the caller's mapping.
     tree = (
-        copy.deepcopy(source) if isinstance(source, dict) else read_yaml_file(source, "Sequence file")
+        copy.deepcopy(source)
+        if isinstance(source, dict)
+        else read_yaml_file(source, "Sequence file")
     )
     tree = apply_overrides(tree, list(overrides or []))
     unknown = [k for k in tree if k not in _TOP_KEYS]
@@ -283,6 +286,22 @@ def _subsample(records: list[dict], n: int | None, seed: int) -> list[dict]:
     return [records[i] for i in chosen]
 
 
+def _stratified(records: list[dict], n: int | None, seed: int) -> list[dict]:
+    """A seeded sample of ``n`` records keeping the label proportions, each label at least twice."""
+    if n is None or len(records) <= n:
+        return records
+    by_label: dict[str, list[int]] = defaultdict(list)
+    for i, record in enumerate(records):
+        by_label[record["label"]].append(i)
+    rng = random.Random(seed)
+    chosen: list[int] = []
+    for label in sorted(by_label):
+        indices = by_label[label]
+        take = min(len(indices), max(2, round(n * len(indices) / len(records))))
+        chosen.extend(rng.sample(indices, take))
+    return [records[i] for i in sorted(chosen)]
+
+
 def load_task_data(task: ContinualTask, max_eval_samples: int | None = None) -> TaskData:
     """Read a task's splits (as ``lepton-nlp train`` would), keep its ``labels``, cap eval sets."""
     from lepton_nlp.data import load_splits
@@ -304,7 +323,7 @@ def load_task_data(task: ContinualTask, max_eval_samples: int | None = None) -> 
     held = {k: [r for r in splits[k] if r["text"] not in seen] for k in ("validation", "test")}
     data = TaskData(
         task.name,
-        _subsample(splits["train"], task.max_train_samples, seed),
+        _stratified(splits["train"], task.max_train_samples, seed),
         _subsample(held["validation"], max_eval_samples, seed),
         _subsample(held["test"], max_eval_samples, seed),
     )

@@ -220,7 +220,7 @@ def _sequence(tiny_model: str, tmp_path: Path, method: str) -> dict:
             "model": {"name": overrides["model.name"], "max_length": 48},
             "training": {
                 "output_dir": str(tmp_path / "run"),
-                "epochs": 3,
+                "epochs": 2,
                 "batch_size": 8,
                 "learning_rate": 5e-3,
                 "eval_strategy": "no",
@@ -276,7 +276,9 @@ def test_shared_sequence_writes_the_forgetting_matrix(tiny_model, tmp_path, meth
     if method == "replay":
         # Step two replays 30% (the default proportion) from the first task's buffer.
         step = result["steps"][1]
-        assert step["replayed_examples"] == round(0.3 / 0.7 * (step["train_examples"] - step["replayed_examples"]))
+        assert step["replayed_examples"] == round(
+            0.3 / 0.7 * (step["train_examples"] - step["replayed_examples"])
+        )
         assert step["replayed_examples"] > 0
 
 
