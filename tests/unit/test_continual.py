@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 import torch
 
 from lepton_nlp.config import load_config
-from lepton_nlp.errors import ConfigError, MultiAdapterError
+from lepton_nlp.errors import ConfigError, DataError, MultiAdapterError
 from lepton_nlp.training.continual import (
     EWC,
     AdapterRouter,
@@ -304,3 +305,34 @@ def test_adapter_router_returns_each_tasks_own_predictions(tiny_model, tmp_path)
             assert r["score"] == pytest.approx(o["score"], abs=1e-4)
     with pytest.raises(MultiAdapterError, match="Unknown adapter 'news'"):
         router.predict("news", texts)
+
+
+def test_task_data_keeps_its_labels_samples_every_class_and_drops_repeated_texts(tmp_path):
+    from lepton_nlp.config import DataConfig
+    from lepton_nlp.training.continual import ContinualTask, load_task_data
+
+    path = tmp_path / "faq.csv"
+    rows = [("q", f"rare question {i}", "rare") for i in range(3)]
+    rows += [("q", f"common question {i}", "common") for i in range(60)]
+    rows += [("q", f"other question {i}", "other") for i in range(30)]
+    rows += [("q", "common question 0", "common")] * 5  # repeats, as FAQ lists have
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "text", "label"])
+        writer.writerows(rows)
+    task = ContinualTask(
+        name="faq",
+        data=DataConfig(format="csv", train=str(path), test_size=0.2, split_seed=1),
+        labels=["rare", "common"],
+        max_train_samples=10,
+    )
+    data = load_task_data(task)
+    counts = Counter(r["label"] for r in data.train)
+    assert set(counts) == {"rare", "common"}  # "other" filtered out, "rare" still sampled
+    assert counts["rare"] >= 2 and sum(counts.values()) <= 12
+    full = load_task_data(dataclasses.replace(task, max_train_samples=None))
+    seen = {r["text"] for r in full.train}
+    assert full.test and not any(r["text"] in seen for r in full.test)
+    assert load_task_data(task).train == data.train  # seeded
+    with pytest.raises(DataError, match="labels \\['missing'\\] have no training records"):
+        load_task_data(dataclasses.replace(task, labels=["rare", "missing"]))
