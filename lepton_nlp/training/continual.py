@@ -77,6 +77,8 @@ log = logging.getLogger(__name__)
 
 #: ``continual.method``: plain sequential fine-tuning, rehearsal, EWC, one adapter per task.
 METHODS = ("sequential", "replay", "ewc", "adapters")
+#: The adapter name of the task classifier that routes requests without a task name.
+ROUTER = "_router"
 SAMPLINGS = ("reservoir", "balanced")
 
 
@@ -142,6 +144,9 @@ class ContinualSettings:
     false refuses such sequences."""
     max_eval_samples: int | None = None
     """Score each task on at most this many validation / test records (seeded sample)."""
+    route_classifier: bool = False
+    """adapters: also train a task classifier (one more adapter on the same base, whose
+    labels are the task names), so a request without a task name is routed by its text."""
     replay: ReplaySettings = field(default_factory=ReplaySettings)
     ewc: EWCSettings = field(default_factory=EWCSettings)
 
@@ -215,6 +220,8 @@ def load_continual_config(
         raise ConfigError("tasks must be a list of at least two {name, data} entries.")
     tasks = [build_dataclass(ContinualTask, item, f"tasks[{i}]") for i, item in enumerate(items)]
     names = [t.name for t in tasks]
+    if ROUTER in names:
+        raise ConfigError(f"The task name {ROUTER!r} is reserved for the task classifier.")
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ConfigError(f"Task names must be unique; repeated: {repeated}.")
@@ -558,14 +565,52 @@ class AdapterRouter:
         self.multi = multi
 
     @classmethod
-    def from_artifacts(cls, artifacts: Mapping[str, str | Path], **kwargs: Any) -> AdapterRouter:
+    def from_artifacts(
+        cls,
+        artifacts: Mapping[str, str | Path],
+        classifier: str | Path | None = None,
+        **kwargs: Any,
+    ) -> AdapterRouter:
+        """``{task: artifact}``; ``classifier``: an artifact whose labels are task names
+        (trained with ``continual.route_classifier``), loaded on the same base."""
         from lepton_nlp.inference.multi import MultiAdapterPredictor
 
-        return cls(MultiAdapterPredictor.from_artifacts(dict(artifacts), **kwargs))
+        folders = dict(artifacts)
+        if classifier is not None:
+            folders[ROUTER] = classifier
+        return cls(MultiAdapterPredictor.from_artifacts(folders, **kwargs))
 
     @property
     def tasks(self) -> list[str]:
-        return self.multi.names
+        return [name for name in self.multi.names if name != ROUTER]
+
+    def route(self, inputs: Iterable[Any]) -> list[str]:
+        """The task the classifier assigns to each input.
+
+        Raises:
+            MultiAdapterError: no task classifier was loaded.
+        """
+        from lepton_nlp.errors import MultiAdapterError
+
+        if ROUTER not in self.multi.names:
+            raise MultiAdapterError(
+                "No task classifier loaded: pass classifier= to AdapterRouter.from_artifacts "
+                "(continual.route_classifier=true trains one), or name the task."
+            )
+        return [p["label"] for p in self.multi.predict(ROUTER, inputs)]
+
+    def predict_routed(self, inputs: Iterable[Any]) -> list[dict]:
+        """Route each input by the task classifier, then predict it with that task's adapter;
+        each prediction gains ``task``."""
+        inputs = list(inputs)
+        tasks = self.route(inputs)
+        out: list[dict | None] = [None] * len(inputs)
+        for task in dict.fromkeys(tasks):
+            positions = [i for i, t in enumerate(tasks) if t == task]
+            predictions = self.predict(task, [inputs[i] for i in positions])
+            for i, prediction in zip(positions, predictions, strict=True):
+                out[i] = {**prediction, "task": task}
+        return out  # type: ignore[return-value]
 
     def predict(self, task: str, inputs: Iterable[Any]) -> list[dict]:
         """Predictions of ``task``'s own adapter and head for ``inputs``.
@@ -637,7 +682,7 @@ def run_sequence(
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     if settings.method == "adapters":
-        result = _run_adapters(run, tasks, out)
+        result = _run_adapters(run, tasks, out, settings.route_classifier)
     else:
         result = _run_shared(run, tasks, settings, out)
     result["seconds"] = round(time.perf_counter() - started, 1)
@@ -755,10 +800,25 @@ def _write_split(path: Path, records: list[dict]) -> None:
             f.write(json.dumps({"text": record["text"], "label": record["label"]}) + "\n")
 
 
-def _run_adapters(run: RunConfig, tasks: Sequence[TaskData], out: Path) -> dict[str, Any]:
+def _train_jsonl(run: RunConfig, name: str, splits: dict[str, list[dict]], out: Path):
+    """Train one adapter with the ordinary run driver on records written as JSONL."""
+    from lepton_nlp.training.trainer import train
+
+    folder = out / "data" / name
+    files = {}
+    for split, records in splits.items():
+        if records:
+            files[split] = str(folder / f"{split}.jsonl")
+            _write_split(folder / f"{split}.jsonl", records)
+    config = _step_config(run, out / "adapters" / name, DataConfig(format="jsonl", **files))
+    return train(config)
+
+
+def _run_adapters(
+    run: RunConfig, tasks: Sequence[TaskData], out: Path, route_classifier: bool = False
+) -> dict[str, Any]:
     """One adapter per task, trained by the ordinary run driver; routed by task name."""
     from lepton_nlp.inference.multi import SHAREABLE
-    from lepton_nlp.training.trainer import train
 
     if run.peft.method not in SHAREABLE:
         raise ConfigError(
@@ -773,16 +833,8 @@ def _run_adapters(run: RunConfig, tasks: Sequence[TaskData], out: Path) -> dict[
         run, evaluation=dataclasses.replace(run.evaluation, backend_check=False)
     )
     for i, current in enumerate(tasks):
-        folder = out / "data" / current.name
-        files = {}
-        for split in ("train", "validation", "test"):
-            records = getattr(current, split)
-            if records:
-                files[split] = str(folder / f"{split}.jsonl")
-                _write_split(folder / f"{split}.jsonl", records)
-        data = DataConfig(format="jsonl", **files)
-        config = _step_config(run, out / "adapters" / current.name, data)
-        result = train(config)
+        splits = {s: getattr(current, s) for s in ("train", "validation", "test")}
+        result = _train_jsonl(run, current.name, splits, out)
         artifacts[current.name] = str(result.artifact)
         steps.append({"task": current.name, **result.metrics["train"]})
         router = AdapterRouter.from_artifacts(artifacts, batch_size=run.evaluation.batch_size)
@@ -793,7 +845,7 @@ def _run_adapters(run: RunConfig, tasks: Sequence[TaskData], out: Path) -> dict[
                     matrices[split][i][j] = _router_accuracy(router, tasks[j].name, records)
         log.info("step %d (%s): test row %s", i + 1, current.name, matrices["test"][i])
     present = {k: v for k, v in matrices.items() if all(r is not None for r in v[-1])}
-    return {
+    result = {
         "method": "adapters",
         "tasks": [t.name for t in tasks],
         "labels": {t.name: t.labels for t in tasks},
@@ -801,6 +853,38 @@ def _run_adapters(run: RunConfig, tasks: Sequence[TaskData], out: Path) -> dict[
         "steps": steps,
         "artifacts": artifacts,
     }
+    if route_classifier:
+        result["routing"] = _train_router(run, tasks, out, artifacts)
+    return result
+
+
+def _train_router(
+    run: RunConfig, tasks: Sequence[TaskData], out: Path, artifacts: dict[str, str]
+) -> dict[str, Any]:
+    """The task classifier (labels: task names) and how well routing by it does on test."""
+    splits = {
+        split: [{"text": r["text"], "label": t.name} for t in tasks for r in getattr(t, split)]
+        for split in ("train", "validation", "test")
+    }
+    trained = _train_jsonl(run, ROUTER, splits, out)
+    router = AdapterRouter.from_artifacts(
+        artifacts, classifier=trained.artifact, batch_size=run.evaluation.batch_size
+    )
+    figures: dict[str, Any] = {"classifier": str(trained.artifact), "test": {}}
+    for t in tasks:
+        if not t.test:
+            continue
+        texts = [r["text"] for r in t.test]
+        routed = router.predict_routed(texts)
+        figures["test"][t.name] = {
+            "routing_accuracy": round(sum(p["task"] == t.name for p in routed) / len(texts), 6),
+            "accuracy_routed": round(
+                sum(p["label"] == r["label"] for p, r in zip(routed, t.test, strict=True))
+                / len(texts),
+                6,
+            ),
+        }
+    return figures
 
 
 def run_config(config: ContinualConfig) -> dict[str, Any]:

@@ -287,7 +287,9 @@ def test_adapter_router_returns_each_tasks_own_predictions(tiny_model, tmp_path)
     from lepton_nlp.inference.predictor import Predictor
     from lepton_nlp.training.continual import load_task_data
 
-    config = load_continual_config(_sequence(tiny_model, tmp_path, "adapters"))
+    config = load_continual_config(
+        _sequence(tiny_model, tmp_path, "adapters"), ["continual.route_classifier=true"]
+    )
     tasks = [load_task_data(t) for t in config.tasks]
     result = run_sequence(config.run, tasks, config.continual)
     # One adapter per task: nothing a later task trains changes an earlier one.
@@ -305,6 +307,22 @@ def test_adapter_router_returns_each_tasks_own_predictions(tiny_model, tmp_path)
             assert r["score"] == pytest.approx(o["score"], abs=1e-4)
     with pytest.raises(MultiAdapterError, match="Unknown adapter 'news'"):
         router.predict("news", texts)
+    with pytest.raises(MultiAdapterError, match="No task classifier loaded"):
+        router.route(texts)
+    # Routing by a classifier over the input: each text goes to the task the classifier
+    # picks, and gets exactly that task's adapter's prediction.
+    routed = AdapterRouter.from_artifacts(
+        result["artifacts"], classifier=result["routing"]["classifier"]
+    )
+    assert routed.tasks == ["products", "finance"]
+    chosen = routed.route(texts)
+    assert set(chosen) <= {"products", "finance"}
+    for text, task, prediction in zip(texts, chosen, routed.predict_routed(texts), strict=True):
+        assert prediction["task"] == task
+        assert prediction["label"] == routed.predict(task, [text])[0]["label"]
+    figures = result["routing"]["test"]
+    assert set(figures) == {"products", "finance"}
+    assert all(0.0 <= f["routing_accuracy"] <= 1.0 for f in figures.values())
 
 
 def test_task_data_keeps_its_labels_samples_every_class_and_drops_repeated_texts(tmp_path):
