@@ -35,6 +35,12 @@ def main() -> None:
         "--quick", action="store_true", help="one epoch, tiny subsets (a smoke run)"
     )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--routing",
+        action="store_true",
+        help="only the adapter-per-task run, with the task classifier that routes requests "
+        "without a task name (-> bench/results/continual_routing.json)",
+    )
     args = parser.parse_args()
     datasets_root()
     import torch
@@ -73,6 +79,33 @@ def main() -> None:
             flush=True,
         )
         return result
+
+    if args.routing:
+        s = dataclasses.replace(settings, method="adapters", route_classifier=True)
+        try:
+            result = run_sequence(config.run, tasks, s, work / "adapters-routed")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        routing = result["routing"]["test"]
+        n = sum(len(t.test) for t in tasks)
+        write_result(
+            "continual_routing",
+            {
+                "benchmark": "continual_routing",
+                "tasks": [{"name": t.name, "test": len(t.test)} for t in tasks],
+                "test_matrix_by_task_name": result["test"]["matrix"],
+                "test_average_accuracy_by_task_name": result["test"]["average_accuracy"],
+                "test_routing": routing,
+                "test_routing_accuracy": round(
+                    sum(routing[t.name]["routing_accuracy"] * len(t.test) for t in tasks) / n, 6
+                ),
+                "test_average_accuracy_routed": round(
+                    sum(routing[t.name]["accuracy_routed"] for t in tasks) / len(tasks), 6
+                ),
+                "seconds": result["seconds"],
+            },
+        )
+        return
 
     plan = [("sequential", "sequential", {})]
     plan += [(f"replay-p{p}", "replay", {"proportion": p}) for p in REPLAY_GRID]
