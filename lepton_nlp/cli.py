@@ -1,5 +1,5 @@
-"""The ``lepton-nlp`` command: train, continual, eval, check-backends, predict, serve, export,
-models, tasks, methods, transcribe."""
+"""The ``lepton-nlp`` command: train, hpo, continual, eval, check-backends, predict, serve,
+export, models, tasks, methods, transcribe."""
 
 from __future__ import annotations
 
@@ -24,8 +24,10 @@ __all__ = ["main"]
 EXAMPLES = """examples:
   lepton-nlp train configs/demo_finance.yaml
   lepton-nlp train configs/classification_fpb.yaml peft.method=ia3 training.epochs=2
+  lepton-nlp hpo configs/hpo_fpb.yaml --trials 12
   lepton-nlp continual configs/continual_banking.yaml continual.method=replay
   lepton-nlp eval runs/demo-finance --data data/samples/finance_sentiment.csv
+  lepton-nlp eval runs/demo-finance --attack typo,synonym,case --budget 1,3
   echo "Profit rose 20%" | lepton-nlp predict runs/demo-finance
   lepton-nlp predict runs/demo-finance -i news.parquet -o scored.jsonl --engine local
   lepton-nlp serve --model finance-sentiment=data/models/finance-sentiment --port 8000
@@ -54,6 +56,38 @@ def _cmd_train(args: argparse.Namespace) -> int:
             indent=2,
         )
     )
+    return 0
+
+
+def _cmd_hpo(args: argparse.Namespace) -> int:
+    from lepton_nlp.training.hpo import run_study
+
+    try:
+        result = run_study(
+            args.config,
+            args.overrides,
+            trials=args.trials,
+            storage=args.storage,
+            study_name=args.study_name,
+            output_dir=args.output,
+            timeout=args.timeout,
+            plots=not args.no_plots,
+        )
+    except KeyboardInterrupt:
+        return 130
+    summary = {
+        "study": result.study_name,
+        "storage": result.storage,
+        "trials_finished": result.trials_finished,
+        "trials_run_now": result.trials_run,
+        f"best_validation_{result.metric}": result.best_value,
+        "best_trial": result.best_trial,
+        "best_params": result.best_params,
+        "best_config": str(result.best_config) if result.best_config else None,
+        "leaderboard": str(result.leaderboard_csv),
+        "plots": [str(p) for p in result.plots],
+    }
+    print(json.dumps(summary, indent=2))
     return 0
 
 
@@ -104,16 +138,37 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from lepton_nlp.inference import Predictor
 
     info = read_artifact(args.artifact)
+    if args.attack:  # a misspelt attack fails before the model loads
+        from lepton_nlp.evaluation.robustness import parse_attacks, parse_budgets
+
+        parse_attacks(args.attack), parse_budgets(args.budget)
     records = _read_eval_records(args, info)
     predictor = Predictor.from_artifact(
         args.artifact, batch_size=args.batch_size, backend=args.backend, streams=args.streams
     )
-    metrics = {**predictor.evaluate(records), "backend": predictor.backend}
+    if args.attack:
+        metrics = {**_robustness(args, predictor, records), "backend": predictor.backend}
+    else:
+        metrics = {**predictor.evaluate(records), "backend": predictor.backend}
     text = json.dumps(metrics, indent=2)
     print(text)
     if args.output:
         Path(args.output).write_text(text + "\n", encoding="utf-8")
     return 0
+
+
+def _robustness(args: argparse.Namespace, predictor, records: list[dict]) -> dict:
+    """``eval --attack``: the clean metrics and those under each attack and budget."""
+    from lepton_nlp.evaluation.robustness import (
+        SynonymTable,
+        evaluate_robustness,
+        parse_attacks,
+        parse_budgets,
+    )
+
+    attacks, budgets = parse_attacks(args.attack), parse_budgets(args.budget)
+    synonyms = SynonymTable.from_file(args.synonyms) if args.synonyms else None
+    return evaluate_robustness(predictor, records, attacks, budgets, args.seed, synonyms)
 
 
 #: Exit status of a predict run that finished with some records reported bad (not predicted).
@@ -390,6 +445,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(
+        "hpo",
+        help="search hyper-parameters of a run config (Optuna)",
+        description="Hyper-parameter search over the config's hpo.space (learning rate, "
+        "epochs, batch size, PEFT method, rank, alpha, dropout, warmup...): TPE draws each "
+        "trial's values, the core trains it, and a trial whose validation metric falls below "
+        "the median of earlier trials at an evaluation is pruned. Trials are chosen on the "
+        "validation split (training.metric_for_best), never on test. The study lives in a "
+        "database (SQLite in the output folder by default): rerun the same command to resume "
+        "after an interruption; point several machines at one --storage URL to share a study. "
+        "Writes a leaderboard (CSV, JSON), best_config.yaml (train it with lepton-nlp train) "
+        "and plots to hpo.output_dir (default <training.output_dir>-hpo).",
+        epilog="overrides: key.sub=value, e.g. hpo.pruner=none data.max_train_samples=800",
+    )
+    p.add_argument("config", help="YAML run config with an hpo: section (see configs/hpo_*.yaml)")
+    p.add_argument("overrides", nargs="*", help="key.sub=value changes to the config")
+    p.add_argument(
+        "--trials",
+        type=_one_or_more,
+        help="finished trials the study should hold (default hpo.trials); a resumed study "
+        "runs only the missing ones",
+    )
+    p.add_argument(
+        "--storage",
+        help="SQLAlchemy database URL of the study (default hpo.storage, else "
+        "sqlite:///<output>/study.db), e.g. postgresql+psycopg://user:pw@host/db",
+    )
+    p.add_argument("--study-name", help="study name in the storage (default: the run's name)")
+    p.add_argument("--output", help="folder of trials, leaderboard, best config and plots")
+    p.add_argument("--timeout", type=float, help="start no new trial after this many seconds")
+    p.add_argument("--no-plots", action="store_true", help="write no plots")
+    p.set_defaults(func=_cmd_hpo)
+
+    p = sub.add_parser(
         "continual",
         help="learn a sequence of tasks one after another; write the forgetting matrix",
         description="Train the tasks of a sequence file in order (sequential, replay, ewc or "
@@ -424,6 +512,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backend_option(p)
     _add_streams_option(p)
     p.add_argument("--output", help="also write the metrics JSON here")
+    p.add_argument(
+        "--attack",
+        metavar="NAMES",
+        help="robustness: also score the data after seeded attacks, comma-separated: typo, "
+        "swap, delete, synonym, case, punctuation, or all (docs/adversarial.md)",
+    )
+    p.add_argument(
+        "--budget",
+        default="1",
+        metavar="N[,N...]",
+        help="--attack: edits per record, one run per budget (default 1)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="--attack: seed of the edits (default 0)")
+    p.add_argument(
+        "--synonyms",
+        metavar="FILE",
+        help="--attack synonym: a JSON object word -> [synonyms] (default: nearest words in "
+        "the base model's input-embedding space)",
+    )
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser(

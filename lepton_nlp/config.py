@@ -21,9 +21,12 @@ __all__ = [
     "ConfigError",
     "DataConfig",
     "EvaluationConfig",
+    "HpoConfig",
     "ModelConfig",
+    "ParamSpec",
     "PeftConfig",
     "RunConfig",
+    "SearchSpace",
     "TrainingConfig",
     "apply_overrides",
     "build_dataclass",
@@ -35,7 +38,10 @@ __all__ = [
 
 
 #: Adversarial training methods (``training.adversarial``); see lepton_nlp/training/adversarial.py.
-ADVERSARIAL_METHODS = ("none", "fgm")
+ADVERSARIAL_METHODS = ("none", "fgm", "pgd", "freelb")
+
+#: Norms of the adversarial perturbation (``training.adversarial_norm``).
+ADVERSARIAL_NORMS = ("l2", "linf")
 
 
 #: Inference backends a user may name (:mod:`lepton_nlp.inference.backends`); ``auto`` is the
@@ -233,22 +239,28 @@ class TrainingConfig:
     threads: int | None = None
     """CPU threads for torch (None: torch's default)."""
     adversarial: str = "none"
-    """Adversarial training: none | fgm (each step also trains on input embeddings pushed
-    along the loss gradient: one more forward and backward pass per step; the FPB benchmark
-    took 1.6 to 1.8 times as long)."""
+    """Adversarial training on the input embeddings (docs/adversarial.md): none | fgm (one
+    push along the loss gradient: 2 forward and backward passes per step) | pgd
+    (``adversarial_steps`` projected pushes; the clean pass and the last push train:
+    steps + 1 passes) | freelb (``adversarial_steps`` ascent steps whose gradients all
+    train, each with weight 1/steps: steps passes). The FPB benchmark with FGM took 1.6 to
+    1.8 times as long as without."""
     adversarial_epsilon: float = 0.3
-    """FGM: L2 size of the perturbation of each example's input embeddings."""
+    """Size of the perturbation: FGM's push, the radius PGD and FreeLB stay within, per
+    example in ``adversarial_norm``."""
+    adversarial_steps: int = 3
+    """PGD and FreeLB: ascent steps per training step (at least 1)."""
+    adversarial_alpha: float | None = None
+    """PGD and FreeLB: size of each ascent step; None: ``adversarial_epsilon / adversarial_steps``."""
+    adversarial_norm: str = "l2"
+    """l2 (each example's whole perturbation, all positions together, has size at most epsilon;
+    steps follow the normalised gradient) | linf (every coordinate within [-epsilon, epsilon];
+    steps follow the gradient's sign)."""
+    adversarial_init: float = 0.0
+    """FreeLB: size of the random start (0: start from the clean embeddings); at most epsilon."""
 
     def __post_init__(self) -> None:
-        if self.adversarial not in ADVERSARIAL_METHODS:
-            raise ConfigError(
-                f"training.adversarial={self.adversarial!r}; choose one of "
-                f"{', '.join(ADVERSARIAL_METHODS)}."
-            )
-        if self.adversarial_epsilon <= 0:
-            raise ConfigError(
-                f"training.adversarial_epsilon={self.adversarial_epsilon} must be positive."
-            )
+        self._check_adversarial()
         if self.epochs <= 0 and self.max_steps <= 0:
             raise ConfigError("training.epochs must be > 0 (or set training.max_steps).")
         if self.batch_size < 1 or self.eval_batch_size < 1:
@@ -281,6 +293,45 @@ class TrainingConfig:
         if isinstance(self.report_to, str):
             self.report_to = [self.report_to]
 
+    def _check_adversarial(self) -> None:
+        if self.adversarial not in ADVERSARIAL_METHODS:
+            close = difflib.get_close_matches(self.adversarial, ADVERSARIAL_METHODS, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"training.adversarial={self.adversarial!r} is not a method.{hint} Choose one "
+                f"of {', '.join(ADVERSARIAL_METHODS)}."
+            )
+        if self.adversarial_epsilon <= 0:
+            raise ConfigError(
+                f"training.adversarial_epsilon={self.adversarial_epsilon} must be positive "
+                "(the size of the perturbation, e.g. 0.3)."
+            )
+        if self.adversarial_steps < 1:
+            raise ConfigError(
+                f"training.adversarial_steps={self.adversarial_steps} must be at least 1 "
+                "(PGD and FreeLB ascent steps per training step, e.g. 3)."
+            )
+        if self.adversarial_alpha is not None and self.adversarial_alpha <= 0:
+            raise ConfigError(
+                f"training.adversarial_alpha={self.adversarial_alpha} must be positive, or "
+                "null for adversarial_epsilon / adversarial_steps."
+            )
+        if self.adversarial_norm not in ADVERSARIAL_NORMS:
+            close = difflib.get_close_matches(
+                self.adversarial_norm.lower(), ADVERSARIAL_NORMS, n=1, cutoff=0.4
+            )
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"training.adversarial_norm={self.adversarial_norm!r} is not a norm.{hint} "
+                f"Choose one of {', '.join(ADVERSARIAL_NORMS)}."
+            )
+        if not 0.0 <= self.adversarial_init <= self.adversarial_epsilon:
+            raise ConfigError(
+                f"training.adversarial_init={self.adversarial_init} must be in [0, "
+                f"adversarial_epsilon={self.adversarial_epsilon}]: FreeLB's random start "
+                "lies inside the epsilon ball."
+            )
+
 
 @dataclass
 class EvaluationConfig:
@@ -295,6 +346,252 @@ class EvaluationConfig:
     against fp32 on the validation split (else on other training records); the artifact
     records both, and ``backend=auto`` serves int8 on CPUs when it loses at most 0.5
     points (:mod:`lepton_nlp.inference.int8_check`)."""
+    score_test: bool = True
+    """Score the finished model on the test split. The hyper-parameter search turns it off
+    for its trials, so that no test figure exists until the chosen config is trained."""
+
+
+#: What the hyper-parameter search (``hpo.space``) may vary: name -> (run-config key it
+#: sets, value type). ``number`` takes whole numbers when the range is given in them.
+SEARCH_PARAMETERS: dict[str, tuple[str, str]] = {
+    "learning_rate": ("training.learning_rate", "float"),
+    "epochs": ("training.epochs", "number"),
+    "batch_size": ("training.batch_size", "int"),
+    "warmup_ratio": ("training.warmup_ratio", "float"),
+    "weight_decay": ("training.weight_decay", "float"),
+    "peft_method": ("peft.method", "str"),
+    "r": ("peft.r", "int"),
+    "alpha": ("peft.alpha", "int"),
+    "dropout": ("peft.dropout", "float"),
+}
+
+HPO_SAMPLERS = ("tpe", "random")
+HPO_PRUNERS = ("median", "hyperband", "none")
+HPO_KEEP_ARTIFACTS = ("best", "all", "none")
+
+
+@dataclass
+class ParamSpec:
+    """One searched hyper-parameter: a range (``low``..``high``, optionally ``log`` or
+    ``step``) or a list of ``choices``. In YAML a plain list is read as choices."""
+
+    low: int | float | None = None
+    """Lowest value of the range (inclusive)."""
+    high: int | float | None = None
+    """Highest value of the range (inclusive)."""
+    log: bool = False
+    """Sample the range on a log scale (learning rates)."""
+    step: int | float | None = None
+    """Spacing of the values of the range (e.g. 8 for alpha 8, 16, 24...)."""
+    choices: list[Any] | None = None
+    """The values to choose from, instead of a range."""
+
+    def __post_init__(self) -> None:
+        ranged = self.low is not None or self.high is not None
+        if self.choices is not None:
+            if ranged or self.log or self.step is not None:
+                raise ConfigError(
+                    "give either choices or a range (low, high, log, step), not both."
+                )
+            if not isinstance(self.choices, list) or not self.choices:
+                raise ConfigError(
+                    f"choices must be a non-empty list, got {self.choices!r}: nothing to search."
+                )
+            if len({repr(c) for c in self.choices}) != len(self.choices):
+                raise ConfigError(f"choices {self.choices} repeat a value.")
+            return
+        if self.low is None or self.high is None:
+            raise ConfigError(
+                "a range needs both low and high (e.g. {low: 1.0e-4, high: 1.0e-3, log: true}), "
+                "or give a list of choices."
+            )
+        if not self.low < self.high:
+            raise ConfigError(
+                f"empty range: low={self.low} must be below high={self.high} (to fix a value, "
+                "set it in the run config instead of searching it)."
+            )
+        if self.log and self.low <= 0:
+            raise ConfigError(f"a log range needs low > 0, got low={self.low}.")
+        if self.step is not None:
+            if self.log:
+                raise ConfigError("a range takes log or step, not both.")
+            if not 0 < self.step <= self.high - self.low:
+                raise ConfigError(
+                    f"step={self.step} must be positive and at most high - low = "
+                    f"{self.high - self.low}."
+                )
+
+    @property
+    def values(self) -> list[Any]:
+        """The ends of the range, or every choice: what must be valid in the run config."""
+        return list(self.choices) if self.choices is not None else [self.low, self.high]
+
+
+def _coerce(value: Any, kind: str, where: str) -> Any:
+    if kind == "str":
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a name, got {value!r}.")
+        return value
+    if isinstance(value, bool):
+        raise ConfigError(f"{where} must be a number, got {value!r}.")
+    if kind == "int":
+        if not isinstance(value, int):
+            raise ConfigError(f"{where} must be a whole number, got {value!r}.")
+        return value
+    if kind == "number" and isinstance(value, int):
+        return value
+    try:
+        return float(value)  # YAML reads 5e-4 as a string
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where} must be a number, got {value!r}.") from None
+
+
+@dataclass
+class SearchSpace:
+    """The hyper-parameters a search varies; each a range or a list of choices (``ParamSpec``).
+
+    Those left out keep the run config's value. ``r``, ``alpha`` and ``dropout`` only apply to
+    the PEFT methods that have them (LoRA, AdaLoRA, LoHa, LoKr; dropout also VeRA and OFT):
+    a trial with another method does not draw them.
+    """
+
+    learning_rate: ParamSpec | None = None
+    """``training.learning_rate``; a log range suits it, e.g. {low: 1.0e-4, high: 3.0e-3, log: true}."""
+    epochs: ParamSpec | None = None
+    """``training.epochs``; a range of whole numbers draws whole epochs."""
+    batch_size: ParamSpec | None = None
+    """``training.batch_size``, e.g. [16, 32]."""
+    warmup_ratio: ParamSpec | None = None
+    """``training.warmup_ratio``, a fraction in [0, 1)."""
+    weight_decay: ParamSpec | None = None
+    """``training.weight_decay``."""
+    peft_method: ParamSpec | None = None
+    """``peft.method``: choices only, e.g. [lora, ia3, full]."""
+    r: ParamSpec | None = None
+    """``peft.r``, the adapter rank, e.g. [4, 8, 16, 32]."""
+    alpha: ParamSpec | None = None
+    """``peft.alpha``, the LoRA scaling numerator."""
+    dropout: ParamSpec | None = None
+    """``peft.dropout``, dropout on the adapter path, in [0, 1)."""
+
+    def __post_init__(self) -> None:
+        for name, (key, kind) in SEARCH_PARAMETERS.items():
+            where = f"hpo.space.{name}"
+            raw = getattr(self, name)
+            if raw is None:
+                continue
+            if isinstance(raw, list):
+                raw = {"choices": raw}
+            if isinstance(raw, ParamSpec):
+                raw = dataclasses.asdict(raw)
+            if not isinstance(raw, dict):
+                raise ConfigError(
+                    f"{where}={raw!r}: give a range {{low: ..., high: ...}} or a list of "
+                    f"choices; a fixed value belongs in the run config ({key})."
+                )
+            try:
+                spec = build_dataclass(ParamSpec, raw, where)
+            except ConfigError as exc:
+                if where in str(exc):  # a misspelt or mistyped key names itself
+                    raise
+                raise ConfigError(f"{where}: {exc}") from None
+            if kind == "str" and spec.choices is None:
+                raise ConfigError(f"{where} takes a list of choices, not a range.")
+            if spec.choices is not None:
+                spec.choices = [_coerce(v, kind, f"{where} choice") for v in spec.choices]
+            else:
+                spec.low = _coerce(spec.low, kind, f"{where}.low")
+                spec.high = _coerce(spec.high, kind, f"{where}.high")
+                if spec.step is not None:
+                    spec.step = _coerce(
+                        spec.step, "int" if kind == "int" else kind, f"{where}.step"
+                    )
+            section, field_name = key.split(".")
+            section_class = {"training": TrainingConfig, "peft": PeftConfig}[section]
+            for value in spec.values:
+                try:
+                    section_class(**{field_name: value})
+                except ConfigError as exc:
+                    raise ConfigError(f"{where}: {value!r} is not a valid {key}: {exc}") from None
+            setattr(self, name, spec)
+
+    def searched(self) -> dict[str, ParamSpec]:
+        """The declared parameters, by name, in a fixed order."""
+        return {name: getattr(self, name) for name in SEARCH_PARAMETERS if getattr(self, name)}
+
+
+@dataclass
+class HpoConfig:
+    """Hyper-parameter search (``lepton-nlp hpo``): what varies, how trials are drawn and
+    pruned, and where the study lives."""
+
+    space: SearchSpace = field(default_factory=SearchSpace)
+    """The searched hyper-parameters (see ``SearchSpace``)."""
+    trials: int = 20
+    """Finished (complete or pruned) trials the study should hold; ``--trials`` overrides it.
+    A resumed study runs only the trials still missing."""
+    sampler: str = "tpe"
+    """tpe (Optuna's Tree-structured Parzen Estimator) | random."""
+    startup_trials: int = 5
+    """TPE: trials drawn at random before TPE models good and bad regions."""
+    seed: int = 42
+    """Seed of the sampler (give each machine of a shared study its own)."""
+    pruner: str = "median"
+    """Stop a trial whose validation metric, at an evaluation, is worse than the median of
+    earlier trials at the same evaluation: median | hyperband | none."""
+    pruner_startup_trials: int = 3
+    """median: finished trials before any trial is pruned."""
+    pruner_warmup_evaluations: int = 0
+    """median: evaluations of a trial (epochs, with eval_strategy=epoch) before it may be pruned."""
+    baseline_trial: bool = True
+    """Run the config's own values as the study's first trial, so the leaderboard shows what
+    the search bought over them."""
+    storage: str | None = None
+    """SQLAlchemy database URL of the study; None: ``sqlite:///<output_dir>/study.db``. Several
+    machines work on one study through a shared URL (e.g. ``postgresql+psycopg://...``)."""
+    study_name: str | None = None
+    """Name of the study in the storage (default: the run's name)."""
+    output_dir: str | None = None
+    """Folder of trials, leaderboard, best config and plots (default ``<training.output_dir>-hpo``)."""
+    keep_artifacts: str = "best"
+    """Trial artifacts kept on disk: best (the best trial's, so far) | all | none."""
+    heartbeat_seconds: int = 60
+    """A running trial records a heartbeat this often."""
+    stale_seconds: int = 180
+    """A running trial without a heartbeat for this long (its process was killed) is marked
+    failed, and its parameters are tried once more, by the next trial any worker starts."""
+    timeout_seconds: float | None = None
+    """Start no new trial after this many seconds (``--timeout``)."""
+
+    def __post_init__(self) -> None:
+        if not self.space.searched():
+            raise ConfigError(
+                "hpo.space declares no parameter to search; add one or more of "
+                f"{', '.join(SEARCH_PARAMETERS)}, e.g. hpo.space.learning_rate: "
+                "{low: 1.0e-4, high: 3.0e-3, log: true}."
+            )
+        if self.trials < 1:
+            raise ConfigError(f"hpo.trials={self.trials} must be at least 1.")
+        for key, value, valid in (
+            ("sampler", self.sampler, HPO_SAMPLERS),
+            ("pruner", self.pruner, HPO_PRUNERS),
+            ("keep_artifacts", self.keep_artifacts, HPO_KEEP_ARTIFACTS),
+        ):
+            if value not in valid:
+                close = difflib.get_close_matches(value, valid, n=1, cutoff=0.5)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(f"hpo.{key}={value!r}.{hint} Choose one of {', '.join(valid)}.")
+        if self.startup_trials < 0 or self.pruner_startup_trials < 0:
+            raise ConfigError("hpo.startup_trials and hpo.pruner_startup_trials must be >= 0.")
+        if self.pruner_warmup_evaluations < 0:
+            raise ConfigError("hpo.pruner_warmup_evaluations must be >= 0.")
+        if self.heartbeat_seconds < 1 or self.stale_seconds <= self.heartbeat_seconds:
+            raise ConfigError(
+                f"hpo.heartbeat_seconds={self.heartbeat_seconds} must be at least 1 and below "
+                f"hpo.stale_seconds={self.stale_seconds}."
+            )
+        if self.timeout_seconds is not None and self.timeout_seconds <= 0:
+            raise ConfigError(f"hpo.timeout_seconds={self.timeout_seconds} must be positive.")
 
 
 @dataclass
@@ -317,6 +614,9 @@ class RunConfig:
     task_options: Any = None
     """Options of the task itself (entity markers, QA windows, generation...), checked against
     the task's own options dataclass; ``lepton-nlp tasks`` lists them."""
+    hpo: HpoConfig | None = None
+    """Hyper-parameter search over this config (``lepton-nlp hpo``); ``lepton-nlp train``
+    ignores it and trains the values written above."""
 
     def __post_init__(self) -> None:
         # The task registry sits below this module (tasks never import config); imported
@@ -339,6 +639,17 @@ class RunConfig:
             )
         if self.name is None:
             self.name = Path(self.training.output_dir).name
+        if self.hpo is not None and not isinstance(self.hpo, HpoConfig):
+            self.hpo = build_dataclass(HpoConfig, self.hpo, "hpo")
+        if (
+            self.hpo is not None
+            and self.hpo.pruner != "none"
+            and self.training.eval_strategy == "no"
+        ):
+            raise ConfigError(
+                f"hpo.pruner={self.hpo.pruner} judges trials by their evaluations during "
+                "training: set training.eval_strategy=epoch (or steps), or hpo.pruner=none."
+            )
 
 
 # --- loading -----------------------------------------------------------------------------

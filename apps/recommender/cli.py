@@ -2,6 +2,7 @@
 
 lepton-rec train --out runs/rec                      # the demo catalogue and events, hybrid
 lepton-rec train --movielens ../shared/datasets/movielens_100k --model als --out runs/ml-als
+lepton-rec train --finance-db sqlite:///finance.db --events reads.jsonl --out runs/news
 lepton-rec evaluate --movielens ../shared/datasets/movielens_100k   # every model, one table
 lepton-rec recommend runs/rec --user u1              # explained top 10 (events in the DB count)
 lepton-rec recommend runs/rec --user newbie --interest "space exploration"
@@ -51,6 +52,17 @@ def load_sources(args: argparse.Namespace) -> tuple[Any, Any, dict[str, dict[str
     from apps.recommender.interactions import load_interactions
     from apps.recommender.users import load_users
 
+    if getattr(args, "finance_db", None):
+        if args.movielens or args.catalogue:
+            raise RecommenderError("Give one catalogue: --finance-db, --catalogue or --movielens.")
+        from apps.recommender.articles import catalogue_from_finance
+
+        if not args.events:
+            raise RecommenderError(
+                "Give the reading history too (--events FILE: user_id, item_id = article id)."
+            )
+        users = load_users(args.users) if args.users else {}
+        return catalogue_from_finance(args.finance_db), load_interactions(args.events), users
     if args.movielens:
         from apps.recommender.movielens import load_movielens
 
@@ -183,6 +195,11 @@ def _parser() -> argparse.ArgumentParser:
     def sources(p: argparse.ArgumentParser) -> None:
         p.add_argument("--movielens", help="MovieLens 100K folder (u.data, u.item, u.user)")
         p.add_argument("--catalogue", help="items: CSV, JSONL, JSON or Parquet (default: the demo)")
+        p.add_argument(
+            "--finance-db",
+            metavar="URL",
+            help="the finance monitor's scored articles as the catalogue (its database URL)",
+        )
         p.add_argument("--events", help="events: user, item, kind, rating, timestamp")
         p.add_argument("--users", help="user profiles: user, interests, attributes")
         p.add_argument("--threads", type=int, default=0, help="implicit's threads (0: all cores)")

@@ -170,7 +170,7 @@ def get_bot() -> SupportBot:
             from apps.support.store import SupportStore
 
             try:
-                _bot = build_support_bot(store=SupportStore())
+                _bot = build_support_bot(store=SupportStore(), batching=True)
             except RuntimeError as error:
                 raise HTTPException(503, str(error)) from None
         return _bot

@@ -707,10 +707,14 @@ def build_support_bot(
     faq_folder: str | Path = "data/support",
     store: ConversationStore | None = None,
     summary_model: str | Path = SUMMARY_MODEL,
+    batching: bool = False,
     **answer_options: Any,
 ) -> SupportBot:
     """The real bot: ``SupportNLU`` on the shipped intent model, ``AnswerFinder`` on the FAQ
     and policies, the dialogue summarizer when installed.
+
+    ``batching``: concurrent turns (the HTTP API's threads) share the intent, spaCy and FAQ
+    embedding calls (:mod:`apps.support.batched`).
 
     Raises:
         lepton_nlp.errors.ArtifactError: the intent model folder is not an artifact.
@@ -718,7 +722,14 @@ def build_support_bot(
     from apps.support.answers import AnswerFinder
     from apps.support.understanding import SupportNLU
 
-    nlu = SupportNLU.from_artifact(intent_model)
+    if batching:
+        from apps.support.batched import batched_parts
+
+        nlu, answer_options["embedder"] = batched_parts(
+            intent_model, answer_options.get("embedder")
+        )
+    else:
+        nlu = SupportNLU.from_artifact(intent_model)
     answers = AnswerFinder.from_folder(faq_folder, **answer_options)
     return SupportBot(nlu, answers, store=store, summarizer=load_summarizer(summary_model))
 

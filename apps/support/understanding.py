@@ -6,7 +6,7 @@ returns an :class:`Understanding`. The intent comes from the core's
 temperature in the model's ``calibration.json`` and decides, with the thresholds fitted there
 on validation data (:mod:`apps.support.calibration`), whether the message is out of scope or
 ambiguous. Entities come from :mod:`apps.support.entities`, the customer's tone from
-:mod:`apps.support.sentiment`, the language check from :mod:`apps.support.language`.
+:mod:`apps.support.sentiment`, the language check from :mod:`apps.common.language`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from apps.common.language import guess_language
 from apps.support.calibration import Calibration, apply_temperature, log_probabilities
 from apps.support.entities import SPACY_MODEL, Entity, EntityExtractor
-from apps.support.language import guess_language
 from apps.support.sentiment import LexiconSentiment, Sentiment, SentimentScorer
 
 __all__ = [

