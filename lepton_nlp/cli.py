@@ -1,5 +1,5 @@
-"""The ``lepton-nlp`` command: train, hpo, eval, check-backends, predict, serve, export, models,
-tasks, methods, transcribe."""
+"""The ``lepton-nlp`` command: train, hpo, continual, eval, check-backends, predict, serve,
+export, models, tasks, methods, transcribe."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ EXAMPLES = """examples:
   lepton-nlp train configs/demo_finance.yaml
   lepton-nlp train configs/classification_fpb.yaml peft.method=ia3 training.epochs=2
   lepton-nlp hpo configs/hpo_fpb.yaml --trials 12
+  lepton-nlp continual configs/continual_banking.yaml continual.method=replay
   lepton-nlp eval runs/demo-finance --data data/samples/finance_sentiment.csv
   lepton-nlp eval runs/demo-finance --attack typo,synonym,case --budget 1,3
   echo "Profit rose 20%" | lepton-nlp predict runs/demo-finance
@@ -368,6 +369,18 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_continual(args: argparse.Namespace) -> int:
+    from lepton_nlp.training.continual import load_continual_config, run_config
+
+    result = run_config(load_continual_config(args.sequence, args.overrides))
+    summary = {split: result[split] for split in ("validation", "test") if split in result}
+    out = {"method": result["method"], "tasks": result["tasks"], **summary}
+    if "artifacts" in result:
+        out["artifacts"] = result["artifacts"]
+    print(json.dumps(out, indent=2))
+    return 0
+
+
 def _cmd_methods(args: argparse.Namespace) -> int:
     from lepton_nlp.peft_methods import METHODS
 
@@ -463,6 +476,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, help="start no new trial after this many seconds")
     p.add_argument("--no-plots", action="store_true", help="write no plots")
     p.set_defaults(func=_cmd_hpo)
+
+    p = sub.add_parser(
+        "continual",
+        help="learn a sequence of tasks one after another; write the forgetting matrix",
+        description="Train the tasks of a sequence file in order (sequential, replay, ewc or "
+        "one adapter per task), score every task learnt so far after each step, and write "
+        "<run.training.output_dir>/continual.json. See docs/continual.md.",
+        epilog="overrides: key.sub=value, e.g. continual.method=ewc continual.ewc.strength=100",
+    )
+    p.add_argument("sequence", help="YAML sequence file (see configs/continual_*.yaml)")
+    p.add_argument("overrides", nargs="*", help="key.sub=value changes to the sequence file")
+    p.set_defaults(func=_cmd_continual)
 
     p = sub.add_parser(
         "eval",

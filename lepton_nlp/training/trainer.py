@@ -273,10 +273,13 @@ def build_trainer(
     tokenizer: Any,
     datasets: dict[str, Any],
     callbacks: list | None = None,
+    wrap: Any = None,
 ) -> Any:
     """The Hugging Face Trainer of the run: arguments, callbacks, collator, evaluation.
 
-    The work folder (checkpoints, logs) starts empty unless the run resumes.
+    The work folder (checkpoints, logs) starts empty unless the run resumes. ``wrap``:
+    ``wrap(trainer_class) -> subclass``, a hook on the training step or loss (continual
+    learning's EWC penalty, :mod:`lepton_nlp.training.continual`).
     """
     from transformers import EarlyStoppingCallback, Trainer
     from transformers.integrations import TensorBoardCallback
@@ -317,6 +320,8 @@ def build_trainer(
     )
     if t.adversarial != "none":
         trainer_class = adversarial_trainer(trainer_class, AdversarialSettings.from_training(t))
+    if wrap is not None:
+        trainer_class = wrap(trainer_class)
     return trainer_class(
         model=model,
         args=args,
