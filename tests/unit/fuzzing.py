@@ -117,20 +117,23 @@ json_values = st.recursive(
     | st.integers(-(2**70), 2**70)
     | st.floats(allow_nan=True, allow_infinity=True)
     | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
 #: Text that looks like file content: printable, separators, quotes, odd unicode.
 file_text = st.text(
-    alphabet=st.sampled_from(list(string.printable) + ["\u00e9", "\u2028", "\ufeff", "\x00", "@"]),
+    alphabet=st.sampled_from([*string.printable, "\u00e9", "\u2028", "\ufeff", "\x00", "@"]),
     max_size=400,
 )
 
 #: Bytes that may be anything, or text in a random encoding.
-file_bytes = st.binary(max_size=600) | file_text.map(lambda t: t.encode("utf-8")) | file_text.map(
-    lambda t: t.encode("utf-16", errors="replace")
+file_bytes = (
+    st.binary(max_size=600)
+    | file_text.map(lambda t: t.encode("utf-8"))
+    | file_text.map(lambda t: t.encode("utf-16", errors="replace"))
 )
 
 

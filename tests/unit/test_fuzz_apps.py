@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from functools import partial
 from pathlib import Path
 
 from hypothesis import given
@@ -174,7 +175,7 @@ def test_support_bot_messages(messages):
     bot = SupportBot(StandInNLU(), StandInAnswers(), store=store)
     for sender, text, message_id in messages:
         result = check(
-            "support_message", (ValueError,), lambda: bot.reply(sender, text, message_id)
+            "support_message", (ValueError,), partial(bot.reply, sender, text, message_id)
         )
         if isinstance(result, Exception):
             assert not sender.strip() or not text.strip()

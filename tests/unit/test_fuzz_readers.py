@@ -251,11 +251,11 @@ def test_read_qa_jsonl_near_miss(lines):
 # --- relations ------------------------------------------------------------------------------
 
 SEMEVAL = (
-    '1\t"The <e1>child</e1> was carefully wrapped into the <e2>cradle</e2>."\n'
-    "Entity-Destination(e1,e2)\nComment:\n\n"
-    '2\t"The <e1>author</e1> of a keygen uses a <e2>disassembler</e2>."\n'
-    "Instrument-Agency(e2,e1)\nComment:\n\n"
-).encode()
+    b'1\t"The <e1>child</e1> was carefully wrapped into the <e2>cradle</e2>."\n'
+    b"Entity-Destination(e1,e2)\nComment:\n\n"
+    b'2\t"The <e1>author</e1> of a keygen uses a <e2>disassembler</e2>."\n'
+    b"Instrument-Agency(e2,e1)\nComment:\n\n"
+)
 
 
 @FUZZ
@@ -370,7 +370,7 @@ PARQUET = _parquet_bytes()
 
 @FUZZ
 @given(
-    data=file_bytes | mutated(PARQUET) | mutated(b"text,id\nShares rose.,1\n\"Profit\nfell\",2\n"),
+    data=file_bytes | mutated(PARQUET) | mutated(b'text,id\nShares rose.,1\n"Profit\nfell",2\n'),
     name=st.sampled_from(["input", "in.csv", "in.jsonl", "in.txt", "in.parquet"]),
 )
 def test_predict_input_bytes(data, name):
