@@ -112,23 +112,39 @@ def read_artifact(path: str | Path) -> ArtifactInfo:
             f"{path} is not a lepton-nlp artifact (no {ARTIFACT_FILE}); point to a folder written "
             "by `lepton-nlp train`."
         )
-    meta = json.loads(marker.read_text(encoding="utf-8"))
+    try:
+        meta = json.loads(marker.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ArtifactError(
+            f"{marker} is not valid JSON ({exc}); the artifact is damaged (a copy cut short?). "
+            "Copy it again or retrain."
+        ) from None
+    if not isinstance(meta, dict):
+        raise ArtifactError(f"{marker} does not hold an object; the artifact is damaged.")
     if meta.get("format") != FORMAT or meta.get("format_version", 0) > FORMAT_VERSION:
         raise ArtifactError(
             f"{marker} is format {meta.get('format')}/{meta.get('format_version')}; this lepton-nlp "
             f"({__version__}) reads {FORMAT}/{FORMAT_VERSION}. Upgrade lepton-nlp."
         )
-    info = ArtifactInfo(
-        path=path,
-        task=meta["task"],
-        task_version=meta["task_version"],
-        base_model=meta["base_model"],
-        peft_method=meta["peft_method"],
-        spec=TaskSpec(**meta["spec"]),
-        created=meta["created"],
-        lepton_nlp_version=meta["lepton_nlp_version"],
-        name=meta.get("name", path.name),
-    )
+    try:
+        info = ArtifactInfo(
+            path=path,
+            task=meta["task"],
+            task_version=meta["task_version"],
+            base_model=meta["base_model"],
+            peft_method=meta["peft_method"],
+            spec=TaskSpec(**meta["spec"]),
+            created=meta["created"],
+            lepton_nlp_version=meta["lepton_nlp_version"],
+            name=meta.get("name", path.name),
+        )
+    except KeyError as exc:
+        raise ArtifactError(
+            f"{marker} is missing the field {exc.args[0]!r}; the artifact is damaged or "
+            "incomplete. Copy it again or retrain."
+        ) from None
+    except TypeError as exc:
+        raise ArtifactError(f"{marker}: a damaged 'spec' ({exc}); retrain the model.") from None
     if not info.weights_dir.is_dir():
         raise ArtifactError(
             f"{path} lacks its weights folder {info.weights_dir.name}/; the artifact is damaged."

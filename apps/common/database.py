@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, create_engine, make_url
+from sqlalchemy import MetaData, create_engine, event, make_url
 from sqlalchemy import text as sql
 from sqlalchemy.exc import (
     ArgumentError,
@@ -203,6 +203,18 @@ def _create_schema(engine: Any, metadata: MetaData) -> None:
         metadata.create_all(connection)
 
 
+def _sqlite_pragmas(connection: Any, record: Any) -> None:
+    """Write-ahead logging (a process killed mid-write leaves the last committed state, and
+    readers do not block the writer) and enforced foreign keys, on every new connection."""
+    cursor = connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+    except Exception:  # noqa: BLE001 - a read-only or in-memory file keeps its own journal
+        pass
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
 class Database:
     """The suite's database at ``url`` (default :func:`database_url`), its tables created.
 
@@ -244,6 +256,8 @@ class Database:
                 kwargs["connect_args"] = {"connect_timeout": 10}
         try:
             self.engine = create_engine(self.url, **kwargs)
+            if parsed.get_backend_name() == "sqlite":
+                event.listen(self.engine, "connect", _sqlite_pragmas)
             _create_schema(self.engine, metadata)
         except (ArgumentError, ImportError, DBAPIError) as error:
             raise _store_error(self.url, error) from None
