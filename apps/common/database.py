@@ -8,6 +8,7 @@ creates the missing tables and turns a database that cannot be reached into a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator
@@ -207,10 +208,8 @@ def _sqlite_pragmas(connection: Any, record: Any) -> None:
     """Write-ahead logging (a process killed mid-write leaves the last committed state, and
     readers do not block the writer) and enforced foreign keys, on every new connection."""
     cursor = connection.cursor()
-    try:
+    with contextlib.suppress(Exception):  # a read-only file keeps its own journal
         cursor.execute("PRAGMA journal_mode=WAL")
-    except Exception:  # noqa: BLE001 - a read-only or in-memory file keeps its own journal
-        pass
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

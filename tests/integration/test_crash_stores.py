@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.crash_report import record
+
 ROOT = Path(__file__).resolve().parents[2]
 #: Acknowledged writes after which the writer is killed.
 KILL_AFTER = (1, 7, 40)
@@ -91,8 +93,10 @@ def test_support_events_survive_a_kill(tmp_path, kill_after):
     db = _check_file(path)
     stored = [json.loads(d)["n"] for (d,) in db.execute("SELECT data_json FROM support_events")]
     db.close()
-    assert set(acked) <= set(stored), "an acknowledged event was lost"
-    assert len(stored) == len(set(stored)), "an event was stored twice"
+    lost, duplicated = len(set(acked) - set(stored)), len(stored) - len(set(stored))
+    record("support_event_log", acknowledged=len(acked), lost=lost, duplicated=duplicated)
+    assert lost == 0, "an acknowledged event was lost"
+    assert duplicated == 0, "an event was stored twice"
     assert stored == sorted(stored)
     # The store opens and takes writes again after the crash.
     from apps.support.store import SupportStore
@@ -110,11 +114,23 @@ def test_recommender_events_survive_a_kill_and_a_retry(tmp_path, kill_after):
     db = _check_file(path)
     items = [item for (item,) in db.execute("SELECT item_id FROM rec_events")]
     db.close()
-    assert {f"i{n}" for n in acked} <= set(items), "an acknowledged event was lost"
-    assert len(items) == len(set(items)), "an event was stored twice"
+    lost = len({f"i{n}" for n in acked} - set(items))
+    duplicated = len(items) - len(set(items))
     # The client retries the whole burst: the missing events arrive, none twice.
     _burst(RECOMMENDER, url, None)
     db = _check_file(path)
     items = [item for (item,) in db.execute("SELECT item_id FROM rec_events")]
     db.close()
-    assert sorted(items) == sorted(f"i{n}" for n in range(BURST))
+    missing_after_retry = len({f"i{n}" for n in range(BURST)} - set(items))
+    duplicated_after_retry = len(items) - len(set(items))
+    record(
+        "recommender_event_store",
+        acknowledged=len(acked),
+        lost=lost,
+        duplicated=duplicated,
+        missing_after_retry=missing_after_retry,
+        duplicated_after_retry=duplicated_after_retry,
+    )
+    assert lost == 0, "an acknowledged event was lost"
+    assert duplicated == 0, "an event was stored twice"
+    assert missing_after_retry == 0 and duplicated_after_retry == 0

@@ -15,6 +15,8 @@ import signal
 import pytest
 from conftest import tiny_config, wait_for
 
+from tests.integration.crash_report import record
+
 KILL_POINTS = ("spawned", "running", "training")
 
 
@@ -32,8 +34,10 @@ def test_killed_worker_is_marked_failed(store, tiny_model, point):
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: not pid_alive(pid), timeout=30, every=0.05)
 
-    assert store.active() == [], "a killed run still counts as training"
+    still_active = store.active()
     dead = store.get(run.id)
+    record("studio_worker", runs_left_running=int(dead.status != "failed"))
+    assert still_active == [], "a killed run still counts as training"
     assert dead.status == "failed"
     assert "worker died" in dead.error
     assert dead.finished is not None

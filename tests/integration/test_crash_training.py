@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.crash_report import record
+
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
 #: Checkpoint folders at whose appearance the training process is killed (mostly while it is
@@ -53,8 +55,14 @@ def _train(overrides: list[str]) -> subprocess.Popen:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}"
     return subprocess.Popen(
-        [sys.executable, "-m", "lepton_nlp.cli", "train", str(ROOT / "configs/demo_finance.yaml")]
-        + overrides,
+        [
+            sys.executable,
+            "-m",
+            "lepton_nlp.cli",
+            "train",
+            str(ROOT / "configs/demo_finance.yaml"),
+            *overrides,
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -101,19 +109,29 @@ def test_training_killed_and_resumed_matches_an_unbroken_run(tiny_model, tmp_pat
     output = tmp_path / "killed"
     checkpoints = Path(f"{output}.work") / "checkpoints"
     process = _train(_overrides(tiny_model, output))
+    artifacts_left = 0
     for step in KILL_AT:
         _kill_when(process, checkpoints / f"checkpoint-{step}")
-        assert not output.exists(), "a killed run left an artifact folder"
+        artifacts_left += output.exists()
         process = _train(_overrides(tiny_model, output, "training.resume=true"))
     log = _finish(process)
-    assert "starting from scratch" not in log
     weights, metrics = _weights(output), _validation(output)
     assert weights.keys() == reference.keys()
-    for name, tensor in reference.items():
-        assert (weights[name] - tensor).abs().max().item() < 1e-4, name
-    for name, value in ref_metrics.items():
-        if isinstance(value, float):
-            assert metrics[name] == pytest.approx(value, abs=1e-4), name
+    weight_diff = max((weights[n] - t).abs().max().item() for n, t in reference.items())
+    metric_diff = max(
+        (abs(metrics[n] - v) for n, v in ref_metrics.items() if isinstance(v, float)), default=0
+    )
+    for _ in KILL_AT:
+        record(
+            "training_resume",
+            artifacts_from_killed_runs=artifacts_left / len(KILL_AT),
+            max_weight_difference=weight_diff,
+            max_metric_difference=metric_diff,
+        )
+    assert artifacts_left == 0, "a killed run left an artifact folder"
+    assert "starting from scratch" not in log
+    assert weight_diff < 1e-4
+    assert metric_diff < 1e-4
 
 
 WRITER = """
@@ -176,12 +194,18 @@ def test_artifact_write_killed_never_leaves_a_loadable_half(tiny_artifact, tmp_p
         time.sleep(kill_after)
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
+        broken = 0
         if target.exists():
             # The last complete artifact, which loads and predicts: never a part of one.
-            info = read_artifact(target)
-            assert info.task == "classification"
-            predictor = Predictor.from_artifact(target)
-            assert predictor.predict(["Shares rose."])[0]["label"] in info.spec.labels
+            try:
+                info = read_artifact(target)
+                predictor = Predictor.from_artifact(target)
+                label = predictor.predict(["Shares rose."])[0]["label"]
+                broken = int(info.task != "classification" or label not in info.spec.labels)
+            except Exception:  # counted, then failed below
+                broken = 1
+        record("artifact_write", broken_artifacts=broken)
+        assert broken == 0, "a killed write left a broken artifact in place"
     assert target.exists(), "no write ever completed"
     # Leftover staging folders are hidden and are not artifacts.
     for leftover in tmp_path.glob(".copy.*"):
