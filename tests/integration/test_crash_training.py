@@ -223,3 +223,22 @@ def test_artifact_write_killed_never_leaves_a_loadable_half(tiny_artifact, tmp_p
     )
     with pytest.raises(ArtifactError, match="damaged|incomplete|missing"):
         read_artifact(damaged)
+
+
+def test_a_writer_killed_between_its_two_renames_loses_no_artifact(tmp_path):
+    """Killed after moving the old artifact aside but before renaming the new one in: the
+    next write (or a tidy-up) puts the old one back; dead writers' staging folders go."""
+    from lepton_nlp.artifacts import ARTIFACT_FILE, _recover
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    retired = tmp_path / f".model.old-{dead.pid}"
+    retired.mkdir()
+    (retired / ARTIFACT_FILE).write_text("{}")
+    staging = tmp_path / f".model.tmp-{dead.pid}"
+    staging.mkdir()
+    live = tmp_path / f".model.tmp-{os.getpid()}"  # a writer still running: left alone
+    live.mkdir()
+    _recover(tmp_path / "model")
+    assert (tmp_path / "model" / ARTIFACT_FILE).is_file()
+    assert not retired.exists() and not staging.exists() and live.exists()
