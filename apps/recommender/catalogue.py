@@ -71,8 +71,7 @@ class Item:
             title=str(pick(row, TITLE_COLUMNS) or ""),
             description=str(pick(row, TEXT_COLUMNS) or ""),
             categories=[str(c) for c in categories],
-            metadata={k: v for k, v in row.items() if k not in used and k != "metadata"}
-            | metadata,
+            metadata={k: v for k, v in row.items() if k not in used and k != "metadata"} | metadata,
         )
 
 
