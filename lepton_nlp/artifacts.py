@@ -322,6 +322,36 @@ def record_backend_check(path: str | Path, quantization: dict, check: dict) -> N
         replace("README.md", "\n".join(lines))
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _recover(final: Path) -> None:
+    """Tidy what a writer killed part-way left beside ``final``.
+
+    Its staging folder (``.NAME.tmp-PID``) goes. An artifact it had moved aside to replace
+    (``.NAME.old-PID``) goes back to ``final`` when nothing took its place, else goes too.
+    Folders of writers still running are left alone.
+    """
+    if not final.parent.is_dir():
+        return
+    for kind in ("tmp", "old"):
+        for leftover in sorted(final.parent.glob(f".{final.name}.{kind}-*")):
+            pid = leftover.name.rsplit("-", 1)[-1]
+            if not pid.isdigit() or _pid_alive(int(pid)):
+                continue
+            if kind == "old" and not final.exists() and is_artifact(leftover):
+                os.replace(leftover, final)
+            else:
+                shutil.rmtree(leftover, ignore_errors=True)
+
+
 def write_artifact(
     path: str | Path,
     *,
@@ -341,6 +371,7 @@ def write_artifact(
     ``extra_files`` are copied into it as they are (an export keeps ``quantization.json``).
     """
     final = Path(path)
+    _recover(final)
     check_output_dir(final, overwrite)
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = final.parent / f".{final.name}.tmp-{os.getpid()}"

@@ -618,7 +618,10 @@ def _check_columns(path: Path, fmt: str, head: bytes, text_field: str, encoding:
             return
     else:
         first = head.split(b"\n", 1)[0].decode(encoding, errors="replace").strip("\r\ufeff")
-        columns = [c.strip() for c in next(csv.reader([first]), [])]
+        try:
+            columns = [c.strip() for c in next(csv.reader([first]), [])]
+        except csv.Error as exc:
+            raise BatchError(f"{path}: the header line is not CSV ({exc}).") from None
     wanted = (text_field,) if text_field != "text" else _INPUT_COLUMNS
     if not any(name in columns for name in wanted):
         raise BatchError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import re
 import types
 import typing
@@ -686,6 +687,11 @@ def read_yaml_file(path: str | Path, what: str = "Config file") -> dict:
         tree = _yaml(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            "save the config as UTF-8."
+        ) from None
     if not isinstance(tree, dict):
         raise ConfigError(f"{path} must hold a mapping of settings, got {tree!r}.")
     return tree
@@ -817,8 +823,12 @@ def load_config(
         tree: dict = {}
     elif isinstance(source, dict):
         tree = dict(source)
-    else:
+    elif isinstance(source, str | os.PathLike):
         tree = read_yaml_file(source)
+    else:
+        raise ConfigError(
+            f"A run config is a mapping of settings or a YAML file's path, got {source!r:.80}."
+        )
     tree = apply_overrides(tree, list(overrides or []))
     return build_dataclass(RunConfig, tree, "")
 

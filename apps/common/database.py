@@ -8,6 +8,7 @@ creates the missing tables and turns a database that cannot be reached into a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator
@@ -229,14 +230,18 @@ def _use_wal(engine: Any, synchronous: str) -> None:
     appends to one file; ``NORMAL`` flushes it at checkpoints, not at every commit (a
     committed transaction survives the process crashing, but a power cut may undo the last
     ones; the database stays consistent either way), ``FULL`` flushes at every commit.
-    Readers no longer block the writer, nor the writer the readers.
+    Readers no longer block the writer, nor the writer the readers. Foreign keys are
+    enforced on every connection.
     """
 
     @event.listens_for(engine, "connect")
     def _pragmas(connection: Any, _record: Any) -> None:
         cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        with contextlib.suppress(Exception):  # a read-only file keeps its own journal
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
+        # Foreign keys enforced: a row never points at a missing one, whatever a kill cut short.
+        cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
 

@@ -55,14 +55,23 @@ class Item:
         if isinstance(categories, str):
             sep = "|" if "|" in categories else ","
             categories = [c.strip() for c in categories.split(sep) if c.strip()]
+        elif not isinstance(categories, list | tuple):
+            raise RecommenderError(
+                f"{where or 'A catalogue row'} has categories {categories!r:.60}: give a list, "
+                "or a string split on '|' or ','."
+            )
+        metadata = row.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            raise RecommenderError(
+                f"{where or 'A catalogue row'} has metadata {metadata!r:.60}: give an object."
+            )
         used = set(ID_COLUMNS + TITLE_COLUMNS + TEXT_COLUMNS + CATEGORY_COLUMNS)
         return cls(
             id=_item_id(item_id),
             title=str(pick(row, TITLE_COLUMNS) or ""),
             description=str(pick(row, TEXT_COLUMNS) or ""),
             categories=[str(c) for c in categories],
-            metadata={k: v for k, v in row.items() if k not in used and k != "metadata"}
-            | dict(row.get("metadata") or {}),
+            metadata={k: v for k, v in row.items() if k not in used and k != "metadata"} | metadata,
         )
 
 

@@ -25,11 +25,36 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise RecommenderError(f"No file at {path}: give the path of a {'/'.join(FORMATS)} file.")
     suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise RecommenderError(
+            f"{path} has extension {suffix or '(none)'!r}; the recommender reads {', '.join(FORMATS)}."
+        )
+    try:
+        return _read(path, suffix)
+    except UnicodeDecodeError as error:
+        raise RecommenderError(
+            f"{path} is not UTF-8 text (byte {error.object[error.start]:#04x} at offset "
+            f"{error.start}); save it as UTF-8."
+        ) from None
+    except csv.Error as error:
+        raise RecommenderError(f"{path} is not a readable CSV file ({error}).") from None
+    except (json.JSONDecodeError, RecursionError) as error:
+        raise RecommenderError(f"{path} is not valid JSON ({error}).") from None
+
+
+def _read(path: Path, suffix: str) -> list[dict[str, Any]]:
     if suffix in (".csv", ".tsv"):
         with path.open(newline="", encoding="utf-8-sig") as f:
-            return [
-                dict(row) for row in csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ",")
-            ]
+            reader = csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ",")
+            rows = []
+            for row in reader:
+                if None in row:
+                    raise RecommenderError(
+                        f"{path}:{reader.line_num} has more fields than the header; quote "
+                        "fields holding the separator."
+                    )
+                rows.append(dict(row))
+            return rows
     if suffix == ".jsonl":
         rows = []
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -48,13 +73,13 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
             raise RecommenderError(f"{path} must hold a JSON list of objects.")
         return data
-    if suffix == ".parquet":
-        import pyarrow.parquet as pq
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
+    try:
         return pq.read_table(path).to_pylist()
-    raise RecommenderError(
-        f"{path} has extension {suffix or '(none)'!r}; the recommender reads {', '.join(FORMATS)}."
-    )
+    except (pa.ArrowException, OSError) as error:
+        raise RecommenderError(f"{path} is not a readable Parquet file ({error}).") from None
 
 
 def pick(row: dict[str, Any], names: tuple[str, ...]) -> Any:

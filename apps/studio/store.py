@@ -134,13 +134,18 @@ class RunStore:
     def reap(self) -> list[int]:
         """Mark runs whose worker process is gone as failed; returns their ids.
 
-        A run still 'queued' gets a grace period, since its worker may not have started yet.
+        A run still 'queued' without a worker pid gets a grace period, since its worker may
+        not have been started yet.
         """
         reaped = []
         for run in self.list():
             if not run.active or pid_alive(run.pid):
                 continue
-            if run.status == "queued" and (utc_now() - run.created).total_seconds() < 60:
+            if (
+                run.status == "queued"
+                and run.pid is None  # a queued run with a dead pid has died: no grace
+                and (utc_now() - run.created).total_seconds() < 60
+            ):
                 continue
             # Only if nobody changed the run since it was read: a worker that has just
             # started (new pid) or finished (new status) must not be marked failed.

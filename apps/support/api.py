@@ -150,7 +150,13 @@ class _RasaErrors(APIRoute):
         return route
 
 
-router = APIRouter(tags=["support"], route_class=_RasaErrors)
+router = APIRouter(
+    tags=["support"],
+    route_class=_RasaErrors,
+    # Every route answers a malformed request in the Rasa shape, so document that shape
+    # (FastAPI would otherwise list its own HTTPValidationError for 422).
+    responses={422: {"model": SupportError, "description": "A malformed request."}},
+)
 
 _lock = threading.Lock()
 _bot: SupportBot | None = None
@@ -463,7 +469,8 @@ async def list_handoffs(
 
 
 def _get(bot: SupportBot, handoff_id: int) -> Handoff:
-    handoff = bot.store.get_handoff(handoff_id)
+    # Ids are SQL integers: one beyond 64 bits names no handoff (and would not fit a query).
+    handoff = bot.store.get_handoff(handoff_id) if 0 < handoff_id < 2**63 else None
     if handoff is None:
         raise HTTPException(404, f"No handoff {handoff_id}; GET /handoff lists the open ones.")
     return handoff

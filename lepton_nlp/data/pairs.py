@@ -76,11 +76,19 @@ def read_pairs_csv(
 ) -> list[dict]:
     """Read a CSV file with a header into pair records."""
     content = read_text(path, encoding)
-    reader = csv.DictReader(io.StringIO(content))
-    records = [
-        _pair(row, source_field, target_field, f"{path}, line {line_no}")
-        for line_no, row in enumerate(reader, start=2)
-    ]
+    reader = csv.DictReader(io.StringIO(content, newline=""))
+    records = []
+    try:
+        for row in reader:
+            where = f"{path}, line {reader.line_num}"
+            if None in row:
+                raise DataError(
+                    f"{where}: more fields than the header's {len(reader.fieldnames or [])}; "
+                    "quote fields holding commas."
+                )
+            records.append(_pair(row, source_field, target_field, where))
+    except csv.Error as exc:
+        raise DataError(f"{path}, line {reader.line_num}: not valid CSV ({exc}).") from None
     if not records:
         raise DataError(f"{path} holds a header but no rows.")
     return records

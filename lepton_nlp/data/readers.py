@@ -110,7 +110,10 @@ def read_csv(
     """
     text = read_text(path, encoding)
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    columns = reader.fieldnames or []
+    try:
+        columns = reader.fieldnames or []
+    except csv.Error as exc:
+        raise DataError(f"{path}, line 1: the header is not valid CSV ({exc}).") from None
     wanted = [c for c in (text_column, label_column) if c is not None]
     missing = [c for c in wanted if c not in columns]
     if missing:
@@ -119,13 +122,19 @@ def read_csv(
             "Set data.text_column / data.label_column to the right names."
         )
     records = []
-    for row in reader:
-        where = f"{path}, line {reader.line_num}"
-        if None in row:
-            raise DataError(
-                f"{where}: more fields than the header's {len(columns)}; quote fields holding commas."
+    try:
+        for row in reader:
+            where = f"{path}, line {reader.line_num}"
+            if None in row:
+                raise DataError(
+                    f"{where}: more fields than the header's {len(columns)}; "
+                    "quote fields holding commas."
+                )
+            records.append(
+                _record(row, where, text_column, label_column, multi_label, label_separator)
             )
-        records.append(_record(row, where, text_column, label_column, multi_label, label_separator))
+    except csv.Error as exc:
+        raise DataError(f"{path}, line {reader.line_num}: not valid CSV ({exc}).") from None
     if not records:
         raise DataError(f"{path} holds a header but no rows.")
     return records
@@ -146,6 +155,8 @@ def iter_json_lines(path: str | Path, encoding: str = "utf-8") -> Iterator[tuple
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DataError(f"{where}: not valid JSON ({exc.msg}).") from None
+        except RecursionError:
+            raise DataError(f"{where}: JSON nested too deeply to read.") from None
         if not isinstance(obj, dict):
             raise DataError(f"{where}: expected a JSON object, got {type(obj).__name__}.")
         yield where, obj

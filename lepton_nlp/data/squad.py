@@ -104,6 +104,8 @@ def _load_json(path: Path, encoding: str) -> Any:
         ) from None
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno}).") from None
+    except RecursionError:
+        raise DataError(f"{path}: JSON nested too deeply to read.") from None
 
 
 def read_squad(path: str | Path, encoding: str = "utf-8") -> list[dict]:
@@ -118,14 +120,26 @@ def read_squad(path: str | Path, encoding: str = "utf-8") -> list[dict]:
         )
     records = []
     for a, article in enumerate(articles):
+        if not isinstance(article, dict):
+            raise DataError(
+                f"{path}, article {a}: expected an object with 'title' and 'paragraphs', "
+                f"got {article!r:.80}."
+            )
         title = str(article.get("title", f"article {a}"))
-        for p, paragraph in enumerate(article.get("paragraphs") or []):
+        paragraphs = article.get("paragraphs") or []
+        if not isinstance(paragraphs, list):
+            raise DataError(f"{path}, article {title!r}: 'paragraphs' must be a list.")
+        for p, paragraph in enumerate(paragraphs):
             where = f"{path}, article {title!r}, paragraph {p}"
-            if not isinstance(paragraph.get("context"), str) or not isinstance(
-                paragraph.get("qas"), list
+            if (
+                not isinstance(paragraph, dict)
+                or not isinstance(paragraph.get("context"), str)
+                or not isinstance(paragraph.get("qas"), list)
             ):
                 raise DataError(f"{where}: a paragraph needs a string 'context' and a list 'qas'.")
             for q, qa in enumerate(paragraph["qas"]):
+                if not isinstance(qa, dict):
+                    raise DataError(f"{where}, question {q}: expected an object, got {qa!r:.80}.")
                 records.append(qa_record(qa, f"{where}, question {q}", paragraph["context"], title))
     if not records:
         raise DataError(f"{path} holds no questions.")

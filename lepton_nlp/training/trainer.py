@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import os
@@ -106,10 +107,30 @@ def _total_steps(n_train: int, t) -> int:
     return max(1, math.ceil(updates * t.epochs))
 
 
-def _latest_checkpoint(folder: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+def _complete(state: Path) -> bool:
+    try:
+        json.loads(state.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
 
-    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+
+def _latest_checkpoint(folder: Path) -> str | None:
+    """The newest complete checkpoint in ``folder``; incomplete ones are removed.
+
+    The Trainer writes ``trainer_state.json`` last, so a checkpoint without it was cut short
+    (the process was killed while saving) and cannot be resumed from: it goes, and the one
+    before it is taken.
+    """
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
+
+    if not folder.is_dir():
+        return None
+    for checkpoint in folder.glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
+        if checkpoint.is_dir() and not _complete(checkpoint / "trainer_state.json"):
+            log.warning("Removing %s: it was not saved completely (a crash?).", checkpoint)
+            shutil.rmtree(checkpoint, ignore_errors=True)
+    return get_last_checkpoint(str(folder))
 
 
 def _keeps_best(config: RunConfig) -> bool:
