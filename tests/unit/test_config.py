@@ -9,7 +9,10 @@ import pytest
 from lepton_nlp.config import ConfigError, expand_path, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+# Continual-learning sequence files (a run config under `run:` plus `tasks:`) have their own
+# reader, tested below; every other file in configs/ is a run config.
+SEQUENCES = sorted((ROOT / "configs").glob("continual_*.yaml"))
+CONFIGS = sorted(set((ROOT / "configs").glob("*.yaml")) - set(SEQUENCES))
 
 
 def test_configs_exist():
@@ -22,6 +25,15 @@ def test_every_shipped_config_loads_and_validates(path):
     assert config.task  # registered: RunConfig refuses unknown tasks
     assert config.data.train
     assert config.training.metric_for_best
+
+
+@pytest.mark.parametrize("path", SEQUENCES, ids=[p.name for p in SEQUENCES])
+def test_every_shipped_continual_sequence_loads_and_validates(path):
+    from lepton_nlp.training.continual import load_continual_config
+
+    config = load_continual_config(path)
+    assert len(config.tasks) >= 2
+    assert config.run.task == "classification"
 
 
 def test_misspelt_key_names_the_nearest_valid_key():
