@@ -22,6 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lepton_nlp.serve.launch import add_serve_arguments
+
 __all__ = ["EXPORTS", "main"]
 
 ROUTES = "apps.finance.api:router"
@@ -197,24 +199,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from lepton_nlp.serve import load_serve_settings, run_server
+    from lepton_nlp.serve.launch import serve_routes
 
-    overrides: dict[str, Any] = {
-        "host": args.host,
-        "port": args.port,
-        "routes": [ROUTES],
-        "log_level": "info",
-    }
-    settings = load_serve_settings(args.config, overrides)
-    if ROUTES not in settings.routes:
-        settings.routes.append(ROUTES)
-    print(
-        f"lepton-finance serve: http://{settings.host}:{settings.port} "
-        "(/finance/score, /finance/alerts, /finance/entities/...; OpenAPI at /docs)",
-        file=sys.stderr,
+    return serve_routes(
+        args, ROUTES, "lepton-finance", "/finance/score, /finance/alerts, /finance/entities/..."
     )
-    run_server(settings)
-    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -280,9 +269,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_export)
 
     p = sub.add_parser("serve", help="HTTP API (lepton-nlp serve with the finance routes)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--config", help="serve settings YAML (lepton-nlp serve's)")
+    add_serve_arguments(p)
     p.set_defaults(run=_cmd_serve)
     return parser
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
 from apps.support.dialogue import (
     INTENT_MODEL,
@@ -20,6 +19,7 @@ from apps.support.dialogue import (
     SupportBot,
     build_support_bot,
 )
+from lepton_nlp.serve.launch import add_serve_arguments
 
 __all__ = ["build_bot", "main"]
 
@@ -82,26 +82,9 @@ def _cmd_say(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from lepton_nlp.serve import load_serve_settings, run_server
+    from lepton_nlp.serve.launch import serve_routes
 
-    overrides: dict[str, Any] = {
-        "host": args.host,
-        "port": args.port,
-        "api_key_file": args.api_key_file,
-        "insecure": args.insecure,
-        "routes": [ROUTES],
-        "log_level": "info",
-    }
-    settings = load_serve_settings(args.config, overrides)
-    if ROUTES not in settings.routes:
-        settings.routes.append(ROUTES)
-    print(
-        f"lepton-support serve: http://{settings.host}:{settings.port} "
-        "(POST /webhooks/rest/webhook, /model/parse; OpenAPI at /docs)",
-        file=sys.stderr,
-    )
-    run_server(settings)
-    return 0
+    return serve_routes(args, ROUTES, "lepton-support", "POST /webhooks/rest/webhook, /model/parse")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -132,16 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_say)
 
     p = sub.add_parser("serve", help="serve the bot's HTTP API (lepton-nlp serve + routes)")
-    p.add_argument("--config", help="lepton-nlp serve YAML (models, limits, api keys)")
-    p.add_argument("--host", help="bind address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port (default 8000)")
-    p.add_argument("--api-key-file", help="file with one API key per line")
-    p.add_argument(
-        "--insecure",
-        action="store_const",
-        const=True,
-        help="allow binding beyond loopback without API keys (see docs/security.md)",
-    )
+    add_serve_arguments(p)
     p.set_defaults(func=_cmd_serve)
     return parser
 

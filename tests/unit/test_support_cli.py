@@ -47,3 +47,32 @@ def test_serve_commands_mount_the_support_routes(monkeypatch):
     assert seen[-1].routes == ["apps.support.api:router"] and seen[-1].port == 8123
     assert cli.main(["serve", "--port", "8124"]) == 0
     assert seen[-1].routes == ["apps.support.api:router"] and seen[-1].port == 8124
+
+
+def test_every_app_serve_command_takes_the_core_servers_security_options(
+    monkeypatch, tmp_path, capsys
+):
+    """`lepton-support serve` and `lepton-finance serve` share one implementation: both take
+    --api-key-file and --insecure, leave the host to the settings file when not given, and
+    refuse an open address without keys as `lepton-nlp serve` does."""
+    import lepton_nlp.serve
+    from apps.finance import cli as finance_cli
+
+    seen = []
+    monkeypatch.setattr(lepton_nlp.serve, "run_server", lambda settings: seen.append(settings))
+    keys = tmp_path / "keys.txt"
+    keys.write_text("a-long-enough-secret-key-0123456789\n")
+    config = tmp_path / "serve.yaml"
+    config.write_text("host: 127.0.0.1\nport: 8200\n")
+    for main, routes in ((cli.main, "apps.support.api:router"),
+                         (finance_cli.main, "apps.finance.api:router")):  # fmt: skip
+        assert main(["serve", "--config", str(config)]) == 0
+        assert seen[-1].routes == [routes] and (seen[-1].host, seen[-1].port) == ("127.0.0.1", 8200)
+        assert main(["serve", "--host", "0.0.0.0", "--api-key-file", str(keys)]) == 0
+        assert seen[-1].host == "0.0.0.0" and seen[-1].api_keys
+        assert main(["serve", "--host", "0.0.0.0", "--insecure"]) == 0
+        assert seen[-1].open_to_anyone
+        capsys.readouterr()
+        started = len(seen)
+        assert main(["serve", "--host", "0.0.0.0"]) != 0  # each CLI's error exit code
+        assert "needs API keys" in capsys.readouterr().err and len(seen) == started
