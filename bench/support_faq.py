@@ -7,15 +7,21 @@ in file order; the other questions of answers with two or more questions are the
 Answers with a single question are indexed too, as distractors. A query is right at k when
 one of the k retrieved indexed questions belongs to its own answer.
 
+Ties count fairly: when several entries share the right entry's score, the right one's rank
+is taken as uniform over the tied positions (a 2-way tie at the top is worth 0.5 at top-1).
+Breaking ties by file order instead flatters BM25 here: a query's indexed question usually
+sits just above it in the file, and 8 of the 41 queries tie at BM25's top score (product
+questions that differ only in a product name); those figures are kept as ``*_first_in_file``.
+
 Systems, in the same run on the same index and queries:
 
 - ``embedding``: the bot's retrieval (:class:`apps.support.answers.AnswerFinder`, packaged
   MiniLM, flat faiss index), which indexes each entry's question and answer text and ranks an
   entry by the better of the two;
 - ``embedding_questions``: the same embeddings over the indexed questions only;
-- ``bm25`` / ``bm25_questions``: BM25 Okapi (k1 1.5, b 0.75, idf floored at 0.25 x mean idf,
-  as rank-bm25's ``BM25Okapi``) over the same texts, tokenised as lower-cased runs of
-  ``[a-z0-9]`` (:func:`tokenize`).
+- ``bm25`` / ``bm25_questions``: ``rank_bm25.BM25Okapi`` (k1 1.5, b 0.75, epsilon 0.25) over
+  the same texts (question + answer) / over the indexed questions alone, tokenised as
+  lower-cased runs of ``[a-z0-9]`` (:func:`tokenize`).
 
 python bench/support_faq.py
 """
@@ -23,52 +29,25 @@ python bench/support_faq.py
 from __future__ import annotations
 
 import csv
-import math
 import re
 import sys
 import time
-from collections import Counter
 
+import numpy as np
 from common import ROOT, datasets_root, write_result
 
 sys.path.insert(0, str(ROOT))
 
 TOKEN = re.compile(r"[a-z0-9]+")
+#: Scores within this distance of the right entry's count as tied with it.
+TIE = 1e-6
+#: Candidates each system returns per query (enough to see the ties around rank 5).
+DEPTH = 20
 
 
 def tokenize(text: str) -> list[str]:
     """Lower-cased runs of letters and digits (the BM25 tokenisation)."""
     return TOKEN.findall(text.lower())
-
-
-class BM25Okapi:
-    """BM25 Okapi over tokenised documents, as ``rank_bm25.BM25Okapi`` (0.2.2) scores them."""
-
-    def __init__(
-        self, corpus: list[list[str]], k1: float = 1.5, b: float = 0.75, epsilon: float = 0.25
-    ):
-        self.k1, self.b = k1, b
-        self.freqs = [Counter(doc) for doc in corpus]
-        self.lengths = [len(doc) for doc in corpus]
-        self.avgdl = sum(self.lengths) / len(corpus)
-        df = Counter(word for doc in corpus for word in set(doc))
-        n = len(corpus)
-        self.idf = {w: math.log(n - f + 0.5) - math.log(f + 0.5) for w, f in df.items()}
-        floor = epsilon * sum(self.idf.values()) / len(self.idf)
-        self.idf = {w: (v if v >= 0 else floor) for w, v in self.idf.items()}
-
-    def scores(self, query: list[str]) -> list[float]:
-        out = []
-        for freqs, length in zip(self.freqs, self.lengths, strict=True):
-            norm = self.k1 * (1 - self.b + self.b * length / self.avgdl)
-            out.append(
-                sum(
-                    self.idf.get(w, 0.0) * freqs[w] * (self.k1 + 1) / (freqs[w] + norm)
-                    for w in query
-                    if w in freqs
-                )
-            )
-        return out
 
 
 def split(rows: list[dict]) -> tuple[list[tuple[str, str]], list[tuple[str, int]]]:
@@ -87,16 +66,42 @@ def split(rows: list[dict]) -> tuple[list[tuple[str, str]], list[tuple[str, int]
     return indexed, queries
 
 
-def accuracy(rankings: list[list[int]], truth: list[int], k: int) -> float:
-    return round(sum(t in r[:k] for r, t in zip(rankings, truth, strict=True)) / len(truth), 4)
+def hit_rate(ranked: list[tuple[int, float]], truth: int, k: int) -> float:
+    """The chance that ``truth`` is among the first ``k`` of ``ranked`` (best first, with
+    scores), ties broken uniformly at random; 0 when ``truth`` is not in ``ranked``."""
+    scores = dict(ranked)
+    if truth not in scores:
+        return 0.0
+    mine = scores[truth]
+    above = sum(s > mine + TIE for s in scores.values())
+    tied = sum(abs(s - mine) <= TIE for s in scores.values())
+    return min(max((k - above) / tied, 0.0), 1.0)
 
 
-def bm25_rankings(documents: list[str], queries: list[str], k: int = 5) -> list[list[int]]:
+def accuracy(rankings: list[list[tuple[int, float]]], truth: list[int], k: int) -> float:
+    return round(
+        sum(hit_rate(r, t, k) for r, t in zip(rankings, truth, strict=True)) / len(truth), 4
+    )
+
+
+def first_in_file(rankings: list[list[tuple[int, float]]], truth: list[int], k: int) -> float:
+    """Top-k with ties broken by file order (the lower index first)."""
+    hits = 0
+    for ranked, t in zip(rankings, truth, strict=True):
+        order = sorted(ranked, key=lambda pair: (-round(pair[1] / TIE), pair[0]))
+        hits += t in [i for i, _ in order[:k]]
+    return round(hits / len(truth), 4)
+
+
+def bm25_rankings(documents: list[str], queries: list[str]) -> list[list[tuple[int, float]]]:
+    from rank_bm25 import BM25Okapi
+
     bm25 = BM25Okapi([tokenize(d) for d in documents])
     out = []
     for query in queries:
-        scores = bm25.scores(tokenize(query))
-        out.append(sorted(range(len(scores)), key=lambda i: -scores[i])[:k])
+        scores = bm25.get_scores(tokenize(query))
+        best = np.argsort(-scores, kind="stable")[:DEPTH]
+        out.append([(int(i), float(scores[i])) for i in best])
     return out
 
 
@@ -118,36 +123,53 @@ def main() -> None:
         "queries": len(queries),
         "one_query_points": round(100 / len(queries), 2),
         "indexed_question": "first in file order (rows de-duplicated by question first)",
-        "bm25_tokenisation": "lower-cased runs of [a-z0-9]; BM25Okapi k1=1.5 b=0.75 eps=0.25",
+        "ties": "uniform over the tied positions (expected accuracy); *_first_in_file: the "
+        "lower file index first",
+        "bm25": "rank_bm25.BM25Okapi k1=1.5 b=0.75 epsilon=0.25; lower-cased runs of [a-z0-9]",
     }
     embedder = SentenceEmbedder()
     figures["embedding_model"] = embedder.model_name
     entries = [FaqEntry(str(i), q, a) for i, (q, a) in enumerate(indexed)]
     started = time.perf_counter()
     finder = AnswerFinder(entries, embedder, Thresholds(faq=0.0))
-    ranked = finder.faq_ranking(texts, k=5)
+    systems = {
+        "embedding": [[(int(i), s) for i, s in row] for row in finder.faq_ranking(texts, k=DEPTH)]
+    }
     figures["embedding_seconds"] = round(time.perf_counter() - started, 1)
-    systems = {"embedding": [[int(i) for i, _ in row] for row in ranked]}
     questions_only = AnswerFinder(
         [FaqEntry(e.id, e.question, e.question) for e in entries], embedder, Thresholds(faq=0.0)
     )
     systems["embedding_questions"] = [
-        [int(i) for i, _ in row] for row in questions_only.faq_ranking(texts, k=5)
+        [(int(i), s) for i, s in row] for row in questions_only.faq_ranking(texts, k=DEPTH)
     ]
     started = time.perf_counter()
     systems["bm25"] = bm25_rankings([f"{q} {a}" for q, a in indexed], texts)
     figures["bm25_seconds"] = round(time.perf_counter() - started, 1)
     systems["bm25_questions"] = bm25_rankings([q for q, _ in indexed], texts)
-    print(f"\n{'system':<22}{'top-1':>8}{'top-5':>8}")
+    print(f"\n{'system':<22}{'top-1':>8}{'top-5':>8}{'top-1 file order':>18}")
     for name, rankings in systems.items():
         figures[f"{name}_top1"] = accuracy(rankings, truth, 1)
         figures[f"{name}_top5"] = accuracy(rankings, truth, 5)
-        print(f"{name:<22}{figures[f'{name}_top1']:>8.3f}{figures[f'{name}_top5']:>8.3f}")
+        figures[f"{name}_top1_first_in_file"] = first_in_file(rankings, truth, 1)
+        figures[f"{name}_tied_at_top"] = sum(
+            sum(abs(s - row[0][1]) <= TIE for _, s in row) > 1 for row in rankings
+        )
+        print(
+            f"{name:<22}{figures[f'{name}_top1']:>8.3f}{figures[f'{name}_top5']:>8.3f}"
+            f"{figures[f'{name}_top1_first_in_file']:>18.3f}"
+        )
+    best_bm25 = max(("bm25", "bm25_questions"), key=lambda n: figures[f"{n}_top1"])
+    figures["best_bm25"] = best_bm25
     figures["top1_gain_over_bm25_points"] = round(
         100 * (figures["embedding_top1"] - figures["bm25_top1"]), 1
     )
-    figures["target"] = "embedding top-1 at least 5 points above BM25 (both over question + answer)"
-    figures["target_met"] = figures["top1_gain_over_bm25_points"] >= 5
+    figures["top1_gain_over_best_bm25_points"] = round(
+        100 * (figures["embedding_top1"] - figures[f"{best_bm25}_top1"]), 1
+    )
+    figures["target"] = (
+        "the bot's top-1 at least 5 points above BM25 (judged against the better BM25)"
+    )
+    figures["target_met"] = figures["top1_gain_over_best_bm25_points"] >= 5
     print()
     write_result("support_faq", figures)
 

@@ -239,14 +239,25 @@ def test_shipped_faq_and_policies_load():
     assert 0 < saved.faq < 1 and saved.details["faq"]["in_scope_queries"] > 0
 
 
-def test_bm25_baseline_ranks_like_okapi():
-    docs = [["card", "lost"], ["transfer", "fee", "fee"], ["card", "activate", "new"]]
-    bm25 = support_faq.BM25Okapi(docs)
-    scores = bm25.scores(["activate", "card"])
-    assert np.argmax(scores) == 2
-    # "fee" occurs in one of three documents: idf = ln((3 - 1 + 0.5) / (1 + 0.5))
-    assert bm25.idf["fee"] == pytest.approx(np.log(2.5 / 1.5))
-    assert bm25.scores(["unknown"]) == [0.0, 0.0, 0.0]
+def test_bench_counts_ties_fairly():
+    """A tie at the top is worth its share, not whatever the file order says."""
+    two_way = [(3, 2.0), (7, 2.0), (1, 1.0)]
+    assert support_faq.hit_rate(two_way, 7, k=1) == 0.5
+    assert support_faq.hit_rate(two_way, 7, k=2) == 1.0
+    assert support_faq.hit_rate(two_way, 1, k=2) == 0.0
+    assert support_faq.hit_rate(two_way, 1, k=3) == 1.0
+    assert support_faq.hit_rate(two_way, 9, k=3) == 0.0  # not retrieved at all
+    assert support_faq.hit_rate([(5, 0.9), (2, 0.8)], 5, k=1) == 1.0
+    # file order hands the tie to the lower index: 3 wins over 7 whatever came first
+    assert support_faq.first_in_file([[(7, 2.0), (3, 2.0)]], [3], k=1) == 1.0
+    assert support_faq.accuracy([two_way, two_way], [7, 1], k=1) == 0.25
+
+
+def test_bench_bm25_ranks_the_matching_document_first():
+    rankings = support_faq.bm25_rankings(
+        ["card lost", "transfer fee fee", "card activate new"], ["activate my card", "fee"]
+    )
+    assert rankings[0][0][0] == 2 and rankings[1][0][0] == 1
     assert support_faq.tokenize("What's the ATM-fee?") == ["what", "s", "the", "atm", "fee"]
 
 
