@@ -32,7 +32,11 @@ MODEL_ORDER = ("popularity", "content", "als", "bpr", "hybrid")
 #: Settings tried on validation (every combination), per model.
 DEFAULT_GRIDS: dict[str, dict[str, Sequence[Any]]] = {
     "popularity": {"half_life_days": [0.0, 60.0]},
-    "content": {"history_limit": [20, 100], "recency_decay": [1.0, 0.95]},
+    "content": {
+        "history_limit": [100, 1000],
+        "recency_decay": [1.0, 0.95],
+        "whiten": [None, 0.0, 0.5],
+    },
     "als": {"factors": [16, 32, 64], "regularization": [5.0, 20.0, 50.0], "alpha": [1.0, 2.0, 5.0]},
     "bpr": {
         "factors": [64, 200],

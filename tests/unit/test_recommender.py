@@ -238,6 +238,53 @@ def test_a_new_item_is_recommended_from_its_content_alone(data, catalogue):
     assert bigger.position("space-new") in items.tolist()
 
 
+def test_content_vectors_lose_the_direction_every_item_shares(tmp_path):
+    """Centring removes what all items have in common; whitening evens out the components;
+    stated interests and new items go through the very same transform, and it is saved."""
+    from apps.recommender.models.content import ContentModel, Transform
+
+    rng = np.random.default_rng(0)
+    shared = rng.standard_normal(16)
+    raw = shared * 5 + rng.standard_normal((200, 16)) * np.linspace(0.2, 2.0, 16)
+    centred = Transform.fit(raw, 0.0)
+    assert np.allclose(centred.mean, raw.mean(axis=0), atol=1e-5)
+    assert abs(float(np.mean(centred(raw) @ _unit_rows(shared)))) < 0.05
+    assert np.mean(_unit_rows(raw) @ _unit_rows(shared)) > 0.8  # before: all alike
+    whitened = Transform.fit(raw, 1.0)
+    spread = np.std((raw - whitened.mean) @ whitened.basis * whitened.scale, axis=0)
+    assert np.allclose(spread, 1.0, atol=1e-3)  # every component at unit variance
+    assert Transform.fit(raw[:10], 1.0).basis.shape == (16, 16)  # fewer items than dims: centre
+    assert Transform.fit(raw, None) is None and Transform.fit(raw[:1], 0.0) is None
+
+    class Fixed:
+        model_name = "fixed"
+
+        def encode(self, texts, normalize=True):
+            return np.array([raw[int(t)] for t in texts], dtype=np.float32)
+
+    catalogue = Catalogue([Item(str(n), str(n), "") for n in range(150)])
+    catalogue.texts = lambda: [str(n) for n in range(150)]
+    data = InteractionMatrix.build(
+        Interactions.from_events([Event("u", "0", "click", 1.0)]), catalogue.ids
+    )
+    model = ContentModel({"whiten": 0.5}, Fixed()).fit(data, catalogue)
+    assert np.allclose(
+        model.interest_vectors(["160"])[0], model.transform(_unit_rows(raw[160:161]))[0], atol=1e-6
+    )
+    bigger = catalogue.extended([Item("170", "170", "")])
+    model.embedder.encode = lambda texts, normalize=True: raw[170:171].astype(np.float32)
+    model.add_items([bigger.items[-1]], bigger)
+    assert np.allclose(model.vectors[-1], model.transform(_unit_rows(raw[170:171]))[0], atol=1e-6)
+    model.save(tmp_path)
+    loaded = ContentModel.load(tmp_path, data, bigger, Fixed())
+    assert np.allclose(loaded.transform(raw[:3]), model.transform(raw[:3]))
+
+
+def _unit_rows(x):
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
 def test_mmr_trades_relevance_for_variety():
     vectors = np.array([[1, 0], [1, 0], [0, 1]], dtype=float)
     scores = np.array([1.0, 0.9, 0.5])
