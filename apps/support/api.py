@@ -35,6 +35,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from apps.support.dialogue import Handoff, SupportBot, build_support_bot
+from lepton_nlp.serve.app import route_scope
 
 __all__ = [
     "MAX_AUDIO_BYTES",
@@ -157,6 +158,10 @@ router = APIRouter(
     # (FastAPI would otherwise list its own HTTPValidationError for 422).
     responses={422: {"model": SupportError, "description": "A malformed request."}},
 )
+
+#: The handoff desk shows every customer's conversation: with API keys, only keys with the
+#: ``agent`` scope (or no scope) may call it; a chat system's ``client`` key may not.
+AGENT = route_scope("agent")
 
 _lock = threading.Lock()
 _bot: SupportBot | None = None
@@ -450,7 +455,12 @@ async def feedback(body: Feedback, bot: Bot) -> None:
     await run_in_threadpool(bot.feedback, body.sender, body.helpful, body.comment)
 
 
-@router.get("/handoff", response_model=list[HandoffOut], summary="Handoffs for agents")
+@router.get(
+    "/handoff",
+    response_model=list[HandoffOut],
+    summary="Handoffs for agents",
+    openapi_extra=AGENT,
+)
 async def list_handoffs(
     bot: Bot,
     cases: Annotated[Any, Depends(get_similar_cases)],
@@ -476,7 +486,9 @@ def _get(bot: SupportBot, handoff_id: int) -> Handoff:
     return handoff
 
 
-@router.get("/handoff/{handoff_id}", response_model=HandoffOut, responses=_NOT_FOUND)
+@router.get(
+    "/handoff/{handoff_id}", response_model=HandoffOut, responses=_NOT_FOUND, openapi_extra=AGENT
+)
 async def get_handoff(
     handoff_id: int, bot: Bot, cases: Annotated[Any, Depends(get_similar_cases)]
 ) -> dict:
@@ -489,14 +501,24 @@ async def get_handoff(
     return out
 
 
-@router.post("/handoff/{handoff_id}/take", response_model=HandoffOut, responses=_NOT_FOUND)
+@router.post(
+    "/handoff/{handoff_id}/take",
+    response_model=HandoffOut,
+    responses=_NOT_FOUND,
+    openapi_extra=AGENT,
+)
 async def take_handoff(handoff_id: int, body: TakeRequest, bot: Bot) -> dict:
     """An agent takes the conversation."""
     _get(bot, handoff_id)
     return _handoff_out(bot.take_handoff(handoff_id, body.agent))
 
 
-@router.post("/handoff/{handoff_id}/reply", response_model=HandoffOut, responses=_NOT_FOUND)
+@router.post(
+    "/handoff/{handoff_id}/reply",
+    response_model=HandoffOut,
+    responses=_NOT_FOUND,
+    openapi_extra=AGENT,
+)
 async def reply_handoff(handoff_id: int, body: AgentReply, bot: Bot) -> dict:
     """An agent's message to the customer, delivered with the bot's next reply to them."""
     _get(bot, handoff_id)
@@ -504,7 +526,12 @@ async def reply_handoff(handoff_id: int, body: AgentReply, bot: Bot) -> dict:
     return _handoff_out(bot.agent_reply(handoff_id, body.text, body.agent))
 
 
-@router.post("/handoff/{handoff_id}/close", response_model=HandoffOut, responses=_NOT_FOUND)
+@router.post(
+    "/handoff/{handoff_id}/close",
+    response_model=HandoffOut,
+    responses=_NOT_FOUND,
+    openapi_extra=AGENT,
+)
 async def close_handoff(handoff_id: int, bot: Bot) -> dict:
     """Give the conversation back to the bot."""
     _get(bot, handoff_id)

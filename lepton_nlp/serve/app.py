@@ -34,9 +34,17 @@ from lepton_nlp.security import InputLimits
 from lepton_nlp.serve import schemas as s
 from lepton_nlp.serve.batching import MicroBatcher
 from lepton_nlp.serve.metrics import CONTENT_TYPE_LATEST, ServeMetrics
-from lepton_nlp.serve.settings import ServeSettings
+from lepton_nlp.serve.settings import API_SCOPES, ServeSettings, parse_key_entry
 
-__all__ = ["TASK_ROUTES", "ServedModel", "create_app", "load_router", "request_limits"]
+__all__ = [
+    "SCOPE_KEY",
+    "TASK_ROUTES",
+    "ServedModel",
+    "create_app",
+    "load_router",
+    "request_limits",
+    "route_scope",
+]
 
 log = logging.getLogger(__name__)
 
@@ -349,12 +357,26 @@ def _digest(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8", "surrogateescape")).digest()
 
 
-def _auth_dependency(keys: list[str]) -> Callable[..., Awaitable[None]]:
+#: ``openapi_extra`` key naming a route's scope (:data:`API_SCOPES`); none: ``client``.
+SCOPE_KEY = "x-api-scope"
+
+
+def route_scope(scope: str) -> dict[str, str]:
+    """``openapi_extra`` for a route that only keys with ``scope`` (or every scope) may call;
+    the spec shows it as ``x-api-scope``."""
+    if scope not in API_SCOPES:
+        raise ValueError(f"Unknown API scope {scope!r}; scopes: {', '.join(API_SCOPES)}.")
+    return {SCOPE_KEY: scope}
+
+
+def _auth_dependency(entries: list[str]) -> Callable[..., Awaitable[None]]:
     # Digests of equal length: compare_digest then takes the same time whatever the length
     # of the key sent, and the keys themselves are not kept in the closure.
-    digests = [_digest(key) for key in keys]
+    keys = [parse_key_entry(entry) for entry in entries]
+    digests = [(_digest(key), scopes) for key, scopes in keys]
 
     async def require_api_key(
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
         api_key: Annotated[str | None, Security(_KEY_HEADER)],
     ) -> None:
@@ -362,8 +384,19 @@ def _auth_dependency(keys: list[str]) -> Callable[..., Awaitable[None]]:
         if given is not None:
             sent = _digest(given)
             # Every key compared (a list, not any() over a generator): no hint which matched.
-            if any([hmac.compare_digest(sent, digest) for digest in digests]):
-                return
+            matched = [hmac.compare_digest(sent, digest) for digest, _ in digests]
+            if any(matched):
+                scopes = digests[matched.index(True)][1]
+                route = request.scope.get("route")
+                needed = (getattr(route, "openapi_extra", None) or {}).get(SCOPE_KEY, "client")
+                if scopes is None or needed in scopes:
+                    return
+                raise _error(
+                    403,
+                    f"This API key may not call {getattr(route, 'path', 'this route')}: it "
+                    f"is limited to {', '.join(scopes)}, and the route needs the {needed!r} "
+                    "scope. Use a key with that scope.",
+                )
         raise _error(
             401,
             "Missing or wrong API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'.",
@@ -501,7 +534,13 @@ def create_app(models: Mapping[str, ServedModel], settings: ServeSettings | None
         body = {"status": state["status"], "models": tasks}
         return JSONResponse(body, status_code=200 if state["status"] == "ready" else 503)
 
-    @app.get("/metrics", tags=["ops"], dependencies=protected, response_class=Response)
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        dependencies=protected,
+        response_class=Response,
+        openapi_extra=route_scope("ops"),
+    )
     async def prometheus_metrics() -> Response:
         """Prometheus metrics: requests, latency, batch sizes, queue depth."""
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -12,9 +13,46 @@ from lepton_nlp.config import BACKEND_CHOICES, build_dataclass, read_yaml_file
 from lepton_nlp.errors import ConfigError
 from lepton_nlp.security import InputLimits, is_loopback
 
-__all__ = ["API_KEYS_ENV", "ServeSettings", "is_loopback", "load_serve_settings"]
+__all__ = [
+    "API_KEYS_ENV",
+    "API_SCOPES",
+    "ServeSettings",
+    "is_loopback",
+    "load_serve_settings",
+    "parse_key_entry",
+]
 
 API_KEYS_ENV = "LEPTON_NLP_API_KEYS"
+
+#: What a key may be limited to. Every route belongs to one: ``client`` (predictions, the
+#: chat channel, the apps' scoring and recommending), ``agent`` (the support bot's handoff
+#: desk: other customers' conversations) and ``ops`` (Prometheus metrics). A key with no
+#: scope may use all of them.
+API_SCOPES = ("client", "agent", "ops")
+
+
+def parse_key_entry(entry: str) -> tuple[str, tuple[str, ...] | None]:
+    """``"KEY"`` -> (KEY, None: every scope); ``"KEY client agent"`` -> (KEY, its scopes).
+
+    Raises:
+        ConfigError: an unknown scope (the key itself is never shown).
+    """
+    key, *scopes = entry.split()
+    for scope in scopes:
+        if scope not in API_SCOPES:
+            close = difflib.get_close_matches(scope, API_SCOPES, n=1)
+            # A long word after a space may be half of a key typed with a space in it: such a
+            # word is not quoted.
+            named = repr(scope) if len(scope) <= 12 and scope.isalpha() else "(not shown)"
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"An API key entry names an unknown scope {named}.{hint} Scopes: "
+                f"{', '.join(API_SCOPES)} (write 'KEY scope scope', or the key alone for every "
+                "scope; a key has no spaces in it)."
+            )
+    return key, (tuple(dict.fromkeys(scopes)) or None)
+
+
 """Environment variable holding API keys, comma-separated (kept off the command line, where
 ``ps`` would show them)."""
 
@@ -35,10 +73,13 @@ class ServeSettings:
     port: int = 8000
     api_keys: list[str] = field(default_factory=list, repr=False)
     """Accepted keys (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``); empty: no auth.
-    They come from ``LEPTON_NLP_API_KEYS`` or ``api_key_file``, never from a config file, and
-    are never shown (not in ``repr``, logs or error messages)."""
+    Each entry is a key alone (every route) or a key and the scopes it is limited to,
+    separated by spaces (``KEY client``; :data:`API_SCOPES`). They come from
+    ``LEPTON_NLP_API_KEYS`` or ``api_key_file``, never from a config file, and are never
+    shown (not in ``repr``, logs or error messages)."""
     api_key_file: str | None = None
-    """A file with one API key per line, added to ``api_keys``."""
+    """A file with one API key per line (optionally followed by its scopes), added to
+    ``api_keys``; lines starting with ``#`` are comments."""
     insecure: bool = False
     """Serve beyond loopback without API keys: anyone who can reach the port may use the API
     (``--insecure``; only behind a proxy that authenticates, or on a closed network)."""
@@ -145,13 +186,18 @@ class ServeSettings:
             if not path.is_file():
                 raise ConfigError(f"api_key_file {path} does not exist.")
             lines = path.read_text(encoding="utf-8").splitlines()
-            self.api_keys = [*self.api_keys, *(k.strip() for k in lines if k.strip())]
+            entries = [k.strip() for k in lines if k.strip() and not k.strip().startswith("#")]
+            self.api_keys = [*self.api_keys, *entries]
             self.api_key_file = None  # read once; the keys now live in api_keys
-        if not all(isinstance(k, str) for k in self.api_keys):
-            raise ConfigError("API keys must be strings (the values are not shown).")
-        if any(len(k) < 16 for k in self.api_keys):
+        if not all(isinstance(k, str) and k.strip() for k in self.api_keys):
+            raise ConfigError("API keys must be non-empty strings (the values are not shown).")
+        keys = [parse_key_entry(entry)[0] for entry in self.api_keys]
+        if any(len(k) < 16 for k in keys):
             raise ConfigError("API keys must be at least 16 characters long.")
-        if any(k != k.strip() or not k.isprintable() for k in self.api_keys):
+        if any(
+            entry != entry.strip() or not k.isprintable()
+            for entry, k in zip(self.api_keys, keys, strict=True)
+        ):
             raise ConfigError(
                 "API keys must be printable, without spaces around them (a header cannot carry "
                 "them otherwise); the values are not shown."

@@ -188,6 +188,51 @@ def test_every_route_needs_the_key_mounted_ones_too(support_bot):
         assert client.get("/readyz").status_code == 200
 
 
+def test_a_key_limited_to_a_scope_opens_only_that_scopes_routes(support_bot):
+    """A chat system's client key cannot read the handoff desk (every customer's
+    conversation); an agent key can, and can do nothing else; a key alone opens everything."""
+    client_key, agent_key, ops_key = "client-key-0123456789ab", "agent-key-0123456789abc", "o" * 20
+    settings = ServeSettings(
+        api_keys=[KEY, f"{client_key} client", f"{agent_key} agent", f"{ops_key} ops"],
+        routes=["apps.support.api:router"],
+    )
+    app = create_app(_models(), settings)
+    spec = app.openapi()["paths"]
+    assert spec["/handoff"]["get"]["x-api-scope"] == "agent"
+    assert spec["/handoff/{handoff_id}/reply"]["post"]["x-api-scope"] == "agent"
+    assert "x-api-scope" not in spec["/webhooks/rest/webhook"]["post"]  # client: the default
+    chat = {"sender": "scope-test", "message": "my card is lost"}
+    with TestClient(app) as client:
+
+        def status(method, path, key, body=None):
+            return client.request(method, path, json=body, headers={"X-API-Key": key}).status_code
+
+        assert status("POST", "/webhooks/rest/webhook", client_key, chat) == 200
+        assert status("POST", "/v1/classify", client_key, {"inputs": ["hi"]}) == 200
+        for method, path in [
+            ("GET", "/handoff"),
+            ("GET", "/handoff/1"),
+            ("POST", "/handoff/1/close"),
+        ]:
+            assert status(method, path, client_key) == 403, path
+            assert status(method, path, ops_key) == 403, path
+        assert status("GET", "/metrics", client_key) == 403
+        answer = client.get("/handoff", headers={"X-API-Key": client_key})
+        assert "agent" in answer.json()["detail"] and client_key not in answer.text
+        assert status("GET", "/handoff", agent_key) == 200
+        assert status("GET", "/handoff/1", agent_key) == 404  # in, and no such handoff
+        assert status("POST", "/webhooks/rest/webhook", agent_key, chat) == 403
+        assert status("GET", "/metrics", ops_key) == 200
+        for path in ("/handoff", "/metrics"):
+            assert status("GET", path, KEY) == 200  # a key alone: every scope
+        assert status("GET", "/handoff", WRONG) == 401  # a wrong key is still 401, not 403
+    with pytest.raises(ConfigError, match="Did you mean 'agent'"):
+        load_serve_settings({"api_keys": [f"{KEY} agnet"]})
+    with pytest.raises(ConfigError, match="not shown") as error:
+        load_serve_settings({"api_keys": ["first-half-of-a-key second-half-of-the-key"]})
+    assert "second-half" not in str(error.value)
+
+
 def test_keys_are_compared_in_constant_time(monkeypatch):
     calls = []
     real = hmac.compare_digest
@@ -241,9 +286,9 @@ def test_keys_come_from_the_environment_or_a_key_file(tmp_path, monkeypatch):
     assert load_serve_settings(None, {"host": "0.0.0.0"}).api_keys == [KEY, OTHER]
     monkeypatch.delenv("LEPTON_NLP_API_KEYS")
     keys = tmp_path / "keys"
-    keys.write_text(f"{OTHER}\n")
+    keys.write_text(f"# the chat system\n{OTHER} client\n\n{KEY}\n")
     settings = load_serve_settings(None, {"host": "0.0.0.0", "api_key_file": str(keys)})
-    assert settings.api_keys == [OTHER] and not settings.open_to_anyone
+    assert settings.api_keys == [f"{OTHER} client", KEY] and not settings.open_to_anyone
 
 
 def _free_port() -> int:
