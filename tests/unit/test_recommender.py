@@ -253,8 +253,10 @@ def test_content_vectors_lose_the_direction_every_item_shares(tmp_path):
     whitened = Transform.fit(raw, 1.0)
     spread = np.std((raw - whitened.mean) @ whitened.basis * whitened.scale, axis=0)
     assert np.allclose(spread, 1.0, atol=1e-3)  # every component at unit variance
-    assert Transform.fit(raw[:10], 1.0).basis.shape == (16, 16)  # fewer items than dims: centre
+    assert Transform.fit(raw[:10], 1.0).basis is None  # fewer items than dims: centre only
     assert Transform.fit(raw, None) is None and Transform.fit(raw[:1], 0.0) is None
+    centred.save(tmp_path / "centred.npz")
+    assert np.allclose(Transform.load(tmp_path / "centred.npz")(raw[:3]), centred(raw[:3]))
 
     class Fixed:
         model_name = "fixed"

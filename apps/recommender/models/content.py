@@ -70,44 +70,49 @@ def _unit(matrix: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Transform:
-    """``x -> (x - mean) @ basis * scale`` (then unit length): centring, optionally whitening."""
+    """``x -> (x - mean) @ basis * scale`` (then unit length): centring, optionally whitening
+    (``basis`` None: centring alone)."""
 
     mean: np.ndarray
-    basis: np.ndarray
-    scale: np.ndarray
+    basis: np.ndarray | None = None
+    scale: np.ndarray | None = None
 
     @classmethod
     def fit(cls, vectors: np.ndarray, whiten: float | None) -> Transform | None:
         """None when ``whiten`` is None or there are fewer than two vectors."""
         if whiten is None or len(vectors) < 2:
             return None
-        vectors = np.asarray(vectors, np.float64)
-        mean = vectors.mean(axis=0)
-        dim = vectors.shape[1]
-        if whiten == 0 or len(vectors) <= dim:
-            return cls(
-                mean.astype(np.float32), np.eye(dim, dtype=np.float32), np.ones(dim, np.float32)
-            )
+        vectors = np.asarray(vectors, np.float32)
+        mean = vectors.mean(axis=0, dtype=np.float64).astype(np.float32)
+        if whiten == 0 or len(vectors) <= vectors.shape[1]:
+            return cls(mean)
         centred = vectors - mean
-        variance, basis = np.linalg.eigh(centred.T @ centred / len(vectors))
+        covariance = (centred.T @ centred).astype(np.float64) / len(vectors)
+        variance, basis = np.linalg.eigh(covariance)
         keep = variance > 1e-9 * variance.max()
         scale = variance[keep] ** (-whiten / 2)
-        return cls(
-            mean.astype(np.float32), basis[:, keep].astype(np.float32), scale.astype(np.float32)
-        )
+        return cls(mean, basis[:, keep].astype(np.float32), scale.astype(np.float32))
 
     def __call__(self, vectors: np.ndarray) -> np.ndarray:
-        return _unit(((np.asarray(vectors, np.float32) - self.mean) @ self.basis) * self.scale)
+        centred = np.asarray(vectors, np.float32) - self.mean
+        if self.basis is None or self.scale is None:
+            return _unit(centred)
+        return _unit((centred @ self.basis) * self.scale)
 
     def save(self, path: Path) -> None:
-        np.savez(path, mean=self.mean, basis=self.basis, scale=self.scale)
+        parts = {"mean": self.mean}
+        if self.basis is not None and self.scale is not None:
+            parts.update(basis=self.basis, scale=self.scale)
+        np.savez(path, **parts)
 
     @classmethod
     def load(cls, path: Path) -> Transform | None:
         if not path.is_file():
             return None
         with np.load(path, allow_pickle=False) as found:
-            return cls(found["mean"], found["basis"], found["scale"])
+            if "basis" in found:
+                return cls(found["mean"], found["basis"], found["scale"])
+            return cls(found["mean"])
 
 
 class ContentModel:
