@@ -165,7 +165,7 @@ def _form(store: RunStore, busy: bool) -> None:
 
 def _field(method: methods.Method, field: methods.Field, store: RunStore, choices: list[dict]):
     """One input of a method's form; returns its value as the registry takes it."""
-    key = f"method_{method.name}_{field.name}"
+    key = f"train_opt_{method.name}_{field.name}"
     if field.kind == "choice":
         return st.selectbox(
             field.label,
