@@ -16,6 +16,7 @@ __all__ = [
     "STEP_WORDS",
     "continual_table",
     "evaluation_note",
+    "finished_models",
     "format_eta",
     "hpo_summary",
     "job_of",
@@ -132,6 +133,18 @@ def run_records(config_yaml: str, split: str = "test") -> list[dict]:
     config = load_config(yaml.safe_load(config_yaml))
     task = get_task(config.task)
     return load_splits(config.data, task.record_kind, getattr(task, "read_records", None))[split]
+
+
+def finished_models(store: RunStore) -> dict[str, str]:
+    """``{"#id name": model folder}`` of the finished runs whose model folder is complete,
+    newest first (what a run can start from)."""
+    return {
+        f"#{r.id} {r.name}": r.artifact_path
+        for r in store.list()
+        if r.status in ("completed", "stopped")
+        and r.artifact_path
+        and Path(r.artifact_path, "lepton_artifact.json").is_file()
+    }
 
 
 def missing_artifacts(store: RunStore) -> list[Run]:

@@ -337,6 +337,8 @@ def test_worker_runs_a_search_and_keeps_the_best_trial(store, tiny_model, tmp_pa
     )
     assert Path(done.artifact_path, "lepton_artifact.json").is_file()
     assert "test" not in done.metrics  # the search never scores the test split
+    # What a later run can start from (transfer): the best trial's model.
+    assert runs.finished_models(store) == {f"#{run.id} search": done.artifact_path}
     rows = runs.leaderboard_table(summary)
     assert [r["trial"] for r in rows if r["trial"].endswith("*")] == ["0*"]
 

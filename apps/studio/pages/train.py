@@ -197,10 +197,7 @@ def _field(method: methods.Method, field: methods.Field, store: RunStore, choice
             help=field.help or None,
         )
     if field.kind == "run":
-        models = {
-            f"{source}: {Path(path).parent.name}": str(path)
-            for source, path in store.ready_models()
-        }
+        models = runs.finished_models(store)
         if not models:
             st.info("No finished run yet: train one first, then start from it.")
             return None
