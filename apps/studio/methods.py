@@ -250,9 +250,16 @@ def apply_method(tree: dict, name: str, values: Mapping[str, Any] | None = None)
     ``tree`` is not changed.
 
     Raises:
-        StudioError: an unknown or unavailable method, or values its fields refuse.
+        StudioError: an unknown or unavailable method, one that does not apply to the
+            run's task, or values its fields refuse.
     """
     method = get_method(name)
+    task = str(tree.get("task", ""))
+    if not method.applies_to(task):
+        raise StudioError(
+            f"{method.label} applies to {', '.join(method.tasks or ())} runs; this run's task "
+            f"is {task}. Choose another method or another task."
+        )
     return method.apply(copy.deepcopy(tree), method.validate(values))
 
 

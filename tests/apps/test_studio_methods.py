@@ -146,6 +146,15 @@ def test_continual_learning_makes_a_sequence_of_the_chosen_data(tmp_path):
     assert sequence["run"]["training"]["output_dir"] == str(tmp_path / "out")
     with pytest.raises(StudioError, match="at least two data sets"):
         _config(training_method="continual", method_values={"datasets": chosen[:1]})
+    ner = {"path": str(CSV.parent / "ner_iob2.conll"), "format": "conll", "columns": {}}
+    with pytest.raises(StudioError, match="applies to classification runs; this run's task is ner"):
+        _config(
+            task="ner",
+            data=Path(ner["path"]),
+            fmt="conll",
+            training_method="continual",
+            method_values={"datasets": [ner, ner]},
+        )
 
 
 # --- the plain twin and the deltas ---------------------------------------------------------------

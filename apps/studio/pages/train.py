@@ -218,7 +218,9 @@ def _field(method: methods.Method, field: methods.Field, store: RunStore, choice
 def _method_area(store: RunStore, task: str, choices: list[dict]):
     """The "Method" choice and its settings; returns (method, values)."""
     st.markdown("**Method**")
-    offered = methods.methods(task=task)
+    # Every method, whatever the task (a choice kept across pages must stay an option); one
+    # that does not apply says so here and is refused at start.
+    offered = methods.methods()
     labels = [m.label for m in offered]
     label = st.selectbox(
         "Training method",
@@ -229,6 +231,8 @@ def _method_area(store: RunStore, task: str, choices: list[dict]):
     )
     chosen = offered[labels.index(label)]
     st.caption(chosen.summary + (f" See {chosen.docs}." if chosen.docs else ""))
+    if not chosen.applies_to(task):
+        st.warning(f"{chosen.label} applies to {', '.join(chosen.tasks or ())} runs only.")
     values = {}
     if chosen.fields:
         columns = st.columns(min(len(chosen.fields), 4))
