@@ -3,6 +3,7 @@ the run (or search, or sequence) live; stop it."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import altair as alt
@@ -186,12 +187,14 @@ def _field(method: methods.Method, field: methods.Field, store: RunStore, choice
         return st.checkbox(field.label, value=field.default, key=key, help=field.help or None)
     if field.kind in ("int", "float"):
         number = int if field.kind == "int" else float
-        small = field.kind == "float" and 0 < abs(field.default) < 0.01
+        # Rates (1e-2 and below) in scientific notation, the arrows a tenth of their order.
+        small = field.kind == "float" and 0 < abs(field.default) <= 0.01
         return st.number_input(
             field.label,
             number(field.low),
             number(field.high),
             number(field.default),
+            step=10 ** math.floor(math.log10(abs(field.default))) / 10 if small else None,
             format="%.2e" if small else None,
             key=key,
             help=field.help or None,
