@@ -381,7 +381,11 @@ def _studio_walkthrough(suite, driver, tiny_model) -> None:
     # what the method changed against the first, its plain twin.
     _nav(driver, "Train")
     # At the foot of the form: in the middle of the window, its options open in view.
-    box = driver.find_element(By.XPATH, "//input[@role='combobox'][@aria-label='Training method']")
+    box = _wait(driver).until(
+        EC.presence_of_element_located(
+            (By.XPATH, "//input[@role='combobox'][@aria-label='Training method']")
+        )
+    )
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", box)
     _select(driver, "Training method", "Adversarial training")
     area = _text_visible(driver, "Trains on input embeddings pushed")

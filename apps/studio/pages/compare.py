@@ -27,19 +27,24 @@ def _deltas(rows: list[dict], baseline: str, other: str) -> None:
             .mark_bar()
             .encode(
                 x=alt.X("change:Q", title=f"change ({other} minus {baseline})"),
-                y=alt.Y("figure:N", title=None, sort=None),
+                y=alt.Y(
+                    "figure:N",
+                    title=None,
+                    sort=None,
+                    axis=alt.Axis(labelOverlap=False, labelLimit=0),
+                ),
                 color=alt.Color(
                     "better:N",
+                    title=None,
                     scale=alt.Scale(
                         domain=["better", "worse", "same"], range=["#2e7d32", "#c62828", "#9e9e9e"]
                     ),
-                    legend=alt.Legend(orient="bottom", title=None),
                 ),
                 tooltip=["figure", alt.Tooltip("change:Q", format="+.4f"), baseline, other],
             )
-            .properties(height=max(80, 28 * len(scores)))
+            .properties(height=min(60 + 30 * len(scores), 500))
         )
-        st.altair_chart(chart, width="stretch")
+        st.altair_chart(chart)
 
 
 def _effects(store, all_runs) -> None:
