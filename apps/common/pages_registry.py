@@ -123,7 +123,14 @@ register_pages(
         "eval_",
         ("eval_run", "eval_fit_"),
     ),
-    PageSpec("compare", "Compare", ":material/compare:", "apps.studio.pages.compare", "cmp_"),
+    PageSpec(
+        "compare",
+        "Compare",
+        ":material/compare:",
+        "apps.studio.pages.compare",
+        "cmp_",
+        ("cmp_baseline_",),
+    ),
     PageSpec(
         "try",
         "Try",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from apps.studio import methods
 from apps.studio.errors import StudioError
 from lepton_nlp.hub import MINILM
 
@@ -18,6 +20,7 @@ __all__ = [
     "POOLINGS",
     "base_models",
     "build_config",
+    "checked_job",
     "default_pooling",
     "default_task_options",
     "defaults_for",
@@ -94,10 +97,16 @@ def build_config(
     output_dir: str | Path = "runs/studio",
     early_stopping: bool = True,
     task_options: dict[str, Any] | None = None,
+    training_method: str = "plain",
+    method_values: dict[str, Any] | None = None,
 ) -> str:
-    """A validated run config, as YAML, for the choices made on the Train page.
+    """A validated job config, as YAML, for the choices made on the Train page.
 
     ``task_options`` are added to :func:`default_task_options` (and win over them).
+    ``training_method`` names a method of :mod:`apps.studio.methods` (adversarial training,
+    prompt learning, a hyper-parameter search, continual learning...) and ``method_values``
+    its form's values: the config is then that method's job (a run config, one with an
+    ``hpo:`` section, or a continual sequence file).
 
     Raises:
         StudioError: the choices do not make a valid config (the core's message says why).
@@ -138,7 +147,37 @@ def build_config(
         config = load_config(tree)
     except (ConfigError, ValueError, KeyError) as error:
         raise StudioError(f"These settings do not make a valid run: {error}") from None
-    return yaml.safe_dump(config_to_dict(config), sort_keys=False)
+    plain = config_to_dict(config)
+    if training_method == methods.PLAIN:
+        return yaml.safe_dump(plain, sort_keys=False)
+    job = methods.apply_method(plain, training_method, method_values)
+    return yaml.safe_dump(checked_job(job), sort_keys=False)
+
+
+def checked_job(tree: dict) -> dict:
+    """A job's config tree as the core reads it (every default filled in), after the core's
+    checks: the run config, its search (``hpo:``), or the continual sequence.
+
+    Raises:
+        StudioError: the core refuses the config; its message says why.
+    """
+    from lepton_nlp.config import ConfigError, config_to_dict, load_config
+
+    try:
+        job = methods.job_of(tree)
+        if job == "continual":
+            from lepton_nlp.training.continual import load_continual_config
+
+            load_continual_config(copy.deepcopy(tree))
+            return tree
+        config = load_config(copy.deepcopy(tree))
+        if job == "hpo":
+            from lepton_nlp.training.hpo import check_space
+
+            check_space(config)
+    except (ConfigError, ValueError, KeyError) as error:
+        raise StudioError(f"These settings do not make a valid run: {error}") from None
+    return config_to_dict(config)
 
 
 POOLINGS = {

@@ -8,14 +8,22 @@ import yaml
 
 from apps.common.paths import data_home
 from apps.studio.errors import StudioError
+from apps.studio.methods import set_output_dir
 from apps.studio.reports import format_metric
 from apps.studio.store import Run, RunStore
 
 __all__ = [
+    "STEP_WORDS",
+    "continual_table",
     "evaluation_note",
+    "finished_models",
     "format_eta",
+    "hpo_summary",
+    "job_of",
+    "leaderboard_table",
     "loss_curves",
     "missing_artifacts",
+    "progress_text",
     "run_records",
     "start_run",
     "unique_run_name",
@@ -80,8 +88,7 @@ def start_run(store: RunStore, config_yaml: str, name: str, task: str) -> Run:
         )
     run = store.create(name=name, task=task, config_yaml=config_yaml)
     folder = data_home() / "runs" / f"run-{run.id}"
-    config = yaml.safe_load(config_yaml)
-    config["training"]["output_dir"] = str(folder / "artifact")
+    config = set_output_dir(yaml.safe_load(config_yaml), folder / "artifact")
     log_path = folder / "worker.log"
     store.update(
         run.id, config_yaml=yaml.safe_dump(config, sort_keys=False), log_path=str(log_path)
@@ -128,6 +135,18 @@ def run_records(config_yaml: str, split: str = "test") -> list[dict]:
     return load_splits(config.data, task.record_kind, getattr(task, "read_records", None))[split]
 
 
+def finished_models(store: RunStore) -> dict[str, str]:
+    """``{"#id name": model folder}`` of the finished runs whose model folder is complete,
+    newest first (what a run can start from)."""
+    return {
+        f"#{r.id} {r.name}": r.artifact_path
+        for r in store.list()
+        if r.status in ("completed", "stopped")
+        and r.artifact_path
+        and Path(r.artifact_path, "lepton_artifact.json").is_file()
+    }
+
+
 def missing_artifacts(store: RunStore) -> list[Run]:
     """Finished runs whose model folder has been deleted or moved since."""
     return [
@@ -136,4 +155,72 @@ def missing_artifacts(store: RunStore) -> list[Run]:
         if r.status in ("completed", "stopped")
         and r.artifact_path
         and not Path(r.artifact_path, "lepton_artifact.json").is_file()
+    ]
+
+
+def job_of(run: Run) -> str:
+    """What ran the run: ``train``, ``hpo`` or ``continual`` (:func:`apps.studio.methods.job_of`)."""
+    from apps.studio.methods import job_of as job_of_tree
+
+    return job_of_tree(yaml.safe_load(run.config_yaml) or {})
+
+
+STEP_WORDS = {"train": "step", "hpo": "trial", "continual": "task"}
+"""What one unit of a job's progress is called on the Train page."""
+
+
+def progress_text(run: Run, job: str) -> str:
+    """The live run's progress line: ``step 12 of 40 - about 30 s left`` (trials of a
+    search, tasks of a sequence)."""
+    if run.status == "stopping":
+        if job == "continual":
+            return "stopping: a sequence stopped early keeps nothing..."
+        if job == "hpo":
+            return "stopping: the finished trials and the best model so far are kept..."
+        return "stopping after this step; the best checkpoint will be kept..."
+    if not run.total_steps:
+        return {
+            "train": "starting: loading data and model...",
+            "hpo": "first trial running (the settings as given)...",
+            "continual": "learning the first task...",
+        }[job]
+    word = STEP_WORDS[job]
+    done = run.step if job == "train" else f"{run.step} finished"
+    return f"{word} {done} of {run.total_steps} - about {format_eta(run.eta_seconds)} left"
+
+
+def hpo_summary(run: Run) -> dict | None:
+    """A search's figures so far (``metrics.hpo``: leaderboard, best and baseline trials)."""
+    return run.metrics.get("hpo")
+
+
+def leaderboard_table(summary: dict) -> list[dict]:
+    """The search's leaderboard as table rows: rank, trial (``0*``: the settings as given),
+    state, the metric, the drawn values, seconds."""
+    metric = summary.get("metric")
+    rows = []
+    for row in summary.get("leaderboard") or []:
+        shown = {k: v for k, v in row.items() if k not in ("baseline", "evaluations")}
+        shown["trial"] = f"{row['trial']}{'*' if row.get('baseline') else ''}"
+        if isinstance(shown.get(metric), float):
+            shown[metric] = round(shown[metric], 4)
+        rows.append(shown)
+    return rows
+
+
+def continual_table(run: Run, split: str = "test") -> list[dict]:
+    """The forgetting matrix of a continual run: one row per step, one column per task
+    (its accuracy on ``split`` after that step; empty for tasks not learnt yet)."""
+    figures = run.metrics.get("continual") or {}
+    tasks = figures.get("tasks") or []
+    matrix = (figures.get("matrix") or {}).get(split) or []
+    return [
+        {
+            "after learning": tasks[i],
+            **{
+                task: (None if v is None else round(v, 3))
+                for task, v in zip(tasks, row, strict=False)
+            },
+        }
+        for i, row in enumerate(matrix)
     ]

@@ -7,6 +7,9 @@ marks the run failed, with the reason, on any error.
 
 from __future__ import annotations
 
+import _thread
+import json
+import logging
 import os
 import signal
 import subprocess
@@ -22,7 +25,14 @@ from apps.common.database import StoreError, safe_url, utc_now
 from apps.common.paths import ROOT, data_home
 from apps.studio.store import RunStore
 
-__all__ = ["StudioCallback", "main", "run_training", "spawn_worker"]
+__all__ = [
+    "StudioCallback",
+    "continual_metrics",
+    "hpo_outcome",
+    "main",
+    "run_training",
+    "spawn_worker",
+]
 
 
 class StudioCallback(TrainerCallback):
@@ -79,9 +89,12 @@ class StudioCallback(TrainerCallback):
 
 
 def run_training(store: RunStore, run_id: int) -> None:
-    """Train run ``run_id`` here and now, recording the outcome in ``store``."""
-    from lepton_nlp.config import load_config
-    from lepton_nlp.training import train
+    """Run job ``run_id`` here and now (a training run, a hyper-parameter search or a
+    continual sequence: :func:`apps.studio.methods.job_of`), recording the outcome in
+    ``store``."""
+    import yaml
+
+    from apps.studio.methods import job_of
 
     run = store.get(run_id)
     if run is None:
@@ -89,20 +102,27 @@ def run_training(store: RunStore, run_id: int) -> None:
     store.update(run_id, status="running", started=utc_now(), pid=os.getpid(), error="")
     callback = StudioCallback(store, run_id)
     try:
-        import yaml
-
-        config = load_config(yaml.safe_load(run.config_yaml))
-        result = train(config, callbacks=[callback])
+        tree = yaml.safe_load(run.config_yaml)
+        job = job_of(tree)
+        if job == "hpo":
+            outcome = _search(store, run_id, tree)
+        elif job == "continual":
+            outcome = _sequence(store, run_id, tree)
+        else:
+            outcome = _train(tree, callback)
         stopped = bool(store.get(run_id).stop_requested)
+        fields = {
+            "progress": 1.0 if not stopped else store.get(run_id).progress,
+            "history": callback.history,
+            **outcome,
+            "eta_seconds": 0.0,
+        }
         store.update(
-            run_id,
-            status="stopped" if stopped else "completed",
-            finished=utc_now(),
-            metrics=result.metrics,
-            history=callback.history,
-            artifact_path=str(result.artifact) if result.artifact else "",
-            progress=1.0 if not stopped else store.get(run_id).progress,
-            eta_seconds=0.0,
+            run_id, status="stopped" if stopped else "completed", finished=utc_now(), **fields
+        )
+    except _StoppedEarly as error:
+        store.update(
+            run_id, status="stopped", finished=utc_now(), error=str(error), eta_seconds=0.0
         )
     except BaseException as error:
         message = f"{type(error).__name__}: {error}".strip()
@@ -118,6 +138,197 @@ def run_training(store: RunStore, run_id: int) -> None:
         traceback.print_exc()
         if not isinstance(error, Exception):
             raise
+
+
+def _train(tree: dict, callback: StudioCallback) -> dict:
+    from lepton_nlp.config import load_config
+    from lepton_nlp.training import train
+
+    result = train(load_config(tree), callbacks=[callback])
+    return {
+        "metrics": result.metrics,
+        "artifact_path": str(result.artifact) if result.artifact else "",
+    }
+
+
+class _StoppedEarly(Exception):
+    """A job stopped on request before it had anything to keep."""
+
+
+class _Watch:
+    """While a search or a sequence runs: report its progress every ``every`` seconds, and
+    on a stop request interrupt it (Ctrl-C in the main thread: the search keeps its finished
+    trials and reports; a sequence keeps nothing, which the run's record says)."""
+
+    def __init__(self, store: RunStore, run_id: int, progress, every: float = 1.0):
+        self.store, self.run_id, self.progress, self.every = store, run_id, progress, every
+        self.stopped = threading.Event()
+        self.interrupted = False
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="studio-watch", daemon=True)
+
+    def _loop(self) -> None:
+        while not self._done.wait(self.every):
+            self.tick()
+
+    def tick(self) -> None:
+        fields = self.progress()
+        if fields:
+            self.store.update(self.run_id, **fields)
+        run = self.store.get(self.run_id)
+        if run is not None and run.stop_requested and not self.interrupted:
+            self.interrupted = True
+            _thread.interrupt_main()
+
+    def __enter__(self) -> _Watch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def hpo_outcome(folder: Path, trials: int, seconds: float) -> dict:
+    """What a search's ``leaderboard.json`` says so far, as run-store fields: progress in
+    finished trials, and ``metrics`` with the best trial's validation figures and ``hpo``
+    (the leaderboard, the baseline trial's value, the best config)."""
+    path = folder / "leaderboard.json"
+    if not path.is_file():
+        return {}
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # being written this instant: the next look reads it
+        return {}
+    counts = record.get("trials") or {}
+    finished = int(counts.get("complete", 0)) + int(counts.get("pruned", 0))
+    best = record.get("best") or {}
+    metric = record.get("metric")
+    baseline = next((r for r in record.get("leaderboard", []) if r.get("baseline")), None)
+    summary = {
+        "metric": metric,
+        "trials": trials,
+        "finished": finished,
+        "best_trial": best.get("trial"),
+        "best_value": best.get(metric),
+        "best_params": best.get("params") or {},
+        "baseline_value": baseline.get(metric) if baseline else None,
+        "best_config": record.get("best_config"),
+        "leaderboard": record.get("leaderboard", []),
+        "output_dir": str(folder),
+    }
+    metrics: dict = {"hpo": summary, "train": {"train_seconds": round(seconds, 1)}}
+    if best.get("validation"):
+        metrics["validation"] = best["validation"]
+    eta = seconds / finished * (trials - finished) if finished else None
+    return {
+        "metrics": metrics,
+        "step": finished,
+        "total_steps": trials,
+        "progress": min(finished / max(trials, 1), 1.0),
+        "eta_seconds": eta,
+    }
+
+
+def _search(store: RunStore, run_id: int, tree: dict) -> dict:
+    """A hyper-parameter search (``lepton-nlp hpo``); the best trial's model is the run's."""
+    from lepton_nlp.config import load_config
+    from lepton_nlp.training.hpo import run_study
+
+    config = load_config(json.loads(json.dumps(tree)))
+    folder = Path(config.hpo.output_dir or f"{config.training.output_dir}-hpo")
+    started = time.monotonic()
+
+    def progress() -> dict:
+        return hpo_outcome(folder, config.hpo.trials, time.monotonic() - started)
+
+    watch = _Watch(store, run_id, progress)
+    try:
+        with watch:
+            run_study(tree, echo=lambda line: print(line, flush=True))
+    except KeyboardInterrupt:
+        if not watch.interrupted:
+            raise
+    outcome = progress()
+    if not outcome.get("metrics", {}).get("validation"):
+        raise RuntimeError(
+            "The search finished no trial, so there is no model to keep. Start it again with "
+            "more time, or look at the trials' logs in " + str(folder / "trials") + "."
+        )
+    best = outcome["metrics"]["hpo"]["best_trial"]
+    artifact = folder / "trials" / f"trial-{best:04d}"
+    outcome["artifact_path"] = (
+        str(artifact) if (artifact / "lepton_artifact.json").is_file() else ""
+    )
+    return outcome
+
+
+def continual_metrics(result: dict) -> dict:
+    """A continual sequence's result as run metrics: per split its summary (average accuracy,
+    forgetting, backward transfer), and ``continual`` with the forgetting matrices."""
+    metrics: dict = {
+        "continual": {
+            "method": result.get("method"),
+            "tasks": result.get("tasks"),
+            "matrix": {s: result[s]["matrix"] for s in ("validation", "test") if s in result},
+        },
+        "train": {"train_seconds": result.get("seconds")},
+    }
+    for split in ("validation", "test"):
+        if split in result:
+            metrics[split] = {k: v for k, v in result[split].items() if k != "matrix"}
+    return metrics
+
+
+class _StepLog(logging.Handler):
+    """Counts the sequence's finished steps from the core's one log line per step."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.steps = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if str(record.msg).startswith("step ") and record.args:
+            self.steps = max(self.steps, int(record.args[0]))
+
+
+def _sequence(store: RunStore, run_id: int, tree: dict) -> dict:
+    """A continual sequence (``lepton-nlp continual``): the forgetting matrix is the result."""
+    from lepton_nlp.training.continual import load_continual_config, run_config
+
+    config = load_continual_config(tree)
+    total = len(config.tasks)
+    steps = _StepLog()
+    logger = logging.getLogger("lepton_nlp.training.continual")
+    logger.addHandler(steps)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    started = time.monotonic()
+
+    def progress() -> dict:
+        done = steps.steps
+        elapsed = time.monotonic() - started
+        return {
+            "step": done,
+            "total_steps": total,
+            "progress": done / total,
+            "eta_seconds": elapsed / done * (total - done) if done else None,
+        }
+
+    try:
+        with _Watch(store, run_id, progress):
+            result = run_config(config)
+    except KeyboardInterrupt:
+        if store.get(run_id).stop_requested:
+            raise _StoppedEarly(
+                "Stopped on request: a continual sequence keeps its figures only once every "
+                "task is learnt, so nothing was kept."
+            ) from None
+        raise
+    finally:
+        logger.removeHandler(steps)
+        logger.setLevel(level)
+    return {**progress(), "metrics": continual_metrics(result), "artifact_path": ""}
 
 
 def _terminate(signum, frame):

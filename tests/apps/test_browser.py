@@ -1,8 +1,8 @@
 """The running suite in a real browser: headless Chromium driven by selenium, explicit waits.
 
 The test starts the suite with the README's launcher on a free loopback port, opens every
-page, uploads the finance sample, trains two runs to completion in the studio and reads
-their metrics. The runs are tiny (a 2-layer model) unless LEPTON_SCREENSHOTS is set: then
+page, uploads the finance sample, trains two runs to completion in the studio (plain, then
+with adversarial training) and reads their metrics and the method's effect. The runs are tiny (a 2-layer model) unless LEPTON_SCREENSHOTS is set: then
 they are what a user would train, MiniLM + LoRA with the page's defaults (about a minute
 each on 2 cores), and a screenshot of each page is saved in that folder, taken with the
 suite's data under a fresh home folder (~/.local/share/lepton-nlp), as on a user's machine.
@@ -279,7 +279,7 @@ def _charts(driver) -> int:
 
 def _train(driver, tiny_model: str, learning_rate: str | None = None) -> None:
     """Start a run from the Train page: tiny, or (taking screenshots) MiniLM + LoRA with the
-    page's defaults; ``learning_rate`` typed in."""
+    page's defaults; ``learning_rate`` typed in; the training method as chosen."""
     if not SCREENSHOTS:
         _select(driver, "Base model", "A local model folder")
         _type(driver, "Model folder", tiny_model)
@@ -377,20 +377,36 @@ def _studio_walkthrough(suite, driver, tiny_model) -> None:
     _wait(driver).until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid='stMain'] mark"))
     _shot(driver, "evaluate-ner")
 
-    # A second run with a higher learning rate, so that Compare has two to set side by side.
+    # A second run, the same settings with adversarial training (FGM), so that Compare shows
+    # what the method changed against the first, its plain twin.
     _nav(driver, "Train")
-    _train(driver, tiny_model, learning_rate="0.001")
+    # At the foot of the form: in the middle of the window, its options open in view.
+    box = _wait(driver).until(
+        EC.presence_of_element_located(
+            (By.XPATH, "//input[@role='combobox'][@aria-label='Training method']")
+        )
+    )
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", box)
+    _select(driver, "Training method", "Adversarial training")
+    area = _text_visible(driver, "Trains on input embeddings pushed")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", area)
+    _shot(driver, "train-method")
+    _train(driver, tiny_model)
     _text_visible(driver, "Last run #2", TRAIN_WAIT)
     _text_visible(driver, "Finished in", TRAIN_WAIT)
 
     _nav(driver, "Compare")
+    _text_visible(driver, "Effect of a method against the plain run")
+    _text_visible(driver, "Plain twin: #1")
     _text_visible(driver, "Two runs side by side")
     _wait(driver).until(
         EC.visibility_of_element_located((By.XPATH, "//label[.//p[text()='Status']]"))
     )
+    # The runs; the effect of FGM; the settings that differ; the figures of B against A.
     _wait(driver).until(
-        lambda d: len(d.find_elements(By.CSS_SELECTOR, "[data-testid='stDataFrame']")) == 2
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, "[data-testid='stDataFrame']")) == 4
     )
+    _wait(driver).until(lambda d: _charts(d) >= 2)
     _wait(driver).until(
         EC.visibility_of_element_located((By.XPATH, "//input[@aria-label='Run B']"))
     )

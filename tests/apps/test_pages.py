@@ -632,3 +632,233 @@ def test_a_duplicate_run_name_is_refused_and_the_default_is_unique(studio_home, 
     app.button(key="train_start").click().run()
     assert "already" in app.error[0].value and "reviews-lora-2" in app.error[0].value
     assert [r.name for r in store.list()] == ["reviews-lora"]
+
+
+# --- training methods: the Train page's Method area and the Compare page's effect ----------
+
+
+def _no_worker(monkeypatch) -> None:
+    """Runs are recorded but not trained: the worker "runs" as this process."""
+    import os
+
+    monkeypatch.setattr("apps.studio.worker.spawn_worker", lambda *args, **kwargs: os.getpid())
+
+
+@pytest.mark.parametrize(
+    ("label", "settings", "expect"),
+    [
+        (
+            "Adversarial training",
+            {"train_opt_adversarial_method": "pgd", "train_opt_adversarial_epsilon": 0.5},
+            {
+                "training.adversarial": "pgd",
+                "training.adversarial_epsilon": 0.5,
+                "training.adversarial_steps": 3,
+                "peft.method": "lora",
+            },
+        ),
+        (
+            "Prompt learning (soft prompts)",
+            {"train_opt_prompt_kind": "ptuning", "train_opt_prompt_virtual_tokens": 12},
+            {
+                "peft.method": "ptuning",
+                "peft.num_virtual_tokens": 12,
+                "training.learning_rate": 0.01,
+            },
+        ),
+        (
+            "Hyper-parameter search",
+            {"train_opt_hpo_trials": 3, "train_opt_hpo_space": ["learning_rate", "r"]},
+            {"hpo.trials": 3, "hpo.space.r.choices": [8, 16, 32], "hpo.space.epochs": None},
+        ),
+        (
+            "Continual learning",
+            {"train_opt_continual_method": "ewc"},
+            {"continual.method": "ewc", "run.peft.method": "lora"},
+        ),
+    ],
+)
+def test_choosing_a_method_on_train_writes_its_settings(
+    studio_home, store, tmp_path, monkeypatch, label, settings, expect
+):
+    import yaml
+
+    from apps.studio import datafiles, methods
+
+    _no_worker(monkeypatch)
+    app = open_page("train", {"studio_data": _tiny_data(tmp_path)})
+    assert app.selectbox(key="train_training_method").value == "Plain fine-tuning"
+    assert "prompt" not in app.selectbox(key="train_method_classification").options
+    app.selectbox(key="train_training_method").set_value(label).run()
+    for key, value in settings.items():
+        widget = (
+            app.multiselect(key=key)
+            if isinstance(value, list)
+            else app.number_input(key=key)
+            if isinstance(value, int | float)
+            else app.selectbox(key=key)
+        )
+        widget.set_value(value)
+    if label == "Continual learning":  # the chosen data first; add the sample as task 2
+        tasks = app.multiselect(key="train_opt_continual_datasets")
+        assert tasks.value == ["chosen: reviews.csv"]
+        tasks.set_value([*tasks.value, datafiles.sample_data("classification")["label"]])
+    app.run()
+    app.button(key="train_start").click().run()
+    assert not app.error, [e.value for e in app.error]
+    [run] = store.list()
+    name = {v.label: k for k, v in methods._REGISTRY.items()}[label]
+    assert run.name == f"reviews-lora-{name}"
+    config = yaml.safe_load(run.config_yaml)
+    flat = methods.flat_settings(config)
+    for key, value in expect.items():
+        assert flat[key] == value, key
+    assert [m.label for m in methods.methods_used(flat)] == [label]
+    if label == "Continual learning":
+        assert [t["name"] for t in config["tasks"]] == ["reviews", "finance_sentiment"]
+        assert config["run"]["training"]["output_dir"].endswith(f"run-{run.id}/artifact")
+
+
+def _seed(store, name: str, config: str, accuracy: float, seconds: float) -> int:
+    run = store.create(name=name, task="classification", config_yaml=config)
+    metrics = {
+        "validation": {"accuracy": accuracy, "macro_f1": accuracy - 0.1, "examples": 12},
+        "train": {"train_seconds": seconds},
+    }
+    return store.update(run.id, status="completed", metrics=metrics).id
+
+
+def test_compare_shows_a_method_against_its_plain_twin_and_launches_a_missing_one(
+    studio_home, store, tiny_model, monkeypatch
+):
+    import yaml
+
+    from apps.studio import runconfig
+
+    plain = tiny_config(tiny_model)
+    adversarial = runconfig.build_config(
+        **{
+            **yaml.safe_load(_TINY_ARGS),
+            "base_model": tiny_model,
+            "training_method": "adversarial",
+            "method_values": {"method": "fgm", "epsilon": 0.2},
+        }
+    )
+    twin = _seed(store, "tiny-plain", plain, 0.70, 10.0)
+    run = _seed(store, "tiny-fgm", adversarial, 0.75, 16.0)
+    app = open_page("compare")
+    assert app.selectbox(key="cmp_effect_run").value == f"#{run} tiny-fgm"
+    assert f"Plain twin: #{twin} tiny-plain." in texts(app)
+    table = next(d.value for d in app.dataframe if "change" in d.value.columns)
+    rows = {(r.split, r.metric): r for r in table.itertuples()}
+    assert rows["validation", "accuracy"].change == pytest.approx(0.05)
+    assert rows["validation", "accuracy"].better == "better"
+    assert rows["cost", "train seconds"].change == 6.0
+    assert rows["cost", "train seconds"].better == "worse"
+    assert app.get("arrow_vega_lite_chart") or app.get("vega_lite_chart")
+    runs_table = app.dataframe[0].value
+    assert set(runs_table["method"]) == {"plain", "Adversarial training"}
+
+    # A run without a plain twin (another seed): a button trains it.
+    _no_worker(monkeypatch)
+    other = yaml.safe_load(adversarial)
+    other["training"]["seed"] = 7
+    lonely = _seed(store, "fgm-seed7", yaml.safe_dump(other), 0.8, 15.0)
+    app = open_page("compare")
+    app.selectbox(key="cmp_effect_run").set_value(f"#{lonely} fgm-seed7").run()
+    assert "No finished plain run with the same settings" in texts(app)
+    app.button(key=f"cmp_baseline_{lonely}_adversarial").click().run()
+    assert not app.error, [e.value for e in app.error]
+    started = store.list()[0]
+    assert started.name == "fgm-seed7-plain" and "started" in app.success[0].value
+    config = yaml.safe_load(started.config_yaml)
+    assert config["training"]["adversarial"] == "none" and config["training"]["seed"] == 7
+
+
+_TINY_ARGS = f"""
+task: classification
+data_path: {FIXTURES / "classification.csv"}
+fmt: csv
+method: lora
+epochs: 2
+batch_size: 8
+learning_rate: 5.0e-3
+max_length: 48
+validation_size: 0.25
+name: tiny
+"""
+
+
+def test_train_page_shows_a_searchs_leaderboard_and_a_sequences_matrix(studio_home, store):
+    import yaml
+
+    from apps.studio import runconfig
+
+    config = runconfig.build_config(
+        **{
+            **yaml.safe_load(_TINY_ARGS),
+            "base_model": "tiny-model",
+            "training_method": "hpo",
+            "method_values": {"trials": 2},
+        }
+    )
+    run = store.create(name="search", task="classification", config_yaml=config)
+    leaderboard = [
+        {
+            "rank": 1,
+            "trial": 1,
+            "state": "complete",
+            "macro_f1": 0.8,
+            "evaluations": 2,
+            "seconds": 3.0,
+            "baseline": False,
+            "learning_rate": 0.01,
+        },
+        {
+            "rank": 2,
+            "trial": 0,
+            "state": "complete",
+            "macro_f1": 0.6,
+            "evaluations": 2,
+            "seconds": 3.0,
+            "baseline": True,
+            "learning_rate": 0.005,
+        },
+    ]
+    summary = {
+        "metric": "macro_f1",
+        "best_trial": 1,
+        "best_value": 0.8,
+        "baseline_value": 0.6,
+        "leaderboard": leaderboard,
+        "best_config": None,
+    }
+    store.update(
+        run.id, status="completed", metrics={"hpo": summary, "train": {"train_seconds": 6}}
+    )
+    app = open_page("train")
+    assert "trial 1, validation macro_f1 0.8000 (trial 0, the settings as given: 0.6000)" in texts(
+        app
+    )
+    board = app.dataframe[0].value
+    assert list(board["trial"]) == ["1", "0*"] and "evaluations" not in board.columns
+
+    sequence = {
+        "run": {"task": "classification", "model": {"name": "tiny-model"}},
+        "tasks": [
+            {"name": "a", "data": {"train": "a.csv"}},
+            {"name": "b", "data": {"train": "b.csv"}},
+        ],
+        "continual": {"method": "replay"},
+    }
+    later = store.create(name="seq", task="classification", config_yaml=yaml.safe_dump(sequence))
+    metrics = {
+        "test": {"average_accuracy": 0.7, "average_forgetting": 0.1, "backward_transfer": -0.1},
+        "continual": {"tasks": ["a", "b"], "matrix": {"test": [[0.8, None], [0.7, 0.7]]}},
+        "train": {"train_seconds": 9},
+    }
+    store.update(later.id, status="completed", metrics=metrics)
+    app = open_page("train")
+    assert "Last run #2: seq" in [s.value for s in app.subheader]
+    matrix = app.dataframe[1].value
+    assert list(matrix["after learning"]) == ["a", "b"] and matrix["b"].isna()[0]

@@ -1,7 +1,9 @@
-"""Train page: choose task, base model, PEFT method and settings; watch the run live; stop it."""
+"""Train page: choose task, base model, PEFT method, settings and a training method; watch
+the run (or search, or sequence) live; stop it."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import altair as alt
@@ -9,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from apps.common.paths import shown_path
-from apps.studio import datafiles, runconfig, runs
+from apps.studio import datafiles, methods, runconfig, runs
 from apps.studio.errors import StudioError
 from apps.studio.pages.widgets import data_choices, get_store
 from apps.studio.store import RunStore
@@ -46,9 +48,14 @@ def _form(store: RunStore, busy: bool) -> None:
     # Widgets start from the chosen model's defaults: their keys change with the model only
     # where it has defaults of its own.
     slot = f"{task}_{base}" if runconfig.own_defaults(task, base) else task
-    methods = [m for m in METHODS if m != "prefix"]
+    # Soft prompts are offered as a training method (prompt learning), below.
+    peft_methods = [m for m in METHODS if m not in ("prefix", *methods.SOFT_PROMPTS)]
     method = c3.selectbox(
-        "PEFT method", methods, index=methods.index(defaults["method"]), key=f"train_method_{slot}"
+        "PEFT method",
+        peft_methods,
+        index=peft_methods.index(defaults["method"]),
+        key=f"train_method_{slot}",
+        help="Soft prompts (prompt tuning, P-tuning) are under Method: Prompt learning.",
     )
 
     c4, c5, c6, c7, c8 = st.columns(5)
@@ -109,7 +116,11 @@ def _form(store: RunStore, busy: bool) -> None:
             help=f"{unanswerable} question(s) in this data have no answer. Off: the model "
             "always picks a span of the context.",
         )
-    suggested = runs.unique_run_name(store, f"{Path(data['path']).stem}-{method}")
+    chosen, values = _method_area(store, task, choices)
+    stem = f"{Path(data['path']).stem}-{method}"
+    suggested = runs.unique_run_name(
+        store, stem if chosen.name == methods.PLAIN else f"{stem}-{chosen.name}"
+    )
     name = st.text_input(
         "Run name",
         suggested,
@@ -142,6 +153,8 @@ def _form(store: RunStore, busy: bool) -> None:
                 columns=data.get("columns"),
                 name=name,
                 task_options=task_options,
+                training_method=chosen.name,
+                method_values=values,
             )
             run = runs.start_run(store, config, name, task)
         except StudioError as error:
@@ -149,6 +162,87 @@ def _form(store: RunStore, busy: bool) -> None:
             return
         st.session_state["train_last_run"] = run.id
         st.rerun()
+
+
+def _field(method: methods.Method, field: methods.Field, store: RunStore, choices: list[dict]):
+    """One input of a method's form; returns its value as the registry takes it."""
+    key = f"train_opt_{method.name}_{field.name}"
+    if field.kind == "choice":
+        return st.selectbox(
+            field.label,
+            list(field.choices),
+            index=list(field.choices).index(field.default),
+            key=key,
+            help=field.help or None,
+        )
+    if field.kind == "multichoice":
+        return st.multiselect(
+            field.label,
+            list(field.choices),
+            default=field.default,
+            key=key,
+            help=field.help or None,
+        )
+    if field.kind == "bool":
+        return st.checkbox(field.label, value=field.default, key=key, help=field.help or None)
+    if field.kind in ("int", "float"):
+        number = int if field.kind == "int" else float
+        # Rates (1e-2 and below) in scientific notation, the arrows a tenth of their order.
+        small = field.kind == "float" and 0 < abs(field.default) <= 0.01
+        return st.number_input(
+            field.label,
+            number(field.low),
+            number(field.high),
+            number(field.default),
+            step=10 ** math.floor(math.log10(abs(field.default))) / 10 if small else None,
+            format="%.2e" if small else None,
+            key=key,
+            help=field.help or None,
+        )
+    if field.kind == "run":
+        models = runs.finished_models(store)
+        if not models:
+            st.info("No finished run yet: train one first, then start from it.")
+            return None
+        label = st.selectbox(field.label, list(models), key=key, help=field.help or None)
+        return models[label]
+    # datasets: the classification data sets the Data page knows, in the order picked
+    offered = {c["label"]: c for c in choices if c["task"] == "classification"}
+    picked = st.multiselect(
+        field.label,
+        list(offered),
+        default=list(offered)[:1],
+        key=key,
+        help=field.help or None,
+    )
+    return [offered[label] for label in picked]
+
+
+def _method_area(store: RunStore, task: str, choices: list[dict]):
+    """The "Method" choice and its settings; returns (method, values)."""
+    st.markdown("**Method**")
+    # Every method, whatever the task (a choice kept across pages must stay an option); one
+    # that does not apply says so here and is refused at start.
+    offered = methods.methods()
+    labels = [m.label for m in offered]
+    label = st.selectbox(
+        "Training method",
+        labels,
+        key="train_training_method",
+        help="Each is compared with its plain twin (the same settings without it) on the "
+        "Compare page.",
+    )
+    chosen = offered[labels.index(label)]
+    st.caption(chosen.summary + (f" See {chosen.docs}." if chosen.docs else ""))
+    if not chosen.applies_to(task):
+        st.warning(f"{chosen.label} applies to {', '.join(chosen.tasks or ())} runs only.")
+    values = {}
+    if chosen.fields:
+        columns = st.columns(min(len(chosen.fields), 4))
+        for i, field in enumerate(chosen.fields):
+            with columns[i % len(columns)]:
+                values[field.name] = _field(chosen, field, store, choices)
+    return chosen, values
 
 
 def _chart(frame: pd.DataFrame, title: str) -> alt.LayerChart:
@@ -204,21 +298,22 @@ def _live(run_id: int) -> None:
         return
     if not run.active:
         st.rerun()
-    st.subheader(f"Training run #{run.id}: {run.name}")
-    text = (
-        f"step {run.step} of {run.total_steps} - about {runs.format_eta(run.eta_seconds)} left"
-        if run.total_steps
-        else "starting: loading data and model..."
-    )
-    if run.status == "stopping":
-        text = "stopping after this step; the best checkpoint will be kept..."
-    st.progress(min(max(run.progress, 0.0), 1.0), text=text)
-    if st.button(
-        "Stop (keep the best checkpoint)", key="train_stop", disabled=run.status == "stopping"
-    ):
+    job = runs.job_of(run)
+    kind = {"train": "Training run", "hpo": "Search", "continual": "Continual sequence"}[job]
+    st.subheader(f"{kind} #{run.id}: {run.name}")
+    st.progress(min(max(run.progress, 0.0), 1.0), text=runs.progress_text(run, job))
+    stop = {
+        "train": "Stop (keep the best checkpoint)",
+        "hpo": "Stop (keep the finished trials)",
+        "continual": "Stop (keeps nothing)",
+    }[job]
+    if st.button(stop, key="train_stop", disabled=run.status == "stopping"):
         store.request_stop(run.id)
         st.rerun(scope="fragment")
-    _curves(run.history)
+    if job == "hpo":
+        _leaderboard(run)
+    elif job == "train":
+        _curves(run.history)
     st.caption("Training runs in a separate process: you can leave this page or reload it.")
 
 
@@ -235,10 +330,28 @@ def _result(run) -> None:
             with st.expander("Worker log (last lines)"):
                 st.code("\n".join(log.read_text(errors="replace").splitlines()[-40:]))
         return
+    job = runs.job_of(run)
     if run.status == "stopped":
-        st.warning("Stopped on request; the best checkpoint so far was evaluated and saved.")
+        st.warning(
+            run.error
+            or (
+                "Stopped on request; the best checkpoint so far was evaluated and saved."
+                if job == "train"
+                else "Stopped on request; the finished trials and the best model so far are kept."
+            )
+        )
     else:
         st.success(f"Finished in {run.metrics.get('train', {}).get('train_seconds', '?')} s.")
+    if job == "hpo":
+        _leaderboard(run)
+    elif job == "continual":
+        _sequence_result(run)
+    if job != "train":
+        st.caption(
+            "See what the method changed against the plain run on the Compare page."
+            + (f" Best model: `{shown_path(run.artifact_path)}`." if run.artifact_path else "")
+        )
+        return
     metrics = run.metrics
     table = [
         {
@@ -259,6 +372,47 @@ def _result(run) -> None:
         f"Model folder: `{shown_path(run.artifact_path)}`. Evaluate it, compare it or "
         "try it from the sidebar."
     )
+
+
+def _leaderboard(run) -> None:
+    summary = runs.hpo_summary(run)
+    if not summary:
+        st.caption("The leaderboard appears after the first trial.")
+        return
+    metric = summary["metric"]
+    if summary.get("best_value") is not None:
+        line = (
+            f"Best so far: trial {summary['best_trial']}, validation {metric} "
+            f"{summary['best_value']:.4f}"
+        )
+        if summary.get("baseline_value") is not None:
+            line += f" (trial 0, the settings as given: {summary['baseline_value']:.4f})"
+        st.markdown(line + ".")
+    st.dataframe(pd.DataFrame(runs.leaderboard_table(summary)), hide_index=True)
+    st.caption(
+        "Validation figures only: the search never scores the test split. * the settings as "
+        "given (trial 0)."
+        + (
+            f" Best config: `{shown_path(summary['best_config'])}`."
+            if summary.get("best_config")
+            else ""
+        )
+    )
+
+
+def _sequence_result(run) -> None:
+    figures = {
+        split: run.metrics.get(split) for split in ("validation", "test") if run.metrics.get(split)
+    }
+    if figures:
+        st.dataframe(
+            pd.DataFrame([{"split": split, **values} for split, values in figures.items()]),
+            hide_index=True,
+        )
+    table = runs.continual_table(run, "test")
+    if table:
+        st.markdown("**Test accuracy of each task after each step** (the forgetting matrix)")
+        st.dataframe(pd.DataFrame(table), hide_index=True)
 
 
 def render() -> None:
