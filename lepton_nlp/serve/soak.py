@@ -4,8 +4,8 @@ and count, with per-endpoint latency, errors and the server's memory sampled thr
 The API runs in its own process (:class:`ServerProcess` starts one on loopback and waits
 for it), so what is measured is the server: its resident memory is read with psutil while
 the clients run. A soak has two phases. The **warm-up** sends the same mix for a while
-without counting memory: models load lazily, thread pools and caches fill, the allocator
-takes its working set. The **measured** phase follows; :func:`memory_growth` judges it:
+without counting latency or memory (its errors do count): models load lazily, thread pools
+and caches fill, the allocator takes its working set. The **measured** phase follows; :func:`memory_growth` judges it:
 
 - the RSS samples of the measured phase are split in thirds; the growth is the median of
   the last third minus the median of the first third (medians, so that one collection or
@@ -117,11 +117,12 @@ class SoakResult:
     rss_samples: list[tuple[float, float]]
     error_examples: list[str]
     stopped_by: str
+    warmup: dict[str, Any] = field(default_factory=dict)
 
     @property
     def held(self) -> bool:
-        """No errors and the memory growth within its limit."""
-        return self.errors == 0 and bool(self.memory.get("held"))
+        """No errors (warm-up included) and the memory growth within its limit."""
+        return self.errors == 0 and not self.warmup.get("errors") and bool(self.memory.get("held"))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -134,6 +135,7 @@ class SoakResult:
             "expected_refusals": self.expected_refusals,
             "stopped_by": self.stopped_by,
             "held": self.held,
+            "warmup": self.warmup,
             "overall": self.overall,
             "endpoints": self.endpoints,
             "memory": self.memory,
@@ -162,9 +164,7 @@ def memory_growth(
     values = [m for _, m in samples]
     mean_t, mean_m = statistics.fmean(times), statistics.fmean(values)
     spread = sum((t - mean_t) ** 2 for t in times)
-    slope = (
-        sum((t - mean_t) * (m - mean_m) for t, m in samples) / spread * 60 if spread else 0.0
-    )
+    slope = sum((t - mean_t) * (m - mean_m) for t, m in samples) / spread * 60 if spread else 0.0
     growth = late - early
     return {
         "rule": "median RSS of the last third of the measured samples minus that of the first "
@@ -219,6 +219,7 @@ class _Sampler(threading.Thread):
 async def _clients(
     url: str,
     endpoints: Sequence[Endpoint],
+    *,
     clients: int,
     seconds: float,
     max_requests: int | None,
@@ -326,22 +327,39 @@ def run_soak(
     # not the warm-up's again.
     counters = {e.name: itertools.count() for e in endpoints}
     examples: list[str] = []
+    # The warm-up's answers are checked too (a model that fails to build on its first
+    # requests is an error), but its latencies and memory are not the steady state's.
+    warm = {e.name: _Tally() for e in endpoints}
+    warm_examples: list[str] = []
     try:
+        common = {"clients": clients, "counters": counters, "headers": headers, "timeout": timeout}
         if warmup_seconds > 0:
             asyncio.run(
                 _clients(
-                    url, endpoints, clients, warmup_seconds, None, None, counters, [], seed + 1,
-                    headers, timeout,
+                    url,
+                    endpoints,
+                    seconds=warmup_seconds,
+                    max_requests=None,
+                    tallies=warm,
+                    examples=warm_examples,
+                    seed=seed + 1,
+                    **common,
                 )
-            )  # fmt: skip
+            )
         sampler.recording.set()
         start = time.monotonic()
         sent = asyncio.run(
             _clients(
-                url, endpoints, clients, seconds, max_requests, tallies, counters, examples,
-                seed, headers, timeout,
+                url,
+                endpoints,
+                seconds=seconds,
+                max_requests=max_requests,
+                tallies=tallies,
+                examples=examples,
+                seed=seed,
+                **common,
             )
-        )  # fmt: skip
+        )
         elapsed = time.monotonic() - start
         time.sleep(sample_interval)  # one sample after the last answer
     finally:
@@ -354,23 +372,29 @@ def run_soak(
         everything.expected += tally.expected
         everything.errors.update(tally.errors)
     overall = everything.figures()
+    warm_errors = Counter()
+    for tally in warm.values():
+        warm_errors.update(tally.errors)
+    warmup = {
+        "requests": sum(len(t.latencies) for t in warm.values()),
+        "errors": sum(warm_errors.values()),
+        "error_kinds": dict(sorted(warm_errors.items())),
+        "error_examples": warm_examples,
+    }
     return SoakResult(
+        warmup=warmup,
         clients=clients,
         warmup_seconds=warmup_seconds,
         seconds=round(elapsed, 1),
         requests=sent,
         errors=overall["errors"],
         expected_refusals=overall["expected_refusals"],
-        endpoints={
-            e.name: {"weight": e.weight, **tallies[e.name].figures()} for e in endpoints
-        },
+        endpoints={e.name: {"weight": e.weight, **tallies[e.name].figures()} for e in endpoints},
         overall=overall,
         memory=memory_growth(sampler.samples, sent, max_growth_mib),
         rss_samples=sampler.samples,
         error_examples=examples,
-        stopped_by="max_requests"
-        if max_requests is not None and sent >= max_requests
-        else "time",
+        stopped_by="max_requests" if max_requests is not None and sent >= max_requests else "time",
     )
 
 
