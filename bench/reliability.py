@@ -260,7 +260,7 @@ def main() -> None:
     parser.add_argument("--skip-api", action="store_true", help="no schemathesis run")
     parser.add_argument("--skip-crash", action="store_true")
     parser.add_argument("--soak-seconds", type=float, default=600, help="measured soak")
-    parser.add_argument("--soak-warmup", type=float, default=60, help="unmeasured warm-up")
+    parser.add_argument("--soak-warmup", type=float, default=120, help="unmeasured warm-up")
     parser.add_argument("--soak-clients", type=int, default=4)
     parser.add_argument("--soak-max-requests", type=int, default=200_000)
     parser.add_argument("--sample-interval", type=float, default=1.0, help="RSS every N s")

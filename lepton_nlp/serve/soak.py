@@ -3,7 +3,8 @@ and count, with per-endpoint latency, errors and the server's memory sampled thr
 
 The API runs in its own process (:class:`ServerProcess` starts one on loopback and waits
 for it), so what is measured is the server: its resident memory is read with psutil while
-the clients run. A soak has two phases. The **warm-up** sends the same mix for a while
+the clients run. A soak has two phases. The **warm-up** sends each endpoint once, one after another (what builds on first use is
+built), then the same mix for a while
 without counting latency or memory (its errors do count): models load lazily, thread pools
 and caches fill, the allocator takes its working set. The **measured** phase follows; :func:`memory_growth` judges it:
 
@@ -216,6 +217,49 @@ class _Sampler(threading.Thread):
                 self.samples.append((time.monotonic() - self.origin, rss))
 
 
+def _send(
+    http: Any, endpoint: Endpoint, counters: dict[str, Any]
+) -> tuple[str, str, int | None, str | None]:
+    """One request of ``endpoint`` (sync client): (method, path, status, problem or None)."""
+    import httpx
+
+    method, path, params, body = endpoint.build(next(counters[endpoint.name]))
+    try:
+        response = http.request(method, path, params=params, json=body)
+    except httpx.HTTPError as error:
+        return method, path, None, f"{type(error).__name__}: {error}"
+    status = response.status_code
+    if status in endpoint.ok or status in endpoint.expected:
+        return method, path, status, None
+    return method, path, status, f"{status} {response.text[:300]}"
+
+
+def _prime(
+    url: str,
+    endpoints: Sequence[Endpoint],
+    counters: dict[str, Any],
+    tallies: dict[str, _Tally],
+    examples: list[str],
+    headers: Mapping[str, str] | None,
+    timeout: float,
+) -> None:
+    """Each endpoint once, one after another: what builds on first use (the apps' models)
+    is built before the timed warm-up, whatever the mix's weights."""
+    import httpx
+
+    with httpx.Client(base_url=url, timeout=timeout, headers=headers) as http:
+        for endpoint in endpoints:
+            start = time.perf_counter()
+            method, path, status, problem = _send(http, endpoint, counters)
+            tally = tallies[endpoint.name]
+            tally.latencies.append(time.perf_counter() - start)
+            if problem is None:
+                tally.ok += 1
+            else:
+                tally.errors[str(status) if status is not None else problem.split(":")[0]] += 1
+                examples.append(f"{endpoint.name} {method} {path}: {problem}")
+
+
 async def _clients(
     url: str,
     endpoints: Sequence[Endpoint],
@@ -334,6 +378,7 @@ def run_soak(
     try:
         common = {"clients": clients, "counters": counters, "headers": headers, "timeout": timeout}
         if warmup_seconds > 0:
+            _prime(url, endpoints, counters, warm, warm_examples, headers, timeout)
             asyncio.run(
                 _clients(
                     url,
