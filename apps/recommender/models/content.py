@@ -47,6 +47,10 @@ class ContentConfig:
     on a busy machine costs tens of milliseconds; ``threads`` is process-wide in faiss)."""
 
 
+#: Stated-interest texts whose vectors a content model keeps (the oldest go first).
+INTEREST_CACHE_SIZE = 4096
+
+
 def _unit(matrix: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
     return matrix / np.where(norms > 0, norms, 1.0)
@@ -105,11 +109,20 @@ class ContentModel:
     # --- profiles -------------------------------------------------------------------------------
 
     def interest_vectors(self, interests: Sequence[str]) -> np.ndarray:
-        missing = [t for t in interests if t not in self._interest_cache]
+        cache = self._interest_cache
+        found = {t: cache.get(t) for t in interests}
+        missing = [t for t, vector in found.items() if vector is None]
         if missing:
             for text, vector in zip(missing, self.embedder.encode(missing), strict=True):
-                self._interest_cache[text] = _unit(np.asarray(vector, np.float32))
-        return np.array([self._interest_cache[t] for t in interests], dtype=np.float32).reshape(
+                found[text] = cache[text] = _unit(np.asarray(vector, np.float32))
+            # Interests come from requests: unbounded, the cache grew with every new text a
+            # client sent, for the life of the server. The oldest go first.
+            while len(cache) > INTEREST_CACHE_SIZE:
+                try:
+                    cache.pop(next(iter(cache)), None)
+                except (StopIteration, RuntimeError):  # another request changed it meanwhile
+                    break
+        return np.array([found[t] for t in interests], dtype=np.float32).reshape(
             len(interests), self.vectors.shape[1]
         )
 
