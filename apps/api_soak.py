@@ -38,7 +38,7 @@ MIX: dict[str, float] = {
     "classify": 25,  # POST /v1/classify, 1-3 headlines
     "support_webhook": 20,  # POST /webhooks/rest/webhook, a new conversation every 3 messages
     "support_parse": 15,  # POST /model/parse
-    "finance_score": 5,  # POST /finance/score, 2 new articles
+    "finance_score": 5,  # POST /finance/score, 2 new articles (scored and stored)
     "recommend": 12,  # GET /recommender/users/{user}/recommendations (1 in 4 a new user)
     "similar": 10,  # GET /recommender/items/{item}/similar
     "health": 8,  # GET /healthz, /readyz, /v1/models in turn
@@ -74,7 +74,8 @@ def suite_endpoints(
     classify_model: str, items: Sequence[str], users: Sequence[str]
 ) -> list[Endpoint]:
     """The mix of :data:`MIX` over the project's own samples: FAQ questions for the bot,
-    the sample feed's articles (posted under new ids, so each is scored), finance headlines.
+    the sample feed's articles (each posted as a new copy, so each is scored and stored),
+    finance headlines.
 
     Args:
         classify_model: the ``model`` named in ``/v1/classify`` requests.
@@ -107,7 +108,9 @@ def suite_endpoints(
                 {
                     "id": f"soak-{n}-{k}",
                     "title": article["title"],
-                    "body": article["body"],
+                    # The store knows an article by its text: a copy with the same text
+                    # would be skipped, not scored. One more sentence makes it new.
+                    "body": f"{article['body']} This is copy {n}.{k} of the report.",
                     "published": article["published"],
                     "url": f"https://news.example.com/soak/{n}/{k}",
                     "source": "soak",
