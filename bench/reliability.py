@@ -224,8 +224,8 @@ def soak(args: argparse.Namespace, env: dict[str, str], stamp: dict, folder: Pat
     print(json.dumps({k: v for k, v in http.items() if k != "rss_samples_mib"}, indent=1))
     http = {
         "models": "finance-sentiment on /v1/classify; the support bot (banking77-intent, "
-        "MiniLM FAQ, support-policy-qa), the finance pipeline and the demo recommender "
-        "(hybrid, MiniLM) as their routes build them",
+        "MiniLM FAQ, support-policy-qa, dialogsum-summarizer for handoffs), the finance "
+        "pipeline and the demo recommender (hybrid, MiniLM) as their routes build them",
         "mix_weights": MIX,
         "server_ready_seconds": server.started_seconds,
         "idle_rss_mib": round(idle, 1),
