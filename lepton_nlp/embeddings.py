@@ -33,6 +33,9 @@ class SentenceEmbedder:
     def __init__(
         self, model: str = DEFAULT_EMBED_MODEL, device: str | None = None, batch_size: int = 64
     ):
+        from lepton_nlp.hf_imports import import_hf
+
+        import_hf()
         from sentence_transformers import SentenceTransformer
 
         self.model_name = model

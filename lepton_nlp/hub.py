@@ -70,6 +70,10 @@ def _smollm2() -> Path:
 def _convert_gguf(gguf_file: Path, target: Path) -> None:
     """Dequantize a GGUF causal LM once into a plain, trainable transformers folder."""
     import torch
+
+    from lepton_nlp.hf_imports import import_hf
+
+    import_hf()
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     log.info("Converting %s into a trainable folder at %s (once)", gguf_file.name, target)

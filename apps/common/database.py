@@ -200,9 +200,24 @@ def _create_schema(engine: Any, metadata: MetaData) -> None:
 
     PostgreSQL's ``CREATE TABLE`` has no protection against a concurrent twin (both see no
     table, one fails with "already exists"), so the creation runs under a transaction-level
-    advisory lock: the second process waits, then finds the tables there. SQLite's file lock
-    already serialises it.
+    advisory lock: the second process waits, then finds the tables there. SQLite has the same
+    race (the driver starts no transaction before a ``CREATE TABLE``, so the check and the
+    creation are apart): its creation runs in a ``BEGIN IMMEDIATE`` transaction, which holds
+    the file's write lock from the check on. Two browser sessions opening the suite's pages at
+    once met it ("table rec_events already exists").
     """
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            # AUTOCOMMIT: the driver sends no BEGIN of its own, so this one is the transaction.
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                metadata.create_all(connection)
+            except BaseException:
+                connection.exec_driver_sql("ROLLBACK")
+                raise
+            connection.exec_driver_sql("COMMIT")
+        return
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             connection.execute(sql("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})

@@ -22,7 +22,8 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -404,12 +405,25 @@ class SupportBot:
         self.phrases = load_handoff_phrases() if handoff_phrases is None else handoff_phrases
         self.clock = clock
         self._guard = threading.Lock()
-        self._senders: dict[str, threading.Lock] = {}
+        # sender -> [its lock, how many turns hold or wait for it]; an entry goes when its
+        # last turn ends, so a server answering endless new senders does not keep one each
+        # (the soak found this: one lock per conversation ever seen, for the process's life).
+        self._senders: dict[str, list] = {}
 
-    def _lock(self, sender: str) -> threading.Lock:
+    @contextmanager
+    def _lock(self, sender: str) -> Iterator[None]:
         # One turn at a time per sender: the HTTP API answers requests on a thread pool.
         with self._guard:
-            return self._senders.setdefault(sender, threading.Lock())
+            entry = self._senders.setdefault(sender, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._guard:
+                entry[1] -= 1
+                if not entry[1]:
+                    del self._senders[sender]
 
     # --- the public surface ---------------------------------------------------------------
 

@@ -105,6 +105,9 @@ class MultiAdapterPredictor:
             MultiAdapterError: no artifacts, different base models, a method whose adapter
                 cannot be switched per batch (full fine-tuning, prompt learning).
         """
+        from lepton_nlp.hf_imports import import_hf
+
+        import_hf()
         from peft import PeftConfig, get_peft_model
         from peft.utils import set_peft_model_state_dict
         from transformers import AutoModel

@@ -258,6 +258,9 @@ class Predictor:
                 the threads; None: one per torch thread on a CPU with a torch backend, at
                 most :data:`MAX_AUTO_STREAMS` (:func:`default_streams`), else one. Same outputs.
         """
+        from lepton_nlp.hf_imports import import_hf
+
+        import_hf()  # before any import from transformers: it is not thread-safe on first use
         from transformers import AutoTokenizer
 
         from lepton_nlp.inference.backends import (

@@ -33,6 +33,9 @@ def generate_zero_shot(
     Returns:
         The predictions and their metrics.
     """
+    from lepton_nlp.hf_imports import import_hf
+
+    import_hf()
     from transformers import AutoTokenizer
 
     task = get_task(task_name)

@@ -92,7 +92,8 @@ def suite(tmp_path_factory):
             lambda _: _healthy(url) or process.poll() is not None
         )
         assert process.poll() is None, (home / "suite.log").read_text()
-        yield {"url": url, "env": env, "home": home, "port": port}
+        # apps.launch execs streamlit in place, so this pid is the suite's server.
+        yield {"url": url, "env": env, "home": home, "port": port, "pid": process.pid}
     finally:
         process.terminate()
         try:

@@ -52,3 +52,39 @@ def test_an_in_memory_database_is_left_as_it_is(monkeypatch):
     monkeypatch.setenv("LEPTON_SQLITE_SYNCHRONOUS", "sometimes")  # not even read
     database = Database("sqlite:///:memory:")
     assert _pragmas(database)[0] == "memory"
+
+
+def test_stores_opened_at_once_on_a_new_file_all_open(tmp_path):
+    # Four browser sessions at once (tests/apps/test_concurrent_sessions.py): the support and
+    # recommender pages each created the tables of a new file, and one failed with
+    # "table ... already exists" (the check and the CREATE were not under one lock).
+    import threading
+
+    from apps.finance.store import FinanceStore
+    from apps.recommender.store import RecommenderStore
+    from apps.support.store import SupportStore
+
+    errors = []
+    for trial in range(3):
+        url = f"sqlite:///{tmp_path / f'suite{trial}.db'}"
+        start = threading.Barrier(6)
+
+        def open_store(kind, url=url, start=start):
+            start.wait()
+            try:
+                kind(url)
+            except Exception as error:
+                errors.append(repr(error))
+
+        threads = [
+            threading.Thread(target=open_store, args=(kind,))
+            for kind in (SupportStore, RecommenderStore, FinanceStore) * 2
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []
+    with Database(f"sqlite:///{tmp_path / 'suite0.db'}").engine.connect() as connection:
+        tables = {row[0] for row in connection.execute(text("SELECT name FROM sqlite_master"))}
+    assert {"support_conversations", "rec_events"} <= tables

@@ -187,6 +187,21 @@ def test_models_learn_the_users_topic(data, catalogue):
             assert all(catalogue.items[i].categories == [topic] for i in items), name
 
 
+def test_stated_interests_are_cached_within_a_bound(data, catalogue, monkeypatch):
+    # Interests come from API requests (?interest=...): each new text was kept for good.
+    from apps.recommender.models import content
+
+    monkeypatch.setattr(content, "INTEREST_CACHE_SIZE", 50)
+    model = _fitted("content", data, catalogue)
+    first = model.interest_vectors(["stars and rockets", "pasta"])
+    for n in range(30):
+        model.interest_vectors([f"topic {n} a", f"topic {n} b", "pasta", "pasta"])
+    assert len(model._interest_cache) <= 50
+    assert "stars and rockets" not in model._interest_cache  # the oldest went first
+    again = model.interest_vectors(["stars and rockets", "pasta"])
+    np.testing.assert_allclose(again, first, rtol=1e-6)
+
+
 def test_content_explanation_names_items_the_user_liked(data, catalogue):
     model = _fitted("content", data, catalogue)
     ctx = UserContext.of_user(data, 0)

@@ -327,6 +327,28 @@ def test_concurrent_turns_of_one_sender_are_serialised():
     for t in threads:
         t.join()
     assert len([t for t in bot.state("u1").turns if t["speaker"] == "user"]) == 8
+    assert bot._senders == {}  # the per-sender lock goes with the last turn holding it
+
+
+def test_the_bot_keeps_nothing_per_sender_once_turns_end():
+    # The HTTP soak (bench/reliability.py --soak) sends endless new conversations: the bot
+    # kept one lock per sender ever seen, for the life of the server.
+    import threading
+
+    bot = make_bot(clock=Clock())
+    failing = SupportBot(lambda text: 1 / 0, StandInAnswers(), clock=Clock())
+    threads = [
+        threading.Thread(target=bot.reply, args=(f"s{i % 40}-{i}", "activate my card"))
+        for i in range(200)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(bot.store.states) == 200
+    with pytest.raises(ZeroDivisionError):
+        failing.reply("u1", "activate my card")
+    assert bot._senders == {} and failing._senders == {}
 
 
 def test_a_retry_after_a_failed_turn_is_answered():

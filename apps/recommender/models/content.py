@@ -63,6 +63,10 @@ class ContentConfig:
     on a busy machine costs tens of milliseconds; ``threads`` is process-wide in faiss)."""
 
 
+#: Stated-interest texts whose vectors a content model keeps (the oldest go first).
+INTEREST_CACHE_SIZE = 4096
+
+
 def _unit(matrix: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
     return matrix / np.where(norms > 0, norms, 1.0)
@@ -174,12 +178,21 @@ class ContentModel:
     # --- profiles -------------------------------------------------------------------------------
 
     def interest_vectors(self, interests: Sequence[str]) -> np.ndarray:
-        missing = [t for t in interests if t not in self._interest_cache]
+        cache = self._interest_cache
+        found = {t: cache.get(t) for t in interests}
+        missing = [t for t, vector in found.items() if vector is None]
         if missing:
             vectors = self._project(_unit(np.asarray(self.embedder.encode(missing), np.float32)))
             for text, vector in zip(missing, vectors, strict=True):
-                self._interest_cache[text] = vector
-        return np.array([self._interest_cache[t] for t in interests], dtype=np.float32).reshape(
+                found[text] = cache[text] = vector
+            # Interests come from requests: unbounded, the cache grew with every new text a
+            # client sent, for the life of the server. The oldest go first.
+            while len(cache) > INTEREST_CACHE_SIZE:
+                try:
+                    cache.pop(next(iter(cache)), None)
+                except (StopIteration, RuntimeError):  # another request changed it meanwhile
+                    break
+        return np.array([found[t] for t in interests], dtype=np.float32).reshape(
             len(interests), self.vectors.shape[1]
         )
 
