@@ -38,10 +38,10 @@ from lepton_nlp.tasks.base import TaskSpec
 
 __all__ = [
     "ARTIFACT_FILE",
+    "BASE_DIR",
     "RANGES_FILE",
     "ArtifactError",
     "ArtifactInfo",
-    "BASE_DIR",
     "base_weights",
     "check_output_dir",
     "is_artifact",

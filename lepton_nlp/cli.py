@@ -507,8 +507,8 @@ def build_parser() -> argparse.ArgumentParser:
         "adapt",
         help="adapt a run's encoder to unlabelled target-domain text (before few-label training)",
         description="Continue training the encoder of a run config (model.name, or "
-        "model.init_from when set) on unlabelled texts of the target domain with unsupervised "
-        "SimCSE (adapt.method), and write an encoder folder (adapt.output_dir, default "
+        "model.init_from when set) on unlabelled texts of the target domain, unsupervised "
+        "(adapt.method: TSDAE or SimCSE), and write an encoder folder (adapt.output_dir, default "
         "<training.output_dir>-adapted) to start the labelled run from: "
         "`lepton-nlp train CONFIG model.init_from=FOLDER`. See docs/transfer.md.",
         epilog="overrides: key.sub=value, e.g. adapt.epochs=2 adapt.max_samples=5000",

@@ -153,11 +153,10 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.max_length < 8:
             raise ConfigError(f"model.max_length={self.max_length} is too short; use 8 or more.")
-        if self.init_from is not None:
-            if not self.init_from.strip():
-                raise ConfigError(
-                    "model.init_from is empty; give an artifact or encoder folder, or null."
-                )
+        if self.init_from is not None and not self.init_from.strip():
+            raise ConfigError(
+                "model.init_from is empty; give an artifact or encoder folder, or null."
+            )
 
 
 @dataclass
@@ -609,7 +608,7 @@ class HpoConfig:
 
 
 #: Unsupervised adaptation methods (``adapt.method``); see lepton_nlp/training/transfer.py.
-ADAPT_METHODS = ("simcse",)
+ADAPT_METHODS = ("tsdae", "simcse")
 
 
 @dataclass
@@ -618,11 +617,15 @@ class AdaptConfig:
     adapt``), before fine-tuning on the few labelled examples. It starts from ``model.name``,
     or from ``model.init_from`` when set (transfer, then adapt)."""
 
-    method: str = "simcse"
-    """simcse: unsupervised SimCSE (Gao et al. 2021) through sentence-transformers: each
-    text is its own positive under two dropout masks, the batch's other texts the negatives
-    (MultipleNegativesRankingLoss), over mean-pooled token vectors. Needs no pretraining
-    head, so it works with encoders shipped without one (all-MiniLM-L6-v2 has no MLM head)."""
+    method: str = "tsdae"
+    """tsdae: a denoising auto-encoder (Wang et al. 2021, through sentence-transformers'
+    DenoisingAutoEncoderLoss): a decoder tied to the encoder rebuilds each text from the
+    mean-pooled vector of the text with ``deletion_ratio`` of its words deleted. simcse:
+    unsupervised SimCSE (Gao et al. 2021): each text its own positive under two dropout
+    masks, the batch's other texts the negatives. Neither needs a pretraining head, so both
+    work with encoders shipped without one (all-MiniLM-L6-v2 has no MLM head); on
+    all-MiniLM-L6-v2, trained contrastively already, SimCSE's loss starts near zero and
+    moves the encoder little (docs/transfer.md)."""
     unlabelled: str | None = None
     """File of target-domain texts: .txt (one a line), .csv or .jsonl (``text_column``);
     ``--unlabelled`` sets it. Labels in the file, if any, are not read."""
@@ -633,12 +636,15 @@ class AdaptConfig:
     ``model.init_from`` and as a sentence-transformers model."""
     epochs: float = 1.0
     """Passes over the unlabelled texts."""
-    batch_size: int = 32
-    """Texts per batch: each text's negatives are the batch's other texts."""
+    batch_size: int | None = None
+    """Texts per batch; None: the method's paper's own, 8 for tsdae, 64 for simcse (each
+    text's negatives are the batch's other texts: larger is harder)."""
     learning_rate: float = 3.0e-5
-    """Peak learning rate (SimCSE's own for BERT-sized encoders)."""
+    """Peak learning rate (TSDAE's and SimCSE's own for BERT-sized encoders)."""
     temperature: float = 0.05
-    """Softmax temperature of the contrastive loss (SimCSE: 0.05; the loss's scale is 1/t)."""
+    """simcse: softmax temperature of the contrastive loss (0.05 as in SimCSE; scale 1/t)."""
+    deletion_ratio: float = 0.6
+    """tsdae: share of each text's words deleted from the encoder's input (TSDAE: 0.6)."""
     max_samples: int | None = None
     """Use at most this many texts (a seeded sample)."""
     seed: int = 42
@@ -656,6 +662,8 @@ class AdaptConfig:
             )
         if self.epochs <= 0:
             raise ConfigError(f"adapt.epochs={self.epochs} must be positive.")
+        if self.batch_size is None:
+            self.batch_size = {"tsdae": 8, "simcse": 64}[self.method]
         if self.batch_size < 2:
             raise ConfigError(
                 f"adapt.batch_size={self.batch_size} must be at least 2: a text's negatives "
@@ -665,6 +673,11 @@ class AdaptConfig:
             raise ConfigError(f"adapt.learning_rate={self.learning_rate} must be positive.")
         if self.temperature <= 0:
             raise ConfigError(f"adapt.temperature={self.temperature} must be positive.")
+        if not 0.0 <= self.deletion_ratio < 1.0:
+            raise ConfigError(
+                f"adapt.deletion_ratio={self.deletion_ratio} must be in [0, 1): the share of "
+                "words deleted (0.6 in TSDAE)."
+            )
         if self.max_samples is not None and self.max_samples < 2:
             raise ConfigError(f"adapt.max_samples={self.max_samples} must be at least 2.")
 

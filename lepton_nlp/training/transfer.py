@@ -11,9 +11,10 @@ Two steps, each usable alone (docs/transfer.md):
   new artifact keeps them (``base/``) so it stays self-contained.
 - unsupervised domain adaptation (``lepton-nlp adapt``): continued training of the encoder
   on unlabelled target-domain text. all-MiniLM-L6-v2 ships without a masked-LM head, so the
-  method is one that needs none: unsupervised SimCSE (Gao et al. 2021) through
-  sentence-transformers, each text its own positive under two dropout masks
-  (:func:`adapt_encoder`). The folder it writes is a sentence-transformers model and a
+  methods are ones that need none, through sentence-transformers (:func:`adapt_encoder`):
+  TSDAE (Wang et al. 2021), a denoising auto-encoder whose decoder, tied to the encoder,
+  rebuilds each text from the pooled vector of the text with most words deleted; and
+  unsupervised SimCSE (Gao et al. 2021), each text its own positive under two dropout masks. The folder it writes is a sentence-transformers model and a
   transformers encoder, usable as ``model.init_from``.
 
     lepton-nlp adapt configs/transfer_bank_faqs.yaml --unlabelled questions.txt
@@ -42,6 +43,7 @@ __all__ = [
     "adapt_encoder",
     "check_architecture",
     "check_init_task",
+    "delete_words",
     "init_dir",
     "prepare_init",
     "read_unlabelled",
@@ -197,7 +199,12 @@ def prepare_init(
         )
     (dest / INIT_FILE).write_text(
         json.dumps(
-            {"init_from": init_from, "kind": init.kind, "kept_head": init.kept_head, **init.details},
+            {
+                "init_from": init_from,
+                "kind": init.kind,
+                "kept_head": init.kept_head,
+                **init.details,
+            },
             indent=2,
         ),
         encoding="utf-8",
@@ -340,6 +347,16 @@ def read_unlabelled(path: str | Path, text_column: str = "text") -> list[str]:
     return list(seen)
 
 
+def delete_words(text: str, ratio: float, rng: random.Random) -> str:
+    """TSDAE's noise: ``text`` with each word deleted with probability ``ratio`` (one word
+    kept at least)."""
+    words = text.split()
+    if not words:
+        return text
+    kept = [w for w in words if rng.random() >= ratio]
+    return " ".join(kept) if kept else rng.choice(words)
+
+
 @dataclass
 class AdaptResult:
     """Where the adapted encoder went and what the adaptation did."""
@@ -408,14 +425,20 @@ def adapt_encoder(config: Any, unlabelled: str | Path | None = None) -> AdaptRes
         start = resolve_model(config.model.name)
     try:
         transformer = models.Transformer(start, max_seq_length=config.model.max_length)
-        pooling = models.Pooling(
-            transformer.get_word_embedding_dimension(), pooling_mode="mean"
-        )
+        pooling = models.Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
         model = SentenceTransformer(modules=[transformer, pooling], device="cpu")
-        loss = losses.MultipleNegativesRankingLoss(model, scale=1.0 / settings.temperature)
-        # Unsupervised SimCSE: a text and itself, encoded under two dropout masks, are the
-        # positive pair; the other texts of the batch are the negatives.
-        data = Dataset.from_dict({"anchor": texts, "positive": texts})
+        if settings.method == "tsdae":
+            # The decoder is built from the encoder's own folder and shares its weights.
+            model.transformers_model.config._name_or_path = start
+            loss = losses.DenoisingAutoEncoderLoss(model, tie_encoder_decoder=True)
+            rng = random.Random(settings.seed)
+            noisy = [delete_words(text, settings.deletion_ratio, rng) for text in texts]
+            data = Dataset.from_dict({"noisy": noisy, "text": texts})
+        else:
+            loss = losses.MultipleNegativesRankingLoss(model, scale=1.0 / settings.temperature)
+            # Unsupervised SimCSE: a text and itself, encoded under two dropout masks, are
+            # the positive pair; the other texts of the batch are the negatives.
+            data = Dataset.from_dict({"anchor": texts, "positive": texts})
         args = SentenceTransformerTrainingArguments(
             output_dir=str(staging.with_name(staging.name + "-work")),
             num_train_epochs=settings.epochs,
@@ -423,7 +446,9 @@ def adapt_encoder(config: Any, unlabelled: str | Path | None = None) -> AdaptRes
             learning_rate=settings.learning_rate,
             warmup_steps=0.1,
             seed=settings.seed,
-            batch_sampler=BatchSamplers.NO_DUPLICATES,
+            batch_sampler=BatchSamplers.NO_DUPLICATES
+            if settings.method == "simcse"
+            else BatchSamplers.BATCH_SAMPLER,
             save_strategy="no",
             report_to="none",
             logging_steps=10,
@@ -431,9 +456,7 @@ def adapt_encoder(config: Any, unlabelled: str | Path | None = None) -> AdaptRes
             disable_tqdm=not config.training.progress,
             dataloader_num_workers=0,
         )
-        trainer = SentenceTransformerTrainer(
-            model=model, args=args, train_dataset=data, loss=loss
-        )
+        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=loss)
         # Without a progress bar the Trainer prints its logs to stdout, which the CLI's
         # JSON output owns.
         trainer.remove_callback(PrinterCallback)
@@ -450,7 +473,11 @@ def adapt_encoder(config: Any, unlabelled: str | Path | None = None) -> AdaptRes
             "epochs": settings.epochs,
             "batch_size": settings.batch_size,
             "learning_rate": settings.learning_rate,
-            "temperature": settings.temperature,
+            **(
+                {"temperature": settings.temperature}
+                if settings.method == "simcse"
+                else {"deletion_ratio": settings.deletion_ratio}
+            ),
             "seed": settings.seed,
             "steps": trainer.state.global_step,
             "train_loss": round(float(result.training_loss), 5),
@@ -467,4 +494,3 @@ def adapt_encoder(config: Any, unlabelled: str | Path | None = None) -> AdaptRes
         if start_dir is not None:
             shutil.rmtree(start_dir, ignore_errors=True)
     return AdaptResult(output=output, summary=summary)
-
