@@ -11,15 +11,15 @@ Pairs (source -> target), both from ../shared/datasets:
 - ``fpb_allagree->fpb_lowagree``: a model trained here on Financial PhraseBank's AllAgree
   sentences (one epoch, LoRA) -> the sentences on which only 50-74% of annotators agreed
   (in Sentences_50Agree, not in Sentences_75Agree; disjoint from AllAgree). The source
-  model is trained here, one epoch on 1,000 AllAgree sentences (a seeded sample).
+  model is trained here, one epoch on 600 AllAgree sentences (a seeded sample).
 
 Each target's sentences are split once (seed 0, stratified) into a fixed test set and a pool;
 a label budget of k per class draws k pool examples of every class (all of a class when it
 has fewer), nested across budgets, per seed. The unlabelled text for adaptation is the whole
-pool, labels dropped (never the test set; at most 400 texts, a seeded sample). Every variant trains with the same fixed settings
+pool, labels dropped (never the test set; at most 256 texts, a seeded sample). Every variant trains with the same fixed settings
 (LoRA r=16, 8 epochs, batch 8, learning rate 5e-4, warm-up 10%), chosen before any run: no
 validation split, no checkpoint choice (the last step is kept), nothing chosen on test. The
-test score comes from the written artifact, loaded with Predictor.from_artifact. Results are
+test score comes from the trained model's Predictor (``TrainResult.predictor``). Results are
 written after every run, so a run cut short leaves what it measured (``complete``: false).
 """
 
@@ -64,13 +64,13 @@ ADAPT = {
     "adapt.batch_size": 8,
     "adapt.learning_rate": 3.0e-5,
     "adapt.deletion_ratio": 0.6,
-    "adapt.max_samples": 400,
+    "adapt.max_samples": 256,
     "adapt.seed": 42,
 }
 #: SimCSE's loss on all-MiniLM-L6-v2 (why TSDAE is the default): a short check.
 SIMCSE_CHECK = {"adapt.method": "simcse", "adapt.max_samples": 128, "adapt.seed": 42}
 #: The FPB source model, trained here: one epoch on a seeded sample of AllAgree sentences.
-FPB_SOURCE_SENTENCES = 1000
+FPB_SOURCE_SENTENCES = 600
 FPB_SOURCE = {
     "training.epochs": 1,
     "training.batch_size": 16,
@@ -181,7 +181,6 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from lepton_nlp.config import load_config
-    from lepton_nlp.inference import Predictor
     from lepton_nlp.training import train
     from lepton_nlp.training.transfer import adapt_encoder
 
@@ -345,10 +344,7 @@ def main() -> None:
                             ],
                         )
                         result = train(config)
-                        predictor = Predictor.from_artifact(
-                            result.artifact, backend="torch", threads=args.threads
-                        )
-                        scores = predictor.evaluate(target["test"])
+                        scores = result.predictor.evaluate(target["test"])
                         run = {
                             "pair": name,
                             "variant": variant,

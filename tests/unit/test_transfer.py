@@ -16,7 +16,12 @@ from lepton_nlp.config import load_config
 from lepton_nlp.errors import ArtifactError, ConfigError
 from lepton_nlp.inference import Predictor
 from lepton_nlp.training import train
-from lepton_nlp.training.transfer import INIT_FILE, adapt_encoder, read_unlabelled
+from lepton_nlp.training.transfer import (
+    INIT_FILE,
+    adapt_encoder,
+    delete_words,
+    read_unlabelled,
+)
 from tests.conftest import FIXTURES, tiny_training
 
 TEXTS = [
@@ -40,7 +45,7 @@ def _run(tiny_model: str, out: Path, *extra: str, source: str = "csv"):
             *data,
             "data.validation_size=0.25",
             *tiny_training(tiny_model),
-            "training.epochs=3",
+            "training.epochs=1",
             "evaluation.backend_check=false",
             f"training.output_dir={out}",
             *extra,
@@ -179,7 +184,7 @@ def test_adapt_moves_the_encoder_and_its_folder_starts_a_run(tiny_model, tmp_pat
     )
     result = adapt_encoder(config, texts)
     summary = json.loads((result.output / "adapt.json").read_text())
-    assert summary["texts"] == 48 and summary["steps"] == 12 and summary["method"] == "simcse"
+    assert summary["texts"] == 48 and summary["steps"] == 12 and summary["method"] == "tsdae"
     adapted = AutoModel.from_pretrained(result.output).state_dict()
     bare = AutoModel.from_pretrained(tiny_model).state_dict()
     moved = [k for k in bare if k in adapted and not torch.allclose(bare[k], adapted[k])]
@@ -199,12 +204,13 @@ def test_adapt_cli_and_its_errors(tiny_model, tmp_path, capsys):
     config.write_text(
         f"model: {{name: {tiny_model}, max_length: 32}}\n"
         f"training: {{output_dir: {tmp_path / 'run'}, progress: false}}\n"
-        "adapt: {text_column: body, batch_size: 4}\n"
+        "adapt: {method: simcse, text_column: body, batch_size: 4}\n"
     )
     out = tmp_path / "cli-adapted"
     assert main(["adapt", str(config), "--unlabelled", str(texts), "--output", str(out)]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["output"] == str(out) and printed["texts"] == 4
+    assert printed["method"] == "simcse" and printed["temperature"] == 0.05
     assert (out / "modules.json").is_file()  # also a sentence-transformers model
     code = main(["adapt", str(config), "--unlabelled", str(tmp_path / "none.txt")])
     assert code == 2 and "does not exist" in capsys.readouterr().err
@@ -212,3 +218,16 @@ def test_adapt_cli_and_its_errors(tiny_model, tmp_path, capsys):
         load_config(None, ["adapt.method=simsce"])
     with pytest.raises(ConfigError, match="needs unlabelled target-domain text"):
         adapt_encoder(load_config(config))
+
+
+def test_tsdae_noise_deletes_words_but_never_all():
+    import random
+
+    text = "net sales rose fourteen percent to a record high"
+    rng = random.Random(0)
+    noisy = [delete_words(text, 0.6, rng) for _ in range(200)]
+    kept = [len(n.split()) for n in noisy]
+    assert all(k >= 1 for k in kept)
+    assert all(set(n.split()) <= set(text.split()) for n in noisy)
+    assert 0.3 < sum(kept) / (200 * len(text.split())) < 0.5  # about 40% of words kept
+    assert delete_words(text, 0.0, rng) == text
