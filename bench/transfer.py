@@ -230,7 +230,8 @@ def main() -> None:
                 "variants": {
                     "base": f"LoRA fine-tuning from {MODEL}",
                     "transfer": "model.init_from = the source model (its LoRA merged into the "
-                    "encoder; a new head: the label sets differ)",
+                    "encoder; bank FAQs: a new head, the label sets differ; FPB: the source's "
+                    "head kept, same task, labels and options)",
                     "adapt": "model.init_from = the base encoder after `lepton-nlp adapt` "
                     "(TSDAE) on the target pool's texts",
                 },

@@ -113,6 +113,12 @@ def test_transferred_artifact_is_self_contained(tiny_model, source, tmp_path):
     for a, b in zip(expected, loaded, strict=True):
         assert a["label"] == b["label"]
         assert a["score"] == pytest.approx(b["score"], abs=1e-4)
+    # Adapters on other starting weights cannot share one base model.
+    from lepton_nlp.errors import MultiAdapterError
+    from lepton_nlp.inference.multi import MultiAdapterPredictor
+
+    with pytest.raises(MultiAdapterError, match="different base models"):
+        MultiAdapterPredictor.from_artifacts({"plain": source, "transferred": result.artifact})
     # Without base/, the adapter would sit on the bare base model: other outputs.
     bare = Predictor.from_artifact(result.artifact, backend="torch", base_model=tiny_model)
     assert any(
