@@ -414,16 +414,17 @@ def adapt_encoder(config: Any, unlabelled: str | Path | None = None) -> AdaptRes
     texts = read_unlabelled(file, settings.text_column)
     if settings.max_samples and len(texts) > settings.max_samples:
         texts = random.Random(settings.seed).sample(texts, settings.max_samples)
+    output.parent.mkdir(parents=True, exist_ok=True)
     staging = output.with_name(f".{output.name}.tmp-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
-    start_dir: Path | None = None
-    if config.model.init_from:
-        start_dir = staging.with_name(staging.name + "-init")
-        task = get_task(config.task)
-        start = str(prepare_init(config, task, None, start_dir, keep_head=False).path)
-    else:
-        start = resolve_model(config.model.name)
+    start_dir = staging.with_name(staging.name + "-init")
     try:
+        if config.model.init_from:
+            # Transfer, then adapt: the source's encoder (its adapter merged in), no head.
+            task = get_task(config.task)
+            start = str(prepare_init(config, task, None, start_dir, keep_head=False).path)
+        else:
+            start = resolve_model(config.model.name)
         transformer = models.Transformer(start, max_seq_length=config.model.max_length)
         pooling = models.Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
         model = SentenceTransformer(modules=[transformer, pooling], device="cpu")
@@ -486,11 +487,9 @@ def adapt_encoder(config: Any, unlabelled: str | Path | None = None) -> AdaptRes
         (staging / "adapt.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
         if output.exists():
             shutil.rmtree(output)
-        output.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging, output)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(staging.with_name(staging.name + "-work"), ignore_errors=True)
-        if start_dir is not None:
-            shutil.rmtree(start_dir, ignore_errors=True)
+        shutil.rmtree(start_dir, ignore_errors=True)
     return AdaptResult(output=output, summary=summary)

@@ -237,3 +237,27 @@ def test_tsdae_noise_deletes_words_but_never_all():
     assert all(set(n.split()) <= set(text.split()) for n in noisy)
     assert 0.3 < sum(kept) / (200 * len(text.split())) < 0.5  # about 40% of words kept
     assert delete_words(text, 0.0, rng) == text
+
+
+def test_adapt_after_transfer_starts_from_the_source_encoder(tiny_model, source, tmp_path):
+    from transformers import AutoModel
+
+    texts = tmp_path / "t.txt"
+    texts.write_text("\n".join(TEXTS))
+    config = _run(
+        tiny_model,
+        tmp_path / "run",
+        f"model.init_from={source}",
+        "adapt.method=simcse",
+        "adapt.batch_size=4",
+    )
+    result = adapt_encoder(config, texts)
+    assert result.summary["started_from"] == str(source) and result.summary["steps"] == 1
+    adapted = AutoModel.from_pretrained(result.output).state_dict()
+    merged, bare = _merged_encoder(source), AutoModel.from_pretrained(tiny_model).state_dict()
+
+    def distance(other: dict) -> float:
+        return sum(float((adapted[k] - other[k]).abs().sum()) for k in merged if k in adapted)
+
+    assert distance(merged) < distance(bare) / 10  # one small step away from the source
+    assert not list(tmp_path.glob(".run-adapted*"))  # no staging debris
