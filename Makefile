@@ -58,7 +58,7 @@ bench: setup
 	bench/run_all.sh classification_fpb classification_banking77 ner_conll2003 peft_methods \
 		relation_semeval2010 qa_squad summarization_dialogsum translation_multi30k \
 		inference_throughput multi_adapter_memory serve_load speech_wer \
-		recommender_movielens recommender_latency hpo continual reliability
+		recommender_movielens recommender_latency hpo continual transfer reliability
 
 clean:
 	rm -rf runs .pytest_cache

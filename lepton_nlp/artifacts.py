@@ -8,6 +8,8 @@ Layout::
     metrics.json           validation/test metrics, training figures, the int8 backend check
     quantization.json      int8 activation ranges from calibration (encoder tasks)
     adapter/ or model/     peft adapter (with the task head) or full weights
+    base/                  the starting weights the adapter was trained on, when the run
+                           started from another run's (``model.init_from``, docs/transfer.md)
     tokenizer/             the tokenizer used in training
     logs/                  TensorBoard event files
     README.md              model card
@@ -36,9 +38,11 @@ from lepton_nlp.tasks.base import TaskSpec
 
 __all__ = [
     "ARTIFACT_FILE",
+    "BASE_DIR",
     "RANGES_FILE",
     "ArtifactError",
     "ArtifactInfo",
+    "base_weights",
     "check_output_dir",
     "is_artifact",
     "read_artifact",
@@ -51,6 +55,8 @@ ARTIFACT_FILE = "lepton_artifact.json"
 RANGES_FILE = "quantization.json"
 FORMAT = "lepton-nlp-artifact"
 FORMAT_VERSION = 1
+#: Folder of an artifact's own starting weights (a run with ``model.init_from`` and an adapter).
+BASE_DIR = "base"
 
 
 @dataclass
@@ -71,6 +77,28 @@ class ArtifactInfo:
     @property
     def weights_dir(self) -> Path:
         return self.path / ("model" if self.peft_method == "full" else "adapter")
+
+    @property
+    def own_base(self) -> Path | None:
+        """The artifact's own starting weights (``base/``), under its adapter, or None when
+        the adapter sits on the named base model itself."""
+        base = self.path / BASE_DIR
+        return base if self.peft_method != "full" and base.is_dir() else None
+
+
+def base_weights(info: ArtifactInfo, base_model: str | None = None) -> str:
+    """The folder (or hub id) of the weights an artifact's adapter goes on.
+
+    ``base_model`` (a caller's override) first, then the artifact's own ``base/`` (a run
+    that started from another run's weights), else its base model's name, resolved.
+    """
+    from lepton_nlp.hub import resolve_model
+
+    if base_model:
+        return resolve_model(base_model)
+    if info.own_base is not None:
+        return str(info.own_base)
+    return resolve_model(info.base_model)
 
 
 def is_artifact(path: str | Path) -> bool:
@@ -178,6 +206,14 @@ def model_card(config: dict, spec: TaskSpec, metrics: dict, data_sizes: dict[str
         "|---|---|",
         f"| task | `{config['task']}` |",
         f"| base model | `{model['name']}` |",
+        *(
+            [
+                f"| starting weights | `{model['init_from']}` (model.init_from: transfer from "
+                "another run; the adapter sits on them, kept in `base/`) |"
+            ]
+            if model.get("init_from")
+            else []
+        ),
         f"| fine-tuning | `{peft['method']}`"
         + (f" (r={peft['r']}, alpha={peft['alpha']})" if "lora" in peft["method"] else "")
         + " |",
@@ -365,10 +401,13 @@ def write_artifact(
     overwrite: bool = False,
     logs_dir: str | Path | None = None,
     extra_files: Iterable[Path] = (),
+    base_dir: str | Path | None = None,
 ) -> Path:
     """Write an artifact atomically: stage it beside ``path``, then rename it into place.
 
     ``extra_files`` are copied into it as they are (an export keeps ``quantization.json``).
+    ``base_dir``: the starting weights an adapter was trained on, when they are not the
+    named base model's (``model.init_from``); copied to ``base/``.
     """
     final = Path(path)
     _recover(final)
@@ -398,6 +437,8 @@ def write_artifact(
             shutil.copytree(logs_dir, staging / "logs")
         for file in extra_files:
             shutil.copy2(file, staging / Path(file).name)
+        if base_dir is not None and method != "full":
+            shutil.copytree(base_dir, staging / BASE_DIR)
         meta = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -410,6 +451,8 @@ def write_artifact(
             "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "lepton_nlp_version": __version__,
         }
+        if config["model"].get("init_from"):
+            meta["init_from"] = config["model"]["init_from"]
         # The marker goes last: a folder without it is never taken for an artifact.
         (staging / ARTIFACT_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         if final.exists():

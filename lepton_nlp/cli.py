@@ -1,4 +1,4 @@
-"""The ``lepton-nlp`` command: train, hpo, continual, eval, check-backends, predict, serve,
+"""The ``lepton-nlp`` command: train, hpo, continual, adapt, eval, check-backends, predict, serve,
 export, models, tasks, methods, transcribe."""
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ EXAMPLES = """examples:
   lepton-nlp train configs/classification_fpb.yaml peft.method=ia3 training.epochs=2
   lepton-nlp hpo configs/hpo_fpb.yaml --trials 12
   lepton-nlp continual configs/continual_banking.yaml continual.method=replay
+  lepton-nlp adapt configs/transfer_bank_faqs.yaml --unlabelled questions.txt
+  lepton-nlp train configs/transfer_bank_faqs.yaml model.init_from=data/models/banking77-intent
   lepton-nlp eval runs/demo-finance --data data/samples/finance_sentiment.csv
   lepton-nlp eval runs/demo-finance --attack typo,synonym,case --budget 1,3
   echo "Profit rose 20%" | lepton-nlp predict runs/demo-finance
@@ -381,6 +383,18 @@ def _cmd_continual(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_adapt(args: argparse.Namespace) -> int:
+    from lepton_nlp.config import load_config
+    from lepton_nlp.training.transfer import adapt_encoder
+
+    overrides = list(args.overrides)
+    if args.output:
+        overrides.append(f"adapt.output_dir={args.output}")
+    result = adapt_encoder(load_config(args.config, overrides), args.unlabelled)
+    print(json.dumps({"output": str(result.output), **result.summary}, indent=2))
+    return 0
+
+
 def _cmd_methods(args: argparse.Namespace) -> int:
     from lepton_nlp.peft_methods import METHODS
 
@@ -488,6 +502,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sequence", help="YAML sequence file (see configs/continual_*.yaml)")
     p.add_argument("overrides", nargs="*", help="key.sub=value changes to the sequence file")
     p.set_defaults(func=_cmd_continual)
+
+    p = sub.add_parser(
+        "adapt",
+        help="adapt a run's encoder to unlabelled target-domain text (before few-label training)",
+        description="Continue training the encoder of a run config (model.name, or "
+        "model.init_from when set) on unlabelled texts of the target domain, unsupervised "
+        "(adapt.method: TSDAE or SimCSE), and write an encoder folder (adapt.output_dir, default "
+        "<training.output_dir>-adapted) to start the labelled run from: "
+        "`lepton-nlp train CONFIG model.init_from=FOLDER`. See docs/transfer.md.",
+        epilog="overrides: key.sub=value, e.g. adapt.epochs=2 adapt.max_samples=5000",
+    )
+    p.add_argument("config", help="YAML run config (its adapt: section, if any, says how)")
+    p.add_argument("overrides", nargs="*", help="key.sub=value changes to the config")
+    p.add_argument(
+        "--unlabelled",
+        help="target-domain texts: .txt (one a line), .csv or .jsonl (adapt.text_column); "
+        "default adapt.unlabelled",
+    )
+    p.add_argument("--output", help="folder of the adapted encoder (default adapt.output_dir)")
+    p.set_defaults(func=_cmd_adapt)
 
     p = sub.add_parser(
         "eval",

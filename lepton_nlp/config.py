@@ -18,7 +18,9 @@ from lepton_nlp.data.readers import expand_path
 from lepton_nlp.errors import ConfigError
 
 __all__ = [
+    "ADAPT_METHODS",
     "BACKEND_CHOICES",
+    "AdaptConfig",
     "ConfigError",
     "DataConfig",
     "EvaluationConfig",
@@ -141,10 +143,20 @@ class ModelConfig:
     """Real hub name (resolved to the packaged copy offline), or a local folder."""
     max_length: int = 128
     """Longest input in tokens; longer inputs are truncated."""
+    init_from: str | None = None
+    """Start from another run's weights instead of the bare base model (intermediate-task
+    transfer, docs/transfer.md): a lepton-nlp artifact folder (its encoder, with a LoRA-family
+    adapter merged in; its task head too when task and labels match, else a new head), or an
+    encoder folder written by ``lepton-nlp adapt``. Its base architecture must be that of
+    ``name``. The new artifact carries these starting weights (``base/``)."""
 
     def __post_init__(self) -> None:
         if self.max_length < 8:
             raise ConfigError(f"model.max_length={self.max_length} is too short; use 8 or more.")
+        if self.init_from is not None and not self.init_from.strip():
+            raise ConfigError(
+                "model.init_from is empty; give an artifact or encoder folder, or null."
+            )
 
 
 @dataclass
@@ -595,6 +607,81 @@ class HpoConfig:
             raise ConfigError(f"hpo.timeout_seconds={self.timeout_seconds} must be positive.")
 
 
+#: Unsupervised adaptation methods (``adapt.method``); see lepton_nlp/training/transfer.py.
+ADAPT_METHODS = ("tsdae", "simcse")
+
+
+@dataclass
+class AdaptConfig:
+    """Continued training of the encoder on unlabelled target-domain text (``lepton-nlp
+    adapt``), before fine-tuning on the few labelled examples. It starts from ``model.name``,
+    or from ``model.init_from`` when set (transfer, then adapt)."""
+
+    method: str = "tsdae"
+    """tsdae: a denoising auto-encoder (Wang et al. 2021, through sentence-transformers'
+    DenoisingAutoEncoderLoss): a decoder tied to the encoder rebuilds each text from the
+    mean-pooled vector of the text with ``deletion_ratio`` of its words deleted. simcse:
+    unsupervised SimCSE (Gao et al. 2021): each text its own positive under two dropout
+    masks, the batch's other texts the negatives. Neither needs a pretraining head, so both
+    work with encoders shipped without one (all-MiniLM-L6-v2 has no MLM head); on
+    all-MiniLM-L6-v2, trained contrastively already, SimCSE's loss starts near zero and
+    moves the encoder little (docs/transfer.md)."""
+    unlabelled: str | None = None
+    """File of target-domain texts: .txt (one a line), .csv or .jsonl (``text_column``);
+    ``--unlabelled`` sets it. Labels in the file, if any, are not read."""
+    text_column: str = "text"
+    """Column (csv) or field (jsonl) of the texts."""
+    output_dir: str | None = None
+    """Folder of the adapted encoder (default ``<training.output_dir>-adapted``); usable as
+    ``model.init_from`` and as a sentence-transformers model."""
+    epochs: float = 1.0
+    """Passes over the unlabelled texts."""
+    batch_size: int | None = None
+    """Texts per batch; None: the method's paper's own, 8 for tsdae, 64 for simcse (each
+    text's negatives are the batch's other texts: larger is harder)."""
+    learning_rate: float = 3.0e-5
+    """Peak learning rate (TSDAE's and SimCSE's own for BERT-sized encoders)."""
+    temperature: float = 0.05
+    """simcse: softmax temperature of the contrastive loss (0.05 as in SimCSE; scale 1/t)."""
+    deletion_ratio: float = 0.6
+    """tsdae: share of each text's words deleted from the encoder's input (TSDAE: 0.6)."""
+    max_samples: int | None = None
+    """Use at most this many texts (a seeded sample)."""
+    seed: int = 42
+    """Seed of the sample, the batches and the dropout masks."""
+    overwrite: bool = False
+    """Replace a folder already at ``output_dir``."""
+
+    def __post_init__(self) -> None:
+        if self.method not in ADAPT_METHODS:
+            close = difflib.get_close_matches(self.method, ADAPT_METHODS, n=1, cutoff=0.4)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"adapt.method={self.method!r} is not a method.{hint} Choose one of "
+                f"{', '.join(ADAPT_METHODS)}."
+            )
+        if self.epochs <= 0:
+            raise ConfigError(f"adapt.epochs={self.epochs} must be positive.")
+        if self.batch_size is None:
+            self.batch_size = {"tsdae": 8, "simcse": 64}[self.method]
+        if self.batch_size < 2:
+            raise ConfigError(
+                f"adapt.batch_size={self.batch_size} must be at least 2: a text's negatives "
+                "are the other texts of its batch."
+            )
+        if self.learning_rate <= 0:
+            raise ConfigError(f"adapt.learning_rate={self.learning_rate} must be positive.")
+        if self.temperature <= 0:
+            raise ConfigError(f"adapt.temperature={self.temperature} must be positive.")
+        if not 0.0 <= self.deletion_ratio < 1.0:
+            raise ConfigError(
+                f"adapt.deletion_ratio={self.deletion_ratio} must be in [0, 1): the share of "
+                "words deleted (0.6 in TSDAE)."
+            )
+        if self.max_samples is not None and self.max_samples < 2:
+            raise ConfigError(f"adapt.max_samples={self.max_samples} must be at least 2.")
+
+
 @dataclass
 class RunConfig:
     """One fine-tuning run: task, data, model, PEFT method, training loop and evaluation."""
@@ -618,6 +705,10 @@ class RunConfig:
     hpo: HpoConfig | None = None
     """Hyper-parameter search over this config (``lepton-nlp hpo``); ``lepton-nlp train``
     ignores it and trains the values written above."""
+    adapt: AdaptConfig | None = None
+    """Unsupervised adaptation of the encoder to unlabelled target-domain text
+    (``lepton-nlp adapt``, docs/transfer.md); ``lepton-nlp train`` ignores it: point
+    ``model.init_from`` at the folder it writes."""
 
     def __post_init__(self) -> None:
         # The task registry sits below this module (tasks never import config); imported
@@ -640,6 +731,12 @@ class RunConfig:
             )
         if self.name is None:
             self.name = Path(self.training.output_dir).name
+        if self.model.init_from is not None:
+            from lepton_nlp.training.transfer import check_init_task
+
+            check_init_task(self.task, task)
+        if self.adapt is not None and not isinstance(self.adapt, AdaptConfig):
+            self.adapt = build_dataclass(AdaptConfig, self.adapt, "adapt")
         if self.hpo is not None and not isinstance(self.hpo, HpoConfig):
             self.hpo = build_dataclass(HpoConfig, self.hpo, "hpo")
         if (

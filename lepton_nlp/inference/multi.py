@@ -115,7 +115,12 @@ class MultiAdapterPredictor:
         if not artifacts:
             raise MultiAdapterError("Give at least one artifact: {name: folder}.")
         infos = {name: read_artifact(path) for name, path in artifacts.items()}
-        bases = {info.base_model for info in infos.values()}
+        # An artifact trained from another run's weights (model.init_from) carries them in
+        # base/: only adapters on those very weights share them.
+        bases = {
+            str(info.own_base) if info.own_base is not None else info.base_model
+            for info in infos.values()
+        }
         if len(bases) > 1 and base_model is None:
             raise MultiAdapterError(
                 f"The artifacts were trained on different base models ({sorted(bases)}); "

@@ -14,9 +14,8 @@ from typing import Any
 
 import torch
 
-from lepton_nlp.artifacts import ArtifactInfo, read_artifact, read_ranges
+from lepton_nlp.artifacts import ArtifactInfo, base_weights, read_artifact, read_ranges
 from lepton_nlp.errors import DataError
-from lepton_nlp.hub import resolve_model
 from lepton_nlp.tasks import get_task
 
 __all__ = [
@@ -281,7 +280,7 @@ class Predictor:
         else:
             from peft import PeftModel
 
-            base = task.load_model(resolve_model(base_model or info.base_model), info.spec)
+            base = task.load_model(base_weights(info, base_model), info.spec)
             model = PeftModel.from_pretrained(base, str(info.weights_dir))
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         model = model.to(device)

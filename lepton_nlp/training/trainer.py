@@ -259,7 +259,13 @@ def build_model(
     """
     from transformers import AutoTokenizer, set_seed
 
-    model_path = resolve_model(config.model.name)
+    if config.model.init_from:
+        from lepton_nlp.training.transfer import prepare_init
+
+        # Another run's weights (model.init_from): written to a folder loaded as the base.
+        model_path = str(prepare_init(config, task, spec).path)
+    else:
+        model_path = resolve_model(config.model.name)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     if hasattr(task, "prepare_tokenizer"):
         tokenizer = task.prepare_tokenizer(tokenizer, spec)
@@ -431,8 +437,12 @@ def save_artifact(
     splits: dict[str, list[dict]],
 ) -> Path:
     """Write the artifact folder; the work folder goes unless the config keeps checkpoints."""
+    from lepton_nlp.training.transfer import init_dir
+
     t = config.training
     work = work_dir(config)
+    # The starting weights of a run with model.init_from: an adapter needs them to load.
+    starting = init_dir(config) if config.model.init_from else None
     artifact = write_artifact(
         Path(t.output_dir),
         model=trainer.model,
@@ -444,9 +454,12 @@ def save_artifact(
         data_sizes={name: len(records) for name, records in splits.items() if records},
         overwrite=t.overwrite,
         logs_dir=work / "logs",
+        base_dir=starting if starting is not None and starting.is_dir() else None,
     )
     if not t.keep_checkpoints:
         shutil.rmtree(work, ignore_errors=True)
+    if starting is not None:
+        shutil.rmtree(starting, ignore_errors=True)
     return artifact
 
 
