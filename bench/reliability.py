@@ -66,6 +66,9 @@ SECURITY_CHECKS: dict[str, list[str]] = {
         "test_a_real_server_on_all_interfaces_lets_only_key_holders_in",
     ],
     "API keys compared in constant time": ["test_keys_are_compared_in_constant_time"],
+    "a key limited to a scope opens only that scope's routes": [
+        "test_a_key_limited_to_a_scope_opens_only_that_scopes_routes"
+    ],
     "keys and secrets never logged or committed": [
         "test_keys_never_reach_logs_errors_or_reprs",
         "test_no_secret_is_written_into_the_repository",
