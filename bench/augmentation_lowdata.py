@@ -190,98 +190,97 @@ def main() -> None:
         figures[f"{dataset}_train_pool"] = len(splits["train"])
         figures[f"{dataset}_test_full"] = len(splits["test"])
         figures[f"{dataset}_test_scored"] = len(tests[dataset])
-    cost = {"seconds": 0.0, "samples": 0}  # measured seconds per training sample pass
-    try:
-        # Smallest fractions first: the cells the question is about run before the budget ends.
-        for fraction in fractions:
+    cost = {"seconds": 0.0, "samples": 0}  # measured wall seconds per training sample pass
+    # Order: the smallest fraction first, and there the first seed of every dataset before
+    # the second: what the question is about runs before the budget ends.
+    jobs = []
+    for f_rank, fraction in enumerate(fractions):
+        run_seeds = seeds if f_rank == 0 else seeds_larger
+        for s_rank, seed in enumerate(run_seeds):
             for dataset in pools:
-                pool, test = pools[dataset], tests[dataset]
-                n = max(1, round(fraction * len(pool)))
-                batch = DATASETS[dataset][2]["batch_size"]
-                steps = max(1, math.ceil(n * (1 + args.per_example) / batch * args.epochs))
-                run_seeds = seeds if fraction == min(fractions) else seeds_larger
-                arms = [("plain", {}), ("augmented", {"methods": methods})]
-                if check_cell == f"{dataset}:{fraction:g}":
-                    arms.append(("augmented+label_check", {"methods": methods}))
-                rate = cost["seconds"] / cost["samples"] if cost["samples"] else 0.1
-                runs_planned = len(run_seeds) * 2 + (len(arms) - 2)  # label check: first seed
-                estimate = runs_planned * (steps * batch * rate + 20)
-                elapsed = time.perf_counter() - started
-                if args.budget_seconds and elapsed + estimate > args.budget_seconds:
-                    figures["not_run"].append(
-                        {
-                            "dataset": dataset,
-                            "fraction": fraction,
-                            "train": n,
-                            "steps": steps,
-                            "seeds": run_seeds,
-                            "estimated_seconds": round(estimate),
-                            "reason": f"over the CPU budget: {round(elapsed)} s spent, "
-                            f"--budget-seconds {args.budget_seconds}",
-                        }
-                    )
-                    write_result(NAME, figures)
-                    continue
-                folder = work / f"{dataset}-{fraction}"
+                jobs.append((fraction, dataset, seed, s_rank == 0))
+    cells: dict[tuple[str, float], dict] = {}
+    try:
+        for fraction, dataset, seed, first_seed in jobs:
+            pool, test = pools[dataset], tests[dataset]
+            n = max(1, round(fraction * len(pool)))
+            batch = DATASETS[dataset][2]["batch_size"]
+            steps = max(1, math.ceil(n * (1 + args.per_example) / batch * args.epochs))
+            arms = [("plain", {}), ("augmented", {"methods": methods})]
+            if first_seed and check_cell == f"{dataset}:{fraction:g}":
+                arms.append(("augmented+label_check", {"methods": methods}))
+            rate = cost["seconds"] / cost["samples"] if cost["samples"] else 0.1
+            estimate = len(arms) * (steps * batch * rate + 20)
+            elapsed = time.perf_counter() - started
+            if args.budget_seconds and elapsed + estimate > args.budget_seconds:
+                figures["not_run"].append(
+                    {
+                        "dataset": dataset,
+                        "fraction": fraction,
+                        "train": n,
+                        "steps": steps,
+                        "seed": seed,
+                        "estimated_seconds": round(estimate),
+                        "reason": f"over the budget: {round(elapsed)} s spent of "
+                        f"--budget-seconds {args.budget_seconds:g} (wall clock, shared CPU)",
+                    }
+                )
+                write_result(NAME, figures)
+                continue
+            folder = work / f"{dataset}-{fraction}"
+            if (dataset, fraction) not in cells:
                 folder.mkdir(parents=True)
                 _write_jsonl(folder / "train.jsonl", _stratified(pool, n, 0))
                 _write_jsonl(folder / "test.jsonl", test)
-                cell = {
+                cells[dataset, fraction] = {
                     "dataset": dataset,
                     "fraction": fraction,
                     "train": n,
                     "steps": steps,
                     "runs": [],
                 }
-                figures["cells"].append(cell)
-                for seed in run_seeds:
-                    plain_artifact = None
-                    for arm, augment in arms:
-                        if arm.endswith("label_check") and seed != run_seeds[0]:
-                            continue  # one seed: the check's cost and drops, not a third arm
-                        augment = dict(augment)
-                        if augment:
-                            augment.update(
-                                per_example=args.per_example,
-                                probability=args.probability,
-                                seed=seed,
-                            )
-                        if arm.endswith("label_check"):
-                            augment.update(label_check=True, label_check_model=str(plain_artifact))
-                        out = work / "runs" / f"{dataset}-{fraction}-{seed}-{arm}"
-                        config = _run_config(dataset, folder, steps, seed, augment, out)
-                        t0 = time.perf_counter()
-                        result = train(config)
-                        seconds = time.perf_counter() - t0
-                        cost["seconds"] += result.metrics["train"]["train_seconds"]
-                        cost["samples"] += steps * batch
-                        test_metrics = result.metrics["test"]
-                        augmentation = result.metrics.get("augmentation")
-                        run = {
-                            "seed": seed,
-                            "arm": arm,
-                            "test_accuracy": round(test_metrics["accuracy"], 4),
-                            "test_macro_f1": round(test_metrics["macro_f1"], 4),
-                            "train_records": n + (augmentation or {}).get("added", 0),
-                            "train_seconds": result.metrics["train"]["train_seconds"],
-                            "seconds": round(seconds, 1),
-                        }
-                        if augmentation:
-                            run["augmentation"] = augmentation
-                        cell["runs"].append(run)
-                        print(
-                            json.dumps({"dataset": dataset, "fraction": fraction, **run}),
-                            flush=True,
-                        )
-                        if arm == "plain":
-                            plain_artifact = out
-                        _summarise(cell)
-                        figures["elapsed_seconds"] = round(time.perf_counter() - started, 1)
-                        write_result(NAME, figures)
-                    for arm, _ in arms:
-                        shutil.rmtree(
-                            work / "runs" / f"{dataset}-{fraction}-{seed}-{arm}", ignore_errors=True
-                        )
+                figures["cells"].append(cells[dataset, fraction])
+            cell = cells[dataset, fraction]
+            plain_artifact = None
+            for arm, augment in arms:
+                augment = dict(augment)
+                if augment:
+                    augment.update(
+                        per_example=args.per_example, probability=args.probability, seed=seed
+                    )
+                if arm.endswith("label_check"):
+                    augment.update(label_check=True, label_check_model=str(plain_artifact))
+                out = work / "runs" / f"{dataset}-{fraction}-{seed}-{arm}"
+                config = _run_config(dataset, folder, steps, seed, augment, out)
+                t0 = time.perf_counter()
+                result = train(config)
+                seconds = time.perf_counter() - t0
+                cost["seconds"] += seconds
+                cost["samples"] += steps * batch
+                test_metrics = result.metrics["test"]
+                augmentation = result.metrics.get("augmentation")
+                run = {
+                    "seed": seed,
+                    "arm": arm,
+                    "test_accuracy": round(test_metrics["accuracy"], 4),
+                    "test_macro_f1": round(test_metrics["macro_f1"], 4),
+                    "train_records": n + (augmentation or {}).get("added", 0),
+                    "train_seconds": result.metrics["train"]["train_seconds"],
+                    "seconds": round(seconds, 1),
+                }
+                if augmentation:
+                    run["augmentation"] = augmentation
+                cell["runs"].append(run)
+                print(json.dumps({"dataset": dataset, "fraction": fraction, **run}), flush=True)
+                if arm == "plain":
+                    plain_artifact = out
+                _summarise(cell)
+                figures["elapsed_seconds"] = round(time.perf_counter() - started, 1)
+                write_result(NAME, figures)
+            for arm, _ in arms:
+                shutil.rmtree(
+                    work / "runs" / f"{dataset}-{fraction}-{seed}-{arm}", ignore_errors=True
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     figures["elapsed_seconds"] = round(time.perf_counter() - started, 1)

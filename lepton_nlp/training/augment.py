@@ -448,6 +448,8 @@ class AugmentReport:
     """Augmented records removed: duplicate, label_flip."""
     kept: Counter = field(default_factory=Counter)
     """Augmented records added to training, per method."""
+    sources: list[tuple[int, str]] = field(default_factory=list)
+    """For each added record, in order: the index of its original and the method."""
     seconds: float = 0.0
 
     @property
@@ -543,6 +545,8 @@ def augment_records(
             raise ConfigError(
                 f"augment.methods: {method} does not apply to records of kind {record_kind!r}."
             )
+    if config.label_check:
+        checker = _load_checker(config, task_name, checker)
     lexical = [m for m in config.methods if m in LEXICAL_METHODS]
     if synonyms is None and any(m in ("synonym", "insert") for m in lexical):
         synonyms = load_synonyms(config, model_name)
@@ -588,18 +592,6 @@ def augment_records(
                 report.dropped["duplicate"] += 1
             seen.add(key)
     if config.label_check and any(keep):
-        if checker is None:
-            from lepton_nlp.inference import Predictor
-
-            checker = Predictor.from_artifact(
-                config.label_check_model, batch_size=config.batch_size, backend="torch"
-            )
-        if task_name and checker.task.name != task_name:
-            raise ConfigError(
-                f"augment.label_check_model={config.label_check_model} is a "
-                f"{checker.task.name} model; this run's task is {task_name}: give an "
-                "artifact of the same task."
-            )
         survivors = [m for m, k in zip(made, keep, strict=True) if k]
         same = iter(_label_check(checker, records, survivors))
         for i in range(len(made)):
@@ -608,9 +600,10 @@ def augment_records(
                 report.dropped["label_flip"] += 1
 
     added = [record for (_, _, record), k in zip(made, keep, strict=True) if k]
-    for (_, method, _), k in zip(made, keep, strict=True):
+    for (index, method, _), k in zip(made, keep, strict=True):
         if k:
             report.kept[method] += 1
+            report.sources.append((index, method))
     report.seconds = time.perf_counter() - started
     _warn(report)
     if records and not added:
@@ -622,6 +615,22 @@ def augment_records(
             "another synonym source, or turn augmentation off (augment.methods=[])."
         )
     return [*records, *added], report
+
+
+def _load_checker(config: AugmentConfig, task_name: str, checker: Any) -> Any:
+    """The label check's judge (``label_check_model``), refused when of another task."""
+    if checker is None:
+        from lepton_nlp.inference import Predictor
+
+        checker = Predictor.from_artifact(
+            config.label_check_model, batch_size=config.batch_size, backend="torch"
+        )
+    if task_name and checker.task.name != task_name:
+        raise ConfigError(
+            f"augment.label_check_model={config.label_check_model} is a {checker.task.name} "
+            f"model; this run's task is {task_name}: give an artifact of the same task."
+        )
+    return checker
 
 
 def _warn(report: AugmentReport) -> None:
