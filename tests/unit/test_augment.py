@@ -377,3 +377,11 @@ def test_a_run_augments_training_only_and_records_the_counts(base_overrides, tmp
     assert report["added"] == n - skipped - sum(report["dropped"].values()) > 0
     assert result.metrics["validation"]["examples"] == len(plain["validation"])
     assert result.metrics["test"]["examples"] == len(plain["test"])
+
+
+def test_continual_learning_refuses_augmentation_it_would_ignore(tmp_path):
+    from lepton_nlp.training.continual import load_continual_config
+
+    sequence = ROOT / "configs" / "continual_banking.yaml"
+    with pytest.raises(ConfigError, match="does not augment"):
+        load_continual_config(sequence, ["run.augment.methods=[swap]"])
