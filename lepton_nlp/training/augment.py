@@ -443,7 +443,8 @@ class AugmentReport:
     produced: Counter = field(default_factory=Counter)
     """Augmented records made, per method (before the checks)."""
     skipped: dict[str, Counter] = field(default_factory=dict)
-    """Per method: records it could not change, per reason (too_short, no_synonym, empty)."""
+    """Per method: records it could not change, per reason (too_short, no_synonym, empty,
+    unchanged)."""
     dropped: Counter = field(default_factory=Counter)
     """Augmented records removed: duplicate, label_flip."""
     kept: Counter = field(default_factory=Counter)
@@ -575,9 +576,9 @@ def augment_records(
         elif plan[method]:
             texts = [records[index]["text"] for index, _ in plan[method]]
             outputs = _generate(method, texts, config, generators)
-            for (index, _), text in zip(plan[method], outputs, strict=True):
-                if not text:
-                    report.skipped[method]["empty"] += 1
+            for (index, _), (text, reason) in zip(plan[method], outputs, strict=True):
+                if reason:
+                    report.skipped[method][reason] += 1
                 else:
                     made.append((index, method, {**records[index], "text": text}))
                     report.produced[method] += 1
@@ -611,7 +612,8 @@ def augment_records(
             f"augment.methods={config.methods} produced no training record: "
             f"{report.as_dict()['skipped'] or 'none skipped'}, dropped "
             f"{dict(report.dropped) or 'none'}. Texts of one word cannot be swapped or "
-            "shortened, words without synonyms cannot be replaced: choose other methods, "
+            "shortened, words without synonyms cannot be replaced, a generator that returns "
+            "nothing or the text again makes no copy: choose other methods, "
             "another synonym source, or turn augmentation off (augment.methods=[])."
         )
     return [*records, *added], report
@@ -651,10 +653,16 @@ def _warn(report: AugmentReport) -> None:
         )
 
 
+def _words(text: str) -> list[str]:
+    """A text's words, lower-cased, without punctuation or spacing."""
+    return re.findall(r"\w+", text.lower())
+
+
 def _generate(
     method: str, texts: list[str], config: AugmentConfig, generators: dict[str, Any]
-) -> list[str]:
-    """Generated texts, cleaned; an empty string where the output was empty or unchanged."""
+) -> list[tuple[str, str | None]]:
+    """Generated texts, cleaned, each with None or why it is no copy: ``empty``, or
+    ``unchanged`` (the input's words again, as a small LLM often answers, re-spaced)."""
     if method == "paraphrase":
         generator = generators.get("paraphrase")
         if generator is None:
@@ -672,7 +680,7 @@ def _generate(
         outputs = [o if p else "" for o, p in zip(outputs, pivots, strict=True)]
     cleaned = [_clean_generated(o) for o in outputs]
     return [
-        "" if not c or _SPACE.sub(" ", c).lower() == _SPACE.sub(" ", t).lower() else c
+        (c, None if _words(c) and _words(c) != _words(t) else "unchanged" if c else "empty")
         for c, t in zip(cleaned, texts, strict=True)
     ]
 

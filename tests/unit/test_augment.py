@@ -288,7 +288,7 @@ def test_back_translation_goes_through_both_models_and_counts_failures():
         calls,
     )
     backward = _Translator({"Der Umsatz wuchs.": 'Translation: "Revenue grew."', ".": "x",
-                            "Hier gleich.": "same  here."}, calls)  # fmt: skip
+                            "Hier gleich.": "same  here ."}, calls)  # fmt: skip
     config = _config(["back_translation"], translation_models=["fwd", "bwd"])
     out, report = augment_records(
         records, "text", config, generators={"back_translation": (forward, backward)}
@@ -296,8 +296,8 @@ def test_back_translation_goes_through_both_models_and_counts_failures():
     assert calls[0] == [r["text"] for r in records]  # source -> pivot first
     assert calls[1] == ["Der Umsatz wuchs.", ".", "Hier gleich."]  # then back
     assert out[3:] == [{"text": "Revenue grew.", "label": "pos"}]
-    # no pivot, and a round trip that changed nothing, are counted
-    assert report.skipped["back_translation"]["empty"] == 2
+    # no pivot, and a round trip that changed nothing but spacing and case, are counted
+    assert report.skipped["back_translation"] == {"empty": 1, "unchanged": 1}
 
 
 def test_paraphrase_runs_the_llm_through_the_generation_task(tiny_causal):  # noqa: F811
@@ -310,9 +310,9 @@ def test_paraphrase_runs_the_llm_through_the_generation_task(tiny_causal):  # no
     try:
         out, report = augment_records(records, "text", config)
     except DataError as exc:  # an untrained tiny model may well generate nothing usable
-        assert "paraphrase" in str(exc) and "empty" in str(exc)
+        assert "paraphrase" in str(exc)
         return
-    assert report.produced["paraphrase"] + report.skipped["paraphrase"]["empty"] == 2
+    assert report.produced["paraphrase"] + sum(report.skipped["paraphrase"].values()) == 2
     assert [r["label"] for r in out[2:]] == [records[i]["label"] for i, _ in report.sources]
 
 
