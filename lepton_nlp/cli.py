@@ -1,5 +1,5 @@
-"""The ``lepton-nlp`` command: train, hpo, continual, adapt, eval, check-backends, predict, serve,
-export, models, tasks, methods, transcribe."""
+"""The ``lepton-nlp`` command: train, augment, hpo, continual, adapt, eval, check-backends,
+predict, serve, export, models, tasks, methods, transcribe."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ __all__ = ["main"]
 EXAMPLES = """examples:
   lepton-nlp train configs/demo_finance.yaml
   lepton-nlp train configs/classification_fpb.yaml peft.method=ia3 training.epochs=2
+  lepton-nlp train configs/demo_finance.yaml --augment synonym,insert,swap,delete
+  lepton-nlp augment configs/demo_finance.yaml --augment swap,delete -o augmented.jsonl
   lepton-nlp hpo configs/hpo_fpb.yaml --trials 12
   lepton-nlp continual configs/continual_banking.yaml continual.method=replay
   lepton-nlp adapt configs/transfer_bank_faqs.yaml --unlabelled questions.txt
@@ -39,11 +41,17 @@ EXAMPLES = """examples:
 """
 
 
+def _augment_overrides(args: argparse.Namespace) -> list[str]:
+    """``--augment synonym,swap`` as the override it stands for, before the others."""
+    methods = getattr(args, "augment", None)
+    return [f"augment.methods={methods}"] if methods else []
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from lepton_nlp.config import load_config
     from lepton_nlp.training import train
 
-    config = load_config(args.config, args.overrides)
+    config = load_config(args.config, [*_augment_overrides(args), *args.overrides])
     result = train(config)
     if result.artifact is None:  # non-zero rank of a distributed run
         return 0
@@ -57,6 +65,41 @@ def _cmd_train(args: argparse.Namespace) -> int:
             {"artifact": str(result.artifact), **summary, "train": result.metrics["train"]},
             indent=2,
         )
+    )
+    return 0
+
+
+def _cmd_augment(args: argparse.Namespace) -> int:
+    from lepton_nlp.config import load_config
+    from lepton_nlp.tasks import get_task
+    from lepton_nlp.training.augment import augment_records
+    from lepton_nlp.training.trainer import load_data
+
+    config = load_config(args.config, [*_augment_overrides(args), *args.overrides])
+    if not config.augment.methods:
+        raise ConfigError(
+            "The config switches no augmentation on: give --augment synonym,insert,swap,delete "
+            "or augment.methods=[...] (docs/augmentation.md)."
+        )
+    task = get_task(config.task)
+    splits, _ = load_data(config, task)
+    records, report = augment_records(
+        splits["train"], task.record_kind, config.augment, config.model.name, config.task
+    )
+    added = records[report.original :]
+    lines = [
+        json.dumps(
+            {**record, "augment_method": method, "augment_source": index}, ensure_ascii=False
+        )
+        for record, (index, method) in zip(added, report.sources, strict=True)
+    ]
+    if args.output:
+        Path(args.output).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    else:
+        for line in lines[: args.show]:
+            print(line)
+    print(
+        json.dumps(report.as_dict(), indent=2), file=sys.stderr if not args.output else sys.stdout
     )
     return 0
 
@@ -456,7 +499,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("config", help="YAML run config (see configs/)")
     p.add_argument("overrides", nargs="*", help="key.sub=value changes to the config")
+    p.add_argument(
+        "--augment",
+        metavar="METHODS",
+        help="augment the training split: synonym,insert,swap,delete,back_translation,"
+        "paraphrase (sets augment.methods; docs/augmentation.md)",
+    )
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "augment",
+        help="write the augmented training records a config would add (no training)",
+        description="Apply the config's augment: section (or --augment METHODS) to its training "
+        "split and write the new records as JSON Lines, each with augment_method and "
+        "augment_source (the index of its original), then the counts: made, skipped, dropped "
+        "(duplicates, label flips). See docs/augmentation.md.",
+        epilog="overrides: key.sub=value, e.g. augment.probability=0.2 augment.per_example=4",
+    )
+    p.add_argument("config", help="YAML run config (see configs/)")
+    p.add_argument("overrides", nargs="*", help="key.sub=value changes to the config")
+    p.add_argument("--augment", metavar="METHODS", help="sets augment.methods, e.g. synonym,swap")
+    p.add_argument("-o", "--output", help="JSONL file of the augmented records (default: print)")
+    p.add_argument("--show", type=int, default=10, help="records printed without --output")
+    p.set_defaults(func=_cmd_augment)
 
     p = sub.add_parser(
         "hpo",

@@ -19,8 +19,10 @@ from lepton_nlp.errors import ConfigError
 
 __all__ = [
     "ADAPT_METHODS",
+    "AUGMENT_METHODS",
     "BACKEND_CHOICES",
     "AdaptConfig",
+    "AugmentConfig",
     "ConfigError",
     "DataConfig",
     "EvaluationConfig",
@@ -45,6 +47,24 @@ ADVERSARIAL_METHODS = ("none", "fgm", "pgd", "freelb")
 
 #: Norms of the adversarial perturbation (``training.adversarial_norm``).
 ADVERSARIAL_NORMS = ("l2", "linf")
+
+
+#: Training-data augmentation methods (``augment.methods``); see lepton_nlp/training/augment.py.
+AUGMENT_METHODS = ("synonym", "insert", "swap", "delete", "back_translation", "paraphrase")
+
+#: Record kinds (a task's ``record_kind``) each augmentation method can change with labels,
+#: tags and character spans kept aligned. Generated text (back-translation, paraphrase)
+#: cannot keep spans, so those methods take plain-text records only.
+AUGMENT_RECORD_KINDS = {
+    **{m: ("text", "tokens", "qa", "relation") for m in AUGMENT_METHODS[:4]},
+    "back_translation": ("text",),
+    "paraphrase": ("text",),
+}
+
+PARAPHRASE_PROMPT = (
+    "Rewrite the following sentence with different words, keeping its meaning. "
+    "Answer with the rewritten sentence only.\n\n{source}"
+)
 
 
 #: Inference backends a user may name (:mod:`lepton_nlp.inference.backends`); ``auto`` is the
@@ -362,6 +382,126 @@ class EvaluationConfig:
     score_test: bool = True
     """Score the finished model on the test split. The hyper-parameter search turns it off
     for its trials, so that no test figure exists until the chosen config is trained."""
+
+
+@dataclass
+class AugmentConfig:
+    """Training-data augmentation (docs/augmentation.md): new training records made from the
+    training split (never validation or test) before fine-tuning, checked and counted."""
+
+    methods: list[str] | str = field(default_factory=list)
+    """Empty: off (a comma-separated string is read as a list). Any of synonym (words replaced by synonyms), insert (synonyms of words
+    inserted at random places), swap (two words exchanged), delete (words dropped), the four
+    lexical edits of EDA, which keep NER entities, QA answers and relation arguments intact
+    and re-align their spans; back_translation (through ``translation_models``) and
+    paraphrase (the instruct LLM ``llm_model``), for plain-text records (classification)."""
+    per_example: int = 1
+    """Augmented copies made of each training record, each by one method of ``methods``
+    taken in turn (from a seeded start per record): the training set grows up to
+    ``1 + per_example`` times."""
+    probability: float = 0.1
+    """Lexical edits: the share of a text's words changed (EDA's alpha); at least one edit."""
+    synonyms: str = "embedding"
+    """Where synonym and insert find words: ``embedding`` (nearest whole words in the input
+    embeddings of ``synonym_model``, offline for any model) or a JSON file
+    ``{"word": ["synonym", ...]}``."""
+    synonym_model: str | None = None
+    """Model whose embeddings give synonyms (None: ``model.name``)."""
+    dedup: bool = True
+    """Drop an augmented record whose content (lower-cased, spaces collapsed) equals an
+    original or an earlier augmented record."""
+    label_check: bool = False
+    """Drop an augmented record whose prediction by ``label_check_model`` differs from that
+    model's prediction of the original record (a label-changing edit)."""
+    label_check_model: str | None = None
+    """An artifact folder of the same task that judges the edits (e.g. the run trained
+    without augmentation, or the model in service)."""
+    seed: int = 42
+    """Seed of every random choice (the same config gives the same records)."""
+    translation_models: list[str] = field(default_factory=list)
+    """back_translation: two models, ``[source -> pivot, pivot -> source]``: artifact folders
+    of the translation task (``lepton-nlp train`` with task=translation), or hub names of
+    translation models (e.g. ``Helsinki-NLP/opus-mt-en-de``) when online."""
+    source_language: str = "English"
+    """back_translation with an instruct LLM: the language of the records."""
+    pivot_language: str = "German"
+    """back_translation with an instruct LLM: the language passed through."""
+    llm_model: str = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    """paraphrase: the instruct LLM (the packaged SmolLM2 offline, or any causal LM)."""
+    llm_prompt: str = PARAPHRASE_PROMPT
+    """paraphrase: the instruction, with ``{source}`` for the text."""
+    llm_temperature: float = 0.0
+    """paraphrase and LLM translation: sampling temperature; 0 decodes greedily (one
+    distinct copy per record, so keep ``per_example=1``)."""
+    max_new_tokens: int = 64
+    """back_translation and paraphrase: longest generated text in tokens."""
+    batch_size: int = 16
+    """back_translation, paraphrase and label_check: texts per model call."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.methods, str):
+            self.methods = [m.strip() for m in self.methods.split(",") if m.strip()]
+        for method in self.methods:
+            if method not in AUGMENT_METHODS:
+                close = difflib.get_close_matches(method, AUGMENT_METHODS, n=1, cutoff=0.5)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(
+                    f"augment.methods: {method!r} is not a method.{hint} Choose from "
+                    f"{', '.join(AUGMENT_METHODS)} (an empty list turns augmentation off)."
+                )
+        if len(set(self.methods)) != len(self.methods):
+            raise ConfigError(f"augment.methods={self.methods} names a method twice.")
+        if self.per_example < 1:
+            raise ConfigError(
+                f"augment.per_example={self.per_example} must be at least 1 (copies per record)."
+            )
+        if not 0.0 < self.probability <= 1.0:
+            raise ConfigError(
+                f"augment.probability={self.probability} must be in (0, 1]: the share of a "
+                "text's words edited (e.g. 0.1)."
+            )
+        if self.label_check and not self.label_check_model:
+            raise ConfigError(
+                "augment.label_check=true needs augment.label_check_model: an artifact folder "
+                "of this task whose predictions judge the edits (e.g. the run trained without "
+                "augmentation)."
+            )
+        if "back_translation" in self.methods and len(self.translation_models) != 2:
+            raise ConfigError(
+                "augment.methods has back_translation, which needs augment.translation_models: "
+                "[source -> pivot, pivot -> source], e.g. two translation artifacts trained with "
+                "configs/translation_multi30k.yaml (en->de, and de->en with data.source_lang=de "
+                "data.target_lang=en), or hub translation models when online; got "
+                f"{self.translation_models}. No pretrained translation model ships offline "
+                "(MODELS.md)."
+            )
+        if "{source}" not in self.llm_prompt:
+            raise ConfigError(
+                f"augment.llm_prompt={self.llm_prompt!r} has no {{source}} placeholder for the text."
+            )
+        if self.llm_temperature < 0:
+            raise ConfigError(f"augment.llm_temperature={self.llm_temperature} must be >= 0.")
+        if self.max_new_tokens < 1 or self.batch_size < 1:
+            raise ConfigError("augment.max_new_tokens and augment.batch_size must be at least 1.")
+
+    def check_task(self, task: str, record_kind: str) -> None:
+        """Raise ConfigError for a method that cannot keep ``task``'s records aligned."""
+        for method in self.methods:
+            kinds = AUGMENT_RECORD_KINDS[method]
+            if record_kind not in kinds:
+                if record_kind == "pair":
+                    why = (
+                        "changing the source of a summarization or translation pair would "
+                        "leave its target unfaithful"
+                    )
+                else:
+                    why = (
+                        "generated text cannot keep entity, answer or argument spans aligned; "
+                        "use the lexical methods (synonym, insert, swap, delete)"
+                    )
+                raise ConfigError(
+                    f"augment.methods: {method} does not apply to task={task}: {why}."
+                )
 
 
 #: What the hyper-parameter search (``hpo.space``) may vary: name -> (run-config key it
@@ -709,6 +849,8 @@ class RunConfig:
     """Unsupervised adaptation of the encoder to unlabelled target-domain text
     (``lepton-nlp adapt``, docs/transfer.md); ``lepton-nlp train`` ignores it: point
     ``model.init_from`` at the folder it writes."""
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    """Training-data augmentation (docs/augmentation.md); ``methods: []`` (the default) is off."""
 
     def __post_init__(self) -> None:
         # The task registry sits below this module (tasks never import config); imported
@@ -717,6 +859,7 @@ class RunConfig:
 
         task = get_task(self.task)  # raises a clear error for an unknown task
         self.task_options = build_task_options(task, self.task_options)
+        self.augment.check_task(self.task, task.record_kind)
         if self.data.multi_label and self.task != "classification":
             raise ConfigError("data.multi_label applies to task=classification only.")
         if self.training.metric_for_best is None:

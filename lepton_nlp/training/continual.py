@@ -211,6 +211,11 @@ def load_continual_config(
             f"Unknown sequence key {unknown[0]!r}.{hint} Valid keys: {', '.join(_TOP_KEYS)}."
         )
     run = build_dataclass(RunConfig, tree.get("run") or {}, "run")
+    if run.augment.methods:
+        raise ConfigError(
+            f"run.augment.methods={run.augment.methods}: continual learning trains each task's "
+            "records as given and does not augment them; remove the augment section."
+        )
     if run.task != "classification" or run.data.multi_label:
         raise ConfigError(
             f"run.task={run.task}: continual learning here is for single-label classification."

@@ -28,6 +28,7 @@ from lepton_nlp.training.adversarial import AdversarialSettings, adversarial_tra
 
 __all__ = [
     "TrainResult",
+    "augment_train",
     "build_model",
     "build_trainer",
     "check_backends",
@@ -196,6 +197,7 @@ def train(config: RunConfig, callbacks: list | None = None) -> TrainResult:
     task = get_task(config.task)
     check_output_dir(Path(config.training.output_dir), config.training.overwrite)
     splits, spec = load_data(config, task)
+    augmentation = augment_train(config, task, splits)
     learning_rate = config.training.learning_rate or default_learning_rate(config.peft.method)
     config = dataclasses.replace(
         config, training=dataclasses.replace(config.training, learning_rate=learning_rate)
@@ -204,6 +206,8 @@ def train(config: RunConfig, callbacks: list | None = None) -> TrainResult:
     datasets = encode_splits(task, tokenizer, spec, splits)
     trainer = build_trainer(config, task, spec, model, tokenizer, datasets, callbacks)
     metrics = {"train": {**parameters, **fit(trainer, config)}}
+    if augmentation is not None:
+        metrics["augmentation"] = augmentation
     scored = (
         datasets
         if config.evaluation.score_test
@@ -224,6 +228,26 @@ def train(config: RunConfig, callbacks: list | None = None) -> TrainResult:
         trainer.model, tokenizer, read_artifact(artifact), config.evaluation.batch_size
     )
     return TrainResult(artifact=artifact, metrics=metrics, predictor=predictor)
+
+
+def augment_train(
+    config: RunConfig, task: TaskAdapter, splits: dict[str, list[dict]]
+) -> dict[str, Any] | None:
+    """Add the augmented copies ``config.augment`` asks for to the training split (only).
+
+    Returns:
+        The augmentation report as plain data (None when augmentation is off); the run
+        records it in its metrics.
+    """
+    if not config.augment.methods:
+        return None
+    from lepton_nlp.training.augment import augment_records
+
+    splits["train"], report = augment_records(
+        splits["train"], task.record_kind, config.augment, config.model.name, config.task
+    )
+    log.info("Augmentation: %s", report.as_dict())
+    return report.as_dict()
 
 
 def load_data(config: RunConfig, task: TaskAdapter) -> tuple[dict[str, list[dict]], TaskSpec]:
