@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from apps.studio.errors import StudioError
+from lepton_nlp.config import AUGMENT_METHODS
 
 __all__ = [
     "FIELD_KINDS",
@@ -767,11 +768,13 @@ register(
     )
 )
 
-# The two methods below light up when the core has their keys (built in other branches):
+# The two methods below are offered when the core's run config has their keys (``requires``):
 # data augmentation (``augment.methods``) and transfer from an earlier run
-# (``model.init_from``). Until then ``methods()`` leaves them out.
+# (``model.init_from``).
 
-AUGMENTATIONS = ("synonym", "insert", "swap", "delete", "backtranslate", "paraphrase")
+#: The core's augmentations but back-translation, which needs two translation models named
+#: in the config (``augment.translation_models``): a choice the form could not complete.
+AUGMENTATIONS = tuple(m for m in AUGMENT_METHODS if m != "back_translation")
 
 
 def _augment(tree: dict, values: dict) -> dict:
@@ -789,7 +792,8 @@ register(
         name="augment",
         label="Data augmentation",
         summary="Adds changed copies of the training texts (synonyms, insertions, swaps, "
-        "deletions, back-translation, paraphrases); validation and test stay as they are.",
+        "deletions, LLM paraphrases: slow, seconds a text); validation and test stay as "
+        "they are.",
         job="train",
         fields=(Field("methods", "Augmentations", "multichoice", ["synonym"], AUGMENTATIONS),),
         owns=("augment", "augment.*"),

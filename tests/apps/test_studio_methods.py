@@ -208,6 +208,7 @@ def test_the_plain_twin_differs_only_in_the_method_keys(tmp_path):
         ("prompt", {"kind": "prompt", "virtual_tokens": 10}),
         ("hpo", {"trials": 3}),
         ("continual", None),
+        ("augment", {"methods": ["swap", "delete"]}),
     ],
 )
 def test_each_methods_plain_config_is_its_twin(name, values):
