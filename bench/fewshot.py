@@ -188,11 +188,48 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 shots, tiny samples")
     parser.add_argument(
+        "--datasets",
+        default="banking77,fpb",
+        help="comma-separated: run only these datasets' cells (a --part run)",
+    )
+    parser.add_argument(
+        "--part",
+        help="write bench/results/fewshot_<PART>.json instead (run parts side by side, then --merge)",
+    )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="PART",
+        help="combine fewshot.json and fewshot_<PART>.json files into fewshot.json (runs nothing)",
+    )
+    parser.add_argument(
         "--summarise-only",
         action="store_true",
         help="recompute the table of the cells already in the JSON (runs nothing)",
     )
     args = parser.parse_args()
+    if args.merge:
+        import json
+
+        record = json.loads((RESULTS / f"{NAME}.json").read_text())
+        keys = {(c["dataset"], c["method"], c["shots"], c["seed"]) for c in record["cells"]}
+        for part in args.merge:
+            other = json.loads((RESULTS / f"{NAME}_{part}.json").read_text())
+            for cell in other["cells"]:
+                key = (cell["dataset"], cell["method"], cell["shots"], cell["seed"])
+                if key not in keys:
+                    record["cells"].append(cell)
+                    keys.add(key)
+            record.setdefault("parts", []).append(
+                {"part": part, "command": other["command"], "date": other["date"]}
+            )
+            record["not_run"] = [
+                c for c in record["not_run"] + other["not_run"] if tuple(_parse(c)) not in keys
+            ]
+        record["not_run"] = sorted(set(record["not_run"]))
+        record.update(summarise(record["cells"]))
+        (RESULTS / f"{NAME}.json").write_text(json.dumps(record, indent=2) + "\n")
+        return
     if args.summarise_only:
         import json
 
@@ -241,8 +278,10 @@ def main() -> None:
             runners[ds] = (full, small, {id(r) for r in small.eval_splits["test"]})
         return runners[ds]
 
+    wanted = set(args.datasets.split(","))
+    out_name = f"{NAME}_{args.part}" if args.part else NAME
     for ds, method, shots, seed in plan(args.seeds):
-        if (ds, method, shots, seed) in done:
+        if (ds, method, shots, seed) in done or ds not in wanted:
             continue
         if args.quick and shots not in (0, 8, 10):
             continue
@@ -289,8 +328,14 @@ def main() -> None:
             f"    accuracy {cell['accuracy']:.4f} (n={cell['eval_records']}), llm subset {cell['accuracy_llm_subset']:.4f}, {cell['wall_seconds']} s",
             flush=True,
         )
-        write_result(NAME, _figures(args, cells, skipped, sizes))
-    write_result(NAME, _figures(args, cells, skipped, sizes))
+        write_result(out_name, _figures(args, cells, skipped, sizes))
+    write_result(out_name, _figures(args, cells, skipped, sizes))
+
+
+def _parse(cell: str) -> tuple[str, str, int, int]:
+    """A ``not_run`` entry back into its key: ``"fpb setfit shots=8 seed=1"``."""
+    ds, method, shots, seed = cell.split()
+    return ds, method, int(shots.split("=")[1]), int(seed.split("=")[1])
 
 
 def _figures(args, cells, skipped, sizes) -> dict:
