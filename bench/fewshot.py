@@ -192,6 +192,10 @@ def main() -> None:
         default="banking77,fpb",
         help="comma-separated: run only these datasets' cells (a --part run)",
     )
+    parser.add_argument("--methods", help="comma-separated: run only these methods' cells")
+    parser.add_argument(
+        "--min-seed", type=int, default=0, help="run only cells of this seed and above"
+    )
     parser.add_argument(
         "--part",
         help="write bench/results/fewshot_<PART>.json instead (run parts side by side, then --merge)",
@@ -223,10 +227,13 @@ def main() -> None:
             record.setdefault("parts", []).append(
                 {"part": part, "command": other["command"], "date": other["date"]}
             )
-            record["not_run"] = [
-                c for c in record["not_run"] + other["not_run"] if tuple(_parse(c)) not in keys
-            ]
-        record["not_run"] = sorted(set(record["not_run"]))
+        # Every planned cell that did not finish, whether its run stopped at the budget
+        # or was stopped.
+        record["not_run"] = [
+            f"{ds} {method} shots={shots} seed={seed}"
+            for ds, method, shots, seed in plan(3)
+            if (ds, method, shots, seed) not in keys
+        ]
         record.update(summarise(record["cells"]))
         (RESULTS / f"{NAME}.json").write_text(json.dumps(record, indent=2) + "\n")
         return
@@ -283,6 +290,8 @@ def main() -> None:
     for ds, method, shots, seed in plan(args.seeds):
         if (ds, method, shots, seed) in done or ds not in wanted:
             continue
+        if (args.methods and method not in args.methods.split(",")) or seed < args.min_seed:
+            continue
         if args.quick and shots not in (0, 8, 10):
             continue
         elapsed = (time.perf_counter() - started) / 60
@@ -330,12 +339,6 @@ def main() -> None:
         )
         write_result(out_name, _figures(args, cells, skipped, sizes))
     write_result(out_name, _figures(args, cells, skipped, sizes))
-
-
-def _parse(cell: str) -> tuple[str, str, int, int]:
-    """A ``not_run`` entry back into its key: ``"fpb setfit shots=8 seed=1"``."""
-    ds, method, shots, seed = cell.split()
-    return ds, method, int(shots.split("=")[1]), int(seed.split("=")[1])
 
 
 def _figures(args, cells, skipped, sizes) -> dict:
