@@ -224,9 +224,9 @@ def main() -> None:
                 if key not in keys:
                     record["cells"].append(cell)
                     keys.add(key)
-            record.setdefault("parts", []).append(
+            record["parts"] = [q for q in record.get("parts", []) if q["part"] != part] + [
                 {"part": part, "command": other["command"], "date": other["date"]}
-            )
+            ]
         # Every planned cell that did not finish, whether its run stopped at the budget
         # or was stopped.
         record["not_run"] = [
