@@ -1,5 +1,5 @@
-"""The ``lepton-nlp`` command: train, augment, hpo, continual, adapt, eval, check-backends,
-predict, serve, export, models, tasks, methods, transcribe."""
+"""The ``lepton-nlp`` command: train, augment, hpo, continual, adapt, fewshot, eval,
+check-backends, predict, serve, export, models, tasks, methods, transcribe."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ EXAMPLES = """examples:
   lepton-nlp continual configs/continual_banking.yaml continual.method=replay
   lepton-nlp adapt configs/transfer_bank_faqs.yaml --unlabelled questions.txt
   lepton-nlp train configs/transfer_bank_faqs.yaml model.init_from=data/models/banking77-intent
+  lepton-nlp fewshot configs/fewshot_banking77.yaml --method setfit --shots 10
   lepton-nlp eval runs/demo-finance --data data/samples/finance_sentiment.csv
   lepton-nlp eval runs/demo-finance --attack typo,synonym,case --budget 1,3
   echo "Profit rose 20%" | lepton-nlp predict runs/demo-finance
@@ -435,6 +436,25 @@ def _cmd_adapt(args: argparse.Namespace) -> int:
         overrides.append(f"adapt.output_dir={args.output}")
     result = adapt_encoder(load_config(args.config, overrides), args.unlabelled)
     print(json.dumps({"output": str(result.output), **result.summary}, indent=2))
+
+
+def _cmd_fewshot(args: argparse.Namespace) -> int:
+    from lepton_nlp.config import load_config
+    from lepton_nlp.training.prompts import FewShotRunner
+
+    config = load_config(args.config, args.overrides)
+    if config.training.threads:
+        import torch
+
+        torch.set_num_threads(config.training.threads)
+    result = FewShotRunner(config).run(
+        method=args.method,
+        shots=args.shots,
+        seed=args.seed,
+        output_dir=args.output,
+        overwrite=True if args.overwrite else None,
+    )
+    print(json.dumps({"output": str(result.output), **result.report}, indent=2))
     return 0
 
 
@@ -567,6 +587,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sequence", help="YAML sequence file (see configs/continual_*.yaml)")
     p.add_argument("overrides", nargs="*", help="key.sub=value changes to the sequence file")
     p.set_defaults(func=_cmd_continual)
+
+    from lepton_nlp.config import FEWSHOT_METHODS
+
+    p = sub.add_parser(
+        "fewshot",
+        help="few-shot / zero-shot classification: prompts, SetFit, soft prompts, LoRA",
+        description="Classify with K labelled examples per class (a seeded sample of the "
+        "config's training split) by one method, score it on the validation and test "
+        "splits, and write <output>/fewshot.json (lora and soft-prompt also write a normal "
+        "artifact there; setfit its encoder and head). Methods: zero-shot and in-context "
+        "(the instruct LLM scores each label's words after a prompt, calibrated on a "
+        "content-free input), label-similarity (sentence encoder, text vs label "
+        "description), setfit (contrastive encoder + logistic regression), soft-prompt "
+        "(peft prompt tuning / P-tuning) and lora (the plain fine-tuning baseline). Settings "
+        "live in the config's prompting: section; see docs/prompt-learning.md.",
+        epilog="overrides: key.sub=value, e.g. prompting.llm.shortlist=10 training.epochs=20",
+    )
+    p.add_argument("config", help="YAML classification run config (see configs/fewshot_*.yaml)")
+    p.add_argument("overrides", nargs="*", help="key.sub=value changes to the config")
+    p.add_argument(
+        "--method", choices=FEWSHOT_METHODS, help="the method (default prompting.method)"
+    )
+    p.add_argument(
+        "--shots",
+        type=_one_or_more,
+        help="labelled examples per class (default prompting.shots)",
+    )
+    p.add_argument(
+        "--seed", type=int, help="seed of the sample and training (default prompting.seed)"
+    )
+    p.add_argument("--output", help="output folder (default training.output_dir)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier run there")
+    p.set_defaults(func=_cmd_fewshot)
 
     p = sub.add_parser(
         "adapt",

@@ -1,0 +1,215 @@
+"""SetFit-style few-shot classifier: a contrastively fine-tuned sentence encoder and a
+logistic-regression head on its embeddings (Tunstall et al. 2022), on sentence-transformers."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["HEAD_CS", "SetFitClassifier", "contrastive_pairs"]
+
+#: Values of the head's inverse regularisation tried by cross-validation.
+HEAD_CS = (0.1, 1.0, 10.0, 100.0)
+
+
+def contrastive_pairs(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    iterations: int,
+    seed: int,
+    max_pairs: int | None = None,
+) -> list[tuple[str, str, float]]:
+    """SetFit's pairs: per round and example, one with a same-label partner (target 1.0)
+    and one with a different-label partner (target 0.0).
+
+    A label with one example has no same-label partner (only its negative pair is made).
+    ``max_pairs`` keeps a seeded sample, balanced between positives and negatives.
+    """
+    rng = random.Random(seed)
+    by_label: dict[str, list[int]] = defaultdict(list)
+    for i, label in enumerate(labels):
+        by_label[label].append(i)
+    positives, negatives = [], []
+    indices = list(range(len(texts)))
+    for _ in range(iterations):
+        for i in indices:
+            same = [j for j in by_label[labels[i]] if j != i]
+            if same:
+                positives.append((texts[i], texts[rng.choice(same)], 1.0))
+            other = rng.choice(indices)
+            tries = 0
+            while labels[other] == labels[i] and tries < 50:
+                other, tries = rng.choice(indices), tries + 1
+            if labels[other] != labels[i]:
+                negatives.append((texts[i], texts[other], 0.0))
+    if max_pairs is not None and len(positives) + len(negatives) > max_pairs:
+        half = max_pairs // 2
+        positives = rng.sample(positives, min(half, len(positives)))
+        negatives = rng.sample(negatives, min(max_pairs - len(positives), len(negatives)))
+    pairs = positives + negatives
+    rng.shuffle(pairs)
+    return pairs
+
+
+class SetFitClassifier:
+    """A sentence encoder plus a logistic-regression head over its normalised embeddings.
+
+    Args:
+        encoder: a ``sentence_transformers.SentenceTransformer``.
+        labels: the label names, in the head's order.
+        head: a fitted ``sklearn.linear_model.LogisticRegression`` (None until :meth:`fit`).
+    """
+
+    def __init__(self, encoder: Any, labels: Sequence[str], head: Any = None):
+        self.encoder = encoder
+        self.labels = list(labels)
+        self.head = head
+
+    @classmethod
+    def train(
+        cls,
+        model: str,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        settings: Any,
+        seed: int = 0,
+        work_dir: str | Path | None = None,
+    ) -> SetFitClassifier:
+        """Fine-tune ``model`` on contrastive pairs of the examples, then fit the head.
+
+        Args:
+            model: sentence-transformers model name or folder (resolved offline).
+            texts, labels: the few labelled examples.
+            settings: :class:`lepton_nlp.config.SetFitSettings`.
+            seed: seed of the pairs, the data order and the head.
+            work_dir: the Trainer's scratch folder (a temporary one when None).
+        """
+        import tempfile
+
+        import torch
+        from datasets import Dataset
+        from sentence_transformers import (
+            SentenceTransformer,
+            SentenceTransformerTrainer,
+            SentenceTransformerTrainingArguments,
+            losses,
+        )
+        from transformers import set_seed
+
+        from lepton_nlp.hub import resolve_model
+
+        set_seed(seed)
+        encoder = SentenceTransformer(str(resolve_model(model)), device="cpu")
+        pairs = contrastive_pairs(texts, labels, settings.iterations, seed, settings.max_pairs)
+        if pairs:
+            data = Dataset.from_dict(
+                {
+                    "sentence1": [a for a, _, _ in pairs],
+                    "sentence2": [b for _, b, _ in pairs],
+                    "score": [s for _, _, s in pairs],
+                }
+            )
+            with tempfile.TemporaryDirectory() as scratch:
+                args = SentenceTransformerTrainingArguments(
+                    output_dir=str(work_dir or scratch),
+                    num_train_epochs=settings.epochs,
+                    per_device_train_batch_size=settings.batch_size,
+                    learning_rate=settings.learning_rate,
+                    warmup_steps=0.1,
+                    seed=seed,
+                    save_strategy="no",
+                    report_to="none",
+                    logging_steps=50,
+                    disable_tqdm=True,
+                    use_cpu=not torch.cuda.is_available(),
+                    dataloader_num_workers=0,
+                )
+                SentenceTransformerTrainer(
+                    model=encoder,
+                    args=args,
+                    train_dataset=data,
+                    loss=losses.CosineSimilarityLoss(encoder),
+                ).train()
+        classifier = cls(encoder, sorted(set(labels)))
+        classifier.fit_head(texts, labels, seed)
+        return classifier
+
+    def embed(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        return self.encoder.encode(
+            list(texts),
+            batch_size=batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+
+    def fit_head(self, texts: Sequence[str], labels: Sequence[str], seed: int = 0) -> None:
+        """Fit the logistic-regression head on the encoder's embeddings of the examples.
+
+        Its inverse regularisation ``C`` is chosen by stratified cross-validation on the
+        examples themselves (up to 5 folds; every class needs 2 examples, else ``C=1``):
+        unit-length embeddings and many classes want far weaker regularisation than
+        scikit-learn's default, and a few-shot user has no other data to choose it on.
+        """
+        from collections import Counter
+
+        from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+
+        targets = [self.labels.index(label) for label in labels]
+        vectors = self.embed(texts)
+        folds = min(5, min(Counter(targets).values()))
+        if folds >= 2:
+            search = LogisticRegressionCV(
+                Cs=HEAD_CS, cv=folds, max_iter=2000, random_state=seed, scoring="accuracy"
+            ).fit(vectors, targets)
+            c = float(np.atleast_1d(search.C_)[0])
+        else:
+            c = 1.0
+        self.head = LogisticRegression(C=c, max_iter=2000, random_state=seed)
+        self.head.fit(vectors, targets)
+
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        """Class probabilities, ``(texts, labels)`` (labels in :attr:`labels` order)."""
+        if self.head is None:
+            raise RuntimeError("The head is not fitted: call fit_head (or train) first.")
+        probs = self.head.predict_proba(self.embed(texts))
+        out = np.zeros((len(texts), len(self.labels)))
+        out[:, self.head.classes_] = probs
+        return out
+
+    def predict(self, texts: Sequence[str]) -> list[str]:
+        return [self.labels[i] for i in self.scores(texts).argmax(axis=1)]
+
+    def save(self, folder: str | Path) -> Path:
+        """The encoder (sentence-transformers folder) and the head (JSON, no pickle)."""
+        folder = Path(folder)
+        self.encoder.save(str(folder / "encoder"))
+        head = {
+            "labels": self.labels,
+            "classes": self.head.classes_.tolist(),
+            "coef": self.head.coef_.tolist(),
+            "intercept": self.head.intercept_.tolist(),
+        }
+        (folder / "head.json").write_text(json.dumps(head), encoding="utf-8")
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> SetFitClassifier:
+        """A classifier written by :meth:`save`."""
+        from sentence_transformers import SentenceTransformer
+        from sklearn.linear_model import LogisticRegression
+
+        folder = Path(folder)
+        head_data = json.loads((folder / "head.json").read_text(encoding="utf-8"))
+        head = LogisticRegression()
+        head.classes_ = np.array(head_data["classes"])
+        head.coef_ = np.array(head_data["coef"])
+        head.intercept_ = np.array(head_data["intercept"])
+        encoder = SentenceTransformer(str(folder / "encoder"), device="cpu")
+        return cls(encoder, head_data["labels"], head)
