@@ -436,6 +436,7 @@ def _cmd_adapt(args: argparse.Namespace) -> int:
         overrides.append(f"adapt.output_dir={args.output}")
     result = adapt_encoder(load_config(args.config, overrides), args.unlabelled)
     print(json.dumps({"output": str(result.output), **result.summary}, indent=2))
+    return 0
 
 
 def _cmd_fewshot(args: argparse.Namespace) -> int:

@@ -749,6 +749,26 @@ class HpoConfig:
             raise ConfigError(f"hpo.timeout_seconds={self.timeout_seconds} must be positive.")
 
 
+#: Tasks whose model is an encoder with a task head: ``model.init_from`` can start them from
+#: another run (lepton_nlp/training/transfer.py).
+ENCODER_TASKS = ("classification", "ner", "relation", "qa")
+
+
+def check_init_task(name: str, task: Any) -> None:
+    """Refuse ``model.init_from`` for a task whose model has no encoder to start from.
+
+    Raises:
+        ConfigError: naming the tasks that take it.
+    """
+    if name not in ENCODER_TASKS and getattr(task, "name", name) not in ENCODER_TASKS:
+        raise ConfigError(
+            f"model.init_from starts a run from another run's encoder, but task={name} "
+            f"(a generator) has no encoder with a task head to start from. Tasks that take "
+            f"it: {', '.join(ENCODER_TASKS)}. Remove model.init_from, or point model.name at "
+            "a folder holding the model you want to start from."
+        )
+
+
 #: Unsupervised adaptation methods (``adapt.method``); see lepton_nlp/training/transfer.py.
 ADAPT_METHODS = ("tsdae", "simcse")
 
@@ -1018,8 +1038,6 @@ class RunConfig:
         if self.name is None:
             self.name = Path(self.training.output_dir).name
         if self.model.init_from is not None:
-            from lepton_nlp.training.transfer import check_init_task
-
             check_init_task(self.task, task)
         if self.adapt is not None and not isinstance(self.adapt, AdaptConfig):
             self.adapt = build_dataclass(AdaptConfig, self.adapt, "adapt")

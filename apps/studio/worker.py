@@ -34,6 +34,8 @@ __all__ = [
     "spawn_worker",
 ]
 
+log = logging.getLogger(__name__)
+
 
 class StudioCallback(TrainerCallback):
     """Write progress and logs of a Trainer to the run store; stop when the store asks."""
@@ -169,7 +171,10 @@ class _Watch:
 
     def _loop(self) -> None:
         while not self._done.wait(self.every):
-            self.tick()
+            try:
+                self.tick()
+            except Exception:  # a busy database now and then: the next tick tries again
+                log.warning("run %s: progress update failed; retrying", self.run_id, exc_info=True)
 
     def tick(self) -> None:
         fields = self.progress()
@@ -181,6 +186,12 @@ class _Watch:
             _thread.interrupt_main()
 
     def __enter__(self) -> _Watch:
+        # A stop requested before the job began stops it now, as Ctrl-C would, not after the
+        # first interval (a short job could finish before that and be kept).
+        run = self.store.get(self.run_id)
+        if run is not None and run.stop_requested:
+            self.interrupted = True
+            raise KeyboardInterrupt
         self._thread.start()
         return self
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lepton_nlp.config import ENCODER_TASKS, check_init_task
 from lepton_nlp.errors import ArtifactError, ConfigError, DataError
 
 __all__ = [
@@ -52,7 +53,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Tasks whose model is an encoder with a task head: the ones ``model.init_from`` serves.
-ENCODER_TASKS = ("classification", "ner", "relation", "qa")
 #: What the starting-weights folder records about where its weights came from.
 INIT_FILE = "init.json"
 #: Config fields that make two checkpoints the same architecture (vocabulary aside: a
@@ -64,21 +64,6 @@ _ARCHITECTURE_KEYS = (
     "num_attention_heads",
     "intermediate_size",
 )
-
-
-def check_init_task(name: str, task: Any) -> None:
-    """Refuse ``model.init_from`` for a task whose model has no encoder to start from.
-
-    Raises:
-        ConfigError: naming the tasks that take it.
-    """
-    if name not in ENCODER_TASKS and getattr(task, "name", name) not in ENCODER_TASKS:
-        raise ConfigError(
-            f"model.init_from starts a run from another run's encoder, but task={name} "
-            f"(a generator) has no encoder with a task head to start from. Tasks that take "
-            f"it: {', '.join(ENCODER_TASKS)}. Remove model.init_from, or point model.name at "
-            "a folder holding the model you want to start from."
-        )
 
 
 def init_dir(config: Any) -> Path:

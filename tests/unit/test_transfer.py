@@ -107,7 +107,8 @@ def test_transferred_artifact_is_self_contained(tiny_model, source, tmp_path):
     assert "starting weights" in (result.artifact / "README.md").read_text()
     assert not (tmp_path / "target.init").exists()  # the staging folder is gone
     texts = ["the kettle boils quickly", "the kettle started leaking"]
-    expected = result.predictor.predict(texts)
+    # fp32 both times: the run's own predictor may have chosen int8 (a timed choice).
+    expected = Predictor.from_artifact(result.artifact, backend="torch").predict(texts)
     shutil.rmtree(copy)  # the source is not needed to load the new artifact
     loaded = Predictor.from_artifact(result.artifact, backend="torch").predict(texts)
     for a, b in zip(expected, loaded, strict=True):
