@@ -35,53 +35,7 @@ from lepton_nlp.training.prompts import (
     top_labels,
     word_token_ids,
 )
-
-WORDS = [
-    "the market closed lower",
-    "profit rose as sales grew",
-    "the bank raised its rates",
-    "a dog runs on the beach",
-    "positive negative neutral",
-]
-
-
-@pytest.fixture(scope="module")
-def tiny_llm(tmp_path_factory):
-    """A 2-layer, hidden-32 Llama and a byte-level BPE tokenizer trained here."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    out = tmp_path_factory.mktemp("tiny-llm")
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    tokenizer.train_from_iterator(
-        WORDS * 3,
-        trainers.BpeTrainer(
-            vocab_size=300,
-            special_tokens=["<pad>", "<s>", "</s>"],
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        ),
-    )
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>"
-    )
-    fast.save_pretrained(out)
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(fast),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        pad_token_id=fast.pad_token_id,
-        bos_token_id=fast.bos_token_id,
-        eos_token_id=fast.eos_token_id,
-    )
-    LlamaForCausalLM(config).save_pretrained(out)
-    return str(out)
+from tests.unit.test_generation import tiny_causal  # noqa: F401  (a fixture)
 
 
 def _brute_force(model, tokenizer, prompt: str, word: str) -> float:
@@ -95,8 +49,8 @@ def _brute_force(model, tokenizer, prompt: str, word: str) -> float:
     return float(sum(logp[start + t, tok] for t, tok in enumerate(word_ids)))
 
 
-def test_scorer_gives_each_word_its_log_likelihood_after_its_prompt(tiny_llm):
-    scorer = LabelScorer(tiny_llm, batch_rows=5)  # several batches, rows split unevenly
+def test_scorer_gives_each_word_its_log_likelihood_after_its_prompt(tiny_causal):  # noqa: F811
+    scorer = LabelScorer(tiny_causal, batch_rows=5)  # several batches, rows split unevenly
     prompts = ["the market", "profit rose as sales grew and the bank", "a dog", "rates"]
     words = ["closed lower", "raised", "runs on the beach", "positive"]
     ids = [word_token_ids(scorer.tokenizer, w) for w in words]
@@ -109,8 +63,8 @@ def test_scorer_gives_each_word_its_log_likelihood_after_its_prompt(tiny_llm):
         np.testing.assert_allclose(values, want, atol=1e-4)
 
 
-def test_label_score_pools_its_words_and_a_shortlist_leaves_others_out(tiny_llm):
-    scorer = LabelScorer(tiny_llm)
+def test_label_score_pools_its_words_and_a_shortlist_leaves_others_out(tiny_causal):  # noqa: F811
+    scorer = LabelScorer(tiny_causal)
     verbalizer = Verbalizer.build(
         ["down", "up"], {"down": ["closed lower", "negative"], "up": "positive"}
     )
@@ -249,12 +203,12 @@ def test_setfit_trains_saves_and_reloads_the_same_predictions(tiny_model, tmp_pa
     assert loaded.predict(texts) == result.predictions["test"]
 
 
-def test_llm_methods_score_every_label_with_the_tiny_llm(tiny_model, tiny_llm, tmp_path):
+def test_llm_methods_score_every_label_with_a_tiny_llama(tiny_model, tiny_causal, tmp_path):  # noqa: F811
     runner = FewShotRunner(
         _config(
             tiny_model,
             tmp_path,
-            f"prompting.llm.model={tiny_llm}",
+            f"prompting.llm.model={tiny_causal}",
             "prompting.llm.demonstrations=2",
         )
     )
@@ -262,7 +216,7 @@ def test_llm_methods_score_every_label_with_the_tiny_llm(tiny_model, tiny_llm, t
     icl = runner.run("in-context", output_dir="")
     assert zero.output is None and not (tmp_path / "out").exists()
     assert set(zero.predictions["test"]) | set(icl.predictions["test"]) <= {"negative", "positive"}
-    assert zero.report["examples"] == 8 and icl.report["llm"] == tiny_llm
+    assert zero.report["examples"] == 8 and icl.report["llm"] == tiny_causal
 
 
 def test_cli_fewshot_label_similarity(tiny_model, tmp_path, capsys):
