@@ -17,7 +17,7 @@ from lepton_nlp.tasks.base import TaskSpec, register_task, run_settings, truncat
 __all__ = ["POOLINGS", "ClassificationOptions", "ClassificationTask"]
 
 #: How a text becomes the one vector the classification head reads.
-POOLINGS = ("cls", "mean")
+POOLINGS = ("cls", "mean", "mean-normalized")
 
 
 @dataclass
@@ -28,7 +28,9 @@ class ClassificationOptions:
     """``cls``: the model's own pooler over the first token (what
     ``AutoModelForSequenceClassification`` does). ``mean``: the mean of the token vectors
     under the attention mask, the sentence vector sentence-transformers encoders such as
-    all-MiniLM-L6-v2 were trained to produce (their pooler was never trained)."""
+    all-MiniLM-L6-v2 were trained to produce (their pooler was never trained).
+    ``mean-normalized``: that mean scaled to unit length, the vector a SetFit-style head
+    (``lepton-nlp fewshot --method setfit``) was fitted on."""
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
@@ -49,6 +51,16 @@ def _mean_pooled(module: Any, args: tuple, kwargs: dict, output: Any) -> Any:
     # Prompt tuning's virtual tokens come first in both the mask and the hidden states.
     weights = mask.unsqueeze(-1).to(hidden.dtype)
     pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
+    if isinstance(output, tuple):
+        return (output[0], pooled, *output[2:])
+    output["pooler_output"] = pooled
+    return output
+
+
+def _unit_mean_pooled(module: Any, args: tuple, kwargs: dict, output: Any) -> Any:
+    """Forward hook: the masked mean of the tokens, scaled to unit length."""
+    output = _mean_pooled(module, args, kwargs, output)
+    pooled = torch.nn.functional.normalize(output[1], dim=-1)
     if isinstance(output, tuple):
         return (output[0], pooled, *output[2:])
     output["pooler_output"] = pooled
@@ -132,9 +144,10 @@ class ClassificationTask:
         """Make ``encoder`` (the model's encoder attribute, or a shared encoder's view) pool
         as ``task_options.pooling`` says.
 
-        ``cls`` leaves the model as transformers builds it. ``mean`` adds a forward hook, so
-        parameter names, saved weights and the model class stay the same, and every path
-        that calls the model (training, PEFT, merging, int8, ONNX export) pools alike.
+        ``cls`` leaves the model as transformers builds it. ``mean`` and ``mean-normalized``
+        add a forward hook, so parameter names, saved weights and the model class stay the
+        same, and every path that calls the model (training, PEFT, merging, int8, ONNX
+        export) pools alike.
         """
         options = ClassificationOptions(**spec.options)
         if options.pooling == "cls":
@@ -146,7 +159,8 @@ class ClassificationTask:
                 f"{type(encoder).__name__} has no pooler. Use task_options.pooling=cls with "
                 "this model."
             )
-        encoder.register_forward_hook(_mean_pooled, with_kwargs=True)
+        hook = _mean_pooled if options.pooling == "mean" else _unit_mean_pooled
+        encoder.register_forward_hook(hook, with_kwargs=True)
 
     def encode(self, records: list[dict], tokenizer: Any, spec: TaskSpec) -> list[dict]:
         index = {label: i for i, label in enumerate(spec.labels)}

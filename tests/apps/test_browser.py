@@ -38,6 +38,11 @@ if not (CHROMIUM and DRIVER):
     )
 
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    StaleElementReferenceException,
+    TimeoutException,
+)
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
@@ -164,27 +169,29 @@ def _nav(driver, label: str) -> None:
     _title(driver, "lepton-nlp suite" if label == "Home" else label)
 
 
-def _select(driver, label: str, option: str) -> None:
-    opener = _wait(driver).until(
-        EC.element_to_be_clickable(
-            (
-                By.XPATH,
-                f"//input[@role='combobox'][@aria-label={label!r}]/following-sibling::button",
+def _select(driver, label: str, option: str, attempts: int = 4) -> None:
+    """Choose ``option`` in the selectbox ``label``. A rerun that replaces the widget while
+    its list is open (the page reruns after the previous choice) closes the list, so an
+    attempt that sees no option, or no change, closes the list and opens it again."""
+    box = f"//input[@role='combobox'][@aria-label={label!r}]"
+    choice = f"//*[@role='option'][contains(., {option!r})]"
+    for attempt in range(attempts):
+        last = attempt == attempts - 1
+        patience = WAIT if last else 20
+        _idle(driver)
+        try:
+            _wait(driver).until(
+                EC.element_to_be_clickable((By.XPATH, f"{box}/following-sibling::button"))
+            ).click()
+            _wait(driver, patience).until(EC.element_to_be_clickable((By.XPATH, choice))).click()
+            _wait(driver, patience).until(
+                lambda d: option in d.find_element(By.XPATH, box).get_attribute("value")
             )
-        )
-    )
-    opener.click()
-    _wait(driver).until(
-        EC.element_to_be_clickable((By.XPATH, f"//*[@role='option'][contains(., {option!r})]"))
-    ).click()
-    _wait(driver).until(
-        lambda d: (
-            option
-            in d.find_element(
-                By.XPATH, f"//input[@role='combobox'][@aria-label={label!r}]"
-            ).get_attribute("value")
-        )
-    )
+            return
+        except (TimeoutException, StaleElementReferenceException):
+            if last:
+                raise
+            ActionChains(driver).send_keys(Keys.ESCAPE).perform()
 
 
 def _type(driver, label: str, value: str) -> None:

@@ -5,8 +5,9 @@
 Every method sees the same seeded sample of ``shots`` examples per class from the training
 split and is scored on the same validation / test records, so methods compare on equal
 terms. ``lora`` and ``soft-prompt`` train through the core trainer
-(:func:`lepton_nlp.training.train`) and leave a normal artifact; the others leave a report
-(and ``setfit`` its encoder and head).
+(:func:`lepton_nlp.training.train`) and leave a normal artifact, and so does ``setfit`` (its
+tuned encoder under its head, :meth:`SetFitClassifier.write_artifact`); the others leave a
+report.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from lepton_nlp.config import RunConfig, config_to_dict, load_config
 from lepton_nlp.data import split_records
@@ -80,7 +82,7 @@ class FewShotResult:
     predictions: dict[str, list[str]] = field(default_factory=dict)
     """Predicted label per scored record, by split."""
     output: Path | None = None
-    """The output folder (an artifact for lora / soft-prompt)."""
+    """The output folder (an artifact for setfit, lora and soft-prompt)."""
 
 
 class FewShotRunner:
@@ -298,13 +300,23 @@ class FewShotRunner:
         )
         # The head knows the sampled labels; every label has examples in the sample.
         if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
-            classifier.save(out / "setfit")
+            classifier.write_artifact(
+                out, self._artifact_config(p, out), {"train": len(examples)}, overwrite=True
+            )
 
         def predict(name: str) -> list[str]:
             return classifier.predict([r["text"] for r in self.eval_splits[name]])
 
         return predict, {}
+
+    def _artifact_config(self, p, out: Path) -> dict:
+        """The config an artifact of this run keeps: the run config with the prompting
+        settings that drew the sample, writing to ``out``."""
+        tree = config_to_dict(self.config)
+        tree.pop("hpo", None)
+        tree["prompting"] = dataclasses.asdict(p)
+        tree["training"]["output_dir"] = str(out)
+        return tree
 
     def _adapter(self, p, examples: list[dict], out: Path | None):
         """lora / soft-prompt: the core trainer on the sampled examples (a normal artifact)."""
@@ -352,6 +364,15 @@ class FewShotRunner:
             result = train(load_config(tree))
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+        if out is not None:
+            # The artifact describes the few-shot run, not its temporary sample file: the
+            # config's data (so `lepton-nlp eval` re-creates the same test split) and the
+            # prompting settings that drew the sample (`lepton-nlp fewshot` reruns it).
+            written = Path(result.artifact) / "config.yaml"
+            tree = yaml.safe_load(written.read_text(encoding="utf-8"))
+            described = self._artifact_config(p, out)
+            tree.update(data=described["data"], prompting=described["prompting"])
+            written.write_text(yaml.safe_dump(tree, sort_keys=False), encoding="utf-8")
         predictor = result.predictor
 
         def predict(name: str) -> list[str]:

@@ -3,7 +3,6 @@ logistic-regression head on its embeddings (Tunstall et al. 2022), on sentence-t
 
 from __future__ import annotations
 
-import json
 import random
 from collections import defaultdict
 from collections.abc import Sequence
@@ -11,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from lepton_nlp.errors import ConfigError
 
 __all__ = ["HEAD_CS", "SetFitClassifier", "contrastive_pairs"]
 
@@ -186,30 +187,98 @@ class SetFitClassifier:
     def predict(self, texts: Sequence[str]) -> list[str]:
         return [self.labels[i] for i in self.scores(texts).argmax(axis=1)]
 
-    def save(self, folder: str | Path) -> Path:
-        """The encoder (sentence-transformers folder) and the head (JSON, no pickle)."""
-        folder = Path(folder)
-        self.encoder.save(str(folder / "encoder"))
-        head = {
-            "labels": self.labels,
-            "classes": self.head.classes_.tolist(),
-            "coef": self.head.coef_.tolist(),
-            "intercept": self.head.intercept_.tolist(),
-        }
-        (folder / "head.json").write_text(json.dumps(head), encoding="utf-8")
-        return folder
+    def head_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """The head as one linear layer over every label: ``(weight (labels, dim), bias)``,
+        whose softmax is :meth:`scores` (a binary head's single row becomes the second
+        label's logit against 0 for the first, the same sigmoid)."""
+        if self.head is None:
+            raise RuntimeError("The head is not fitted: call fit_head (or train) first.")
+        coef, intercept = np.asarray(self.head.coef_), np.asarray(self.head.intercept_)
+        classes = [int(c) for c in self.head.classes_]
+        weight = np.zeros((len(self.labels), coef.shape[1]), dtype=np.float32)
+        bias = np.full(len(self.labels), -1e4, dtype=np.float32)  # a label it never saw
+        if len(classes) == 2 and coef.shape[0] == 1:
+            bias[classes[0]] = 0.0
+            weight[classes[1]], bias[classes[1]] = coef[0], intercept[0]
+        else:
+            for row, label in enumerate(classes):
+                weight[label], bias[label] = coef[row], intercept[row]
+        return weight, bias
 
-    @classmethod
-    def load(cls, folder: str | Path) -> SetFitClassifier:
-        """A classifier written by :meth:`save`."""
-        from sentence_transformers import SentenceTransformer
-        from sklearn.linear_model import LogisticRegression
+    def write_artifact(
+        self,
+        path: str | Path,
+        config: dict,
+        data_sizes: dict[str, int],
+        metrics: dict | None = None,
+        overwrite: bool = False,
+    ) -> Path:
+        """Write the classifier as a core classification artifact, which the Predictor,
+        ``lepton-nlp predict | eval | serve``, batch scoring and the apps load like any other.
 
-        folder = Path(folder)
-        head_data = json.loads((folder / "head.json").read_text(encoding="utf-8"))
-        head = LogisticRegression()
-        head.classes_ = np.array(head_data["classes"])
-        head.coef_ = np.array(head_data["coef"])
-        head.intercept_ = np.array(head_data["intercept"])
-        encoder = SentenceTransformer(str(folder / "encoder"), device="cpu")
-        return cls(encoder, head_data["labels"], head)
+        The tuned encoder's weights go under a sequence-classification model whose head is
+        the logistic regression's weights, reading the unit-length mean of the tokens
+        (``task_options.pooling: mean-normalized``): the same vector the head was fitted on,
+        so the artifact gives the same probabilities as :meth:`scores`.
+
+        Args:
+            path: the artifact folder.
+            config: the run config as a dict (``peft.method`` becomes ``full``, the pooling
+                and ``model.max_length`` become the encoder's).
+            data_sizes: records per split, for the model card.
+            metrics: what the run measured (``metrics.json``).
+            overwrite: replace an artifact already there.
+        """
+        import copy
+        import tempfile
+
+        import torch
+
+        from lepton_nlp.artifacts import write_artifact
+        from lepton_nlp.tasks import get_task
+        from lepton_nlp.tasks.base import TaskSpec
+
+        modules = list(self.encoder)
+        pooling = getattr(modules[1], "pooling_mode", None) if len(modules) > 1 else None
+        if pooling != "mean":
+            raise ConfigError(
+                f"A SetFit encoder pooling with {pooling!r} cannot become an artifact: the "
+                "classification task reads the mean of the tokens. Start from a "
+                "mean-pooling sentence encoder (all-MiniLM-L6-v2 is one)."
+            )
+        task = get_task("classification")
+        max_length = int(self.encoder.max_seq_length)
+        spec = TaskSpec(
+            labels=list(self.labels),
+            max_length=max_length,
+            extra={"options": {"pooling": "mean-normalized"}},
+        )
+        tree = copy.deepcopy(config)
+        tree["task"] = "classification"
+        tree.setdefault("peft", {})["method"] = "full"
+        tree.setdefault("model", {})["max_length"] = max_length
+        tree["task_options"] = {**(tree.get("task_options") or {}), "pooling": "mean-normalized"}
+        weight, bias = self.head_weights()
+        with tempfile.TemporaryDirectory(prefix="lepton-setfit-") as scratch:
+            modules[0].save(scratch)
+            model = task.load_model(scratch, spec)
+            tokenizer = self.encoder.tokenizer
+            if not isinstance(getattr(model, "classifier", None), torch.nn.Linear):
+                raise ConfigError(
+                    f"{type(model).__name__} has no single linear head to hold the SetFit "
+                    "head; start from a BERT-family sentence encoder (all-MiniLM-L6-v2 is one)."
+                )
+            with torch.no_grad():
+                model.classifier.weight.copy_(torch.from_numpy(weight))
+                model.classifier.bias.copy_(torch.from_numpy(bias))
+            return write_artifact(
+                path,
+                model=model,
+                tokenizer=tokenizer,
+                task=task,
+                config=tree,
+                spec=spec,
+                metrics=metrics or {},
+                data_sizes=data_sizes,
+                overwrite=overwrite,
+            )
