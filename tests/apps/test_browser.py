@@ -169,6 +169,19 @@ def _nav(driver, label: str) -> None:
     _title(driver, "lepton-nlp suite" if label == "Home" else label)
 
 
+def _settled(driver, check, seconds: float = WAIT) -> None:
+    """Wait until ``check(driver)`` holds with no script running, over several polls in a
+    row: a rerun that starts just after a change (and may rebuild the widget) is seen."""
+    streak = [0]
+
+    def steady(d) -> bool:
+        ok = not d.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']") and check(d)
+        streak[0] = streak[0] + 1 if ok else 0
+        return streak[0] >= 6  # 1.5 s at 0.25 s a poll
+
+    _wait(driver, seconds).until(steady)
+
+
 def _select(driver, label: str, option: str, attempts: int = 4) -> None:
     """Choose ``option`` in the selectbox ``label``. A rerun that replaces the widget while
     its list is open (the page reruns after the previous choice) closes the list, so an
@@ -184,8 +197,10 @@ def _select(driver, label: str, option: str, attempts: int = 4) -> None:
                 EC.element_to_be_clickable((By.XPATH, f"{box}/following-sibling::button"))
             ).click()
             _wait(driver, patience).until(EC.element_to_be_clickable((By.XPATH, choice))).click()
-            _wait(driver, patience).until(
-                lambda d: option in d.find_element(By.XPATH, box).get_attribute("value")
+            _settled(
+                driver,
+                lambda d: option in d.find_element(By.XPATH, box).get_attribute("value"),
+                patience,
             )
             return
         except (TimeoutException, StaleElementReferenceException):
@@ -194,18 +209,28 @@ def _select(driver, label: str, option: str, attempts: int = 4) -> None:
             ActionChains(driver).send_keys(Keys.ESCAPE).perform()
 
 
-def _type(driver, label: str, value: str) -> None:
-    field = _wait(driver).until(
-        EC.element_to_be_clickable((By.XPATH, f"//input[@aria-label={label!r}]"))
-    )
-    field.send_keys(Keys.CONTROL, "a")
-    field.send_keys(value, Keys.ENTER)
-    _wait(driver).until(
-        lambda d: (
-            d.find_element(By.XPATH, f"//input[@aria-label={label!r}]").get_attribute("value")
-            in _shown_as(value)
-        )
-    )
+def _type(driver, label: str, value: str, attempts: int = 4) -> None:
+    """Type ``value`` into the input ``label`` and see it kept once the page has rerun: keys
+    sent while an earlier rerun rebuilds the form can be lost, so an attempt is repeated."""
+    field = f"//input[@aria-label={label!r}]"
+    for attempt in range(attempts):
+        last = attempt == attempts - 1
+        _idle(driver)
+        try:
+            element = _wait(driver).until(EC.element_to_be_clickable((By.XPATH, field)))
+            element.send_keys(Keys.CONTROL, "a")
+            element.send_keys(value, Keys.ENTER)
+            _settled(
+                driver,
+                lambda d: (
+                    d.find_element(By.XPATH, field).get_attribute("value") in _shown_as(value)
+                ),
+                WAIT if last else 20,
+            )
+            return
+        except (TimeoutException, StaleElementReferenceException):
+            if last:
+                raise
 
 
 def _shown_as(value: str) -> tuple[str, ...]:
