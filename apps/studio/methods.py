@@ -48,8 +48,9 @@ __all__ = [
     "set_output_dir",
 ]
 
-JOBS = ("train", "hpo", "continual")
-"""What runs a config: the trainer, the hyper-parameter search, or a continual sequence."""
+JOBS = ("train", "hpo", "continual", "fewshot")
+"""What runs a config: the trainer, the hyper-parameter search, a continual sequence, or a
+few-shot run (``lepton-nlp fewshot``)."""
 
 FIELD_KINDS = ("choice", "multichoice", "int", "float", "bool", "run", "datasets")
 """Form fields: one of ``choices``; several of them; a whole number; a number; yes or no; a
@@ -270,10 +271,12 @@ def plain_tree(tree: dict, name: str) -> dict:
 
 
 def job_of(tree: Mapping[str, Any]) -> str:
-    """What runs a config: ``continual`` (a sequence file), ``hpo`` (an ``hpo:`` section) or
-    ``train``."""
+    """What runs a config: ``continual`` (a sequence file), ``fewshot`` (a ``prompting:``
+    section), ``hpo`` (an ``hpo:`` section) or ``train``."""
     if "tasks" in tree and "run" in tree:
         return "continual"
+    if tree.get("prompting"):
+        return "fewshot"
     return "hpo" if tree.get("hpo") else "train"
 
 
@@ -552,6 +555,82 @@ register(
         plain=_no_soft_prompt,
         requires=("peft.num_virtual_tokens",),
         docs="README.md#peft-methods",
+    )
+)
+
+FEWSHOT_APPROACHES = ("setfit", "in-context", "zero-shot", "label-similarity")
+"""The few-shot approaches the Studio offers (``prompting.method``); LoRA on the same
+examples is their plain twin, soft prompts are the method above."""
+
+
+def _fewshot(tree: dict, values: dict) -> dict:
+    tree["prompting"] = {
+        "method": values["approach"],
+        "shots": values["shots"],
+        "seed": int((tree.get("training") or {}).get("seed") or 0),
+        "max_eval_samples": values["eval_samples"],
+    }
+    return tree
+
+
+def _fewshot_lora(tree: dict) -> dict:
+    tree["prompting"]["method"] = "lora"
+    return tree
+
+
+register(
+    Method(
+        name="fewshot",
+        label="Few-shot (SetFit, LLM prompts)",
+        summary="`lepton-nlp fewshot`: learns from only `shots` examples of each label, a "
+        "seeded sample of the training data. setfit tunes the sentence encoder on pairs of "
+        "them and fits a head on it (a model to evaluate and try); in-context and zero-shot "
+        "let the packaged instruct LLM score each label's words, with the nearest examples "
+        "shown or none; label-similarity compares the text with each label's name. The LLM "
+        "takes about a second a text, so at most `eval_samples` validation and test texts "
+        "are scored. The plain twin is LoRA fine-tuning on the same examples.",
+        job="fewshot",
+        fields=(
+            Field(
+                "approach",
+                "Approach",
+                "choice",
+                "setfit",
+                FEWSHOT_APPROACHES,
+                help="setfit: a trained model; in-context / zero-shot: SmolLM2-135M-Instruct "
+                "scores the label words; label-similarity: MiniLM, no training.",
+            ),
+            Field(
+                "shots",
+                "Examples per label",
+                "int",
+                10,
+                low=1,
+                high=1000,
+                help="A seeded sample of this many training examples of each label.",
+            ),
+            Field(
+                "eval_samples",
+                "Texts scored",
+                "int",
+                200,
+                low=10,
+                high=100000,
+                help="At most this many validation and test texts (a fixed stratified sample).",
+            ),
+        ),
+        owns=(
+            "prompting.method",
+            "prompting.llm.*",
+            "prompting.setfit.*",
+            "prompting.label_descriptions*",
+        ),
+        apply=_fewshot,
+        uses=lambda flat: flat.get("prompting.method") not in (None, "lora"),
+        plain=_fewshot_lora,
+        requires=("prompting.method",),
+        tasks=("classification",),
+        docs="docs/prompt-learning.md",
     )
 )
 

@@ -159,13 +159,14 @@ def missing_artifacts(store: RunStore) -> list[Run]:
 
 
 def job_of(run: Run) -> str:
-    """What ran the run: ``train``, ``hpo`` or ``continual`` (:func:`apps.studio.methods.job_of`)."""
+    """What ran the run: ``train``, ``hpo``, ``continual`` or ``fewshot``
+    (:func:`apps.studio.methods.job_of`)."""
     from apps.studio.methods import job_of as job_of_tree
 
     return job_of_tree(yaml.safe_load(run.config_yaml) or {})
 
 
-STEP_WORDS = {"train": "step", "hpo": "trial", "continual": "task"}
+STEP_WORDS = {"train": "step", "hpo": "trial", "continual": "task", "fewshot": "step"}
 """What one unit of a job's progress is called on the Train page."""
 
 
@@ -175,6 +176,8 @@ def progress_text(run: Run, job: str) -> str:
     if run.status == "stopping":
         if job == "continual":
             return "stopping: a sequence stopped early keeps nothing..."
+        if job == "fewshot":
+            return "stopping: a few-shot run stopped early keeps nothing..."
         if job == "hpo":
             return "stopping: the finished trials and the best model so far are kept..."
         return "stopping after this step; the best checkpoint will be kept..."
@@ -183,6 +186,7 @@ def progress_text(run: Run, job: str) -> str:
             "train": "starting: loading data and model...",
             "hpo": "first trial running (the settings as given)...",
             "continual": "learning the first task...",
+            "fewshot": "learning from the examples, then scoring the evaluation texts...",
         }[job]
     word = STEP_WORDS[job]
     done = run.step if job == "train" else f"{run.step} finished"

@@ -91,9 +91,9 @@ class StudioCallback(TrainerCallback):
 
 
 def run_training(store: RunStore, run_id: int) -> None:
-    """Run job ``run_id`` here and now (a training run, a hyper-parameter search or a
-    continual sequence: :func:`apps.studio.methods.job_of`), recording the outcome in
-    ``store``."""
+    """Run job ``run_id`` here and now (a training run, a hyper-parameter search, a
+    continual sequence or a few-shot run: :func:`apps.studio.methods.job_of`), recording
+    the outcome in ``store``."""
     import yaml
 
     from apps.studio.methods import job_of
@@ -110,6 +110,8 @@ def run_training(store: RunStore, run_id: int) -> None:
             outcome = _search(store, run_id, tree)
         elif job == "continual":
             outcome = _sequence(store, run_id, tree)
+        elif job == "fewshot":
+            outcome = _fewshot(store, run_id, tree)
         else:
             outcome = _train(tree, callback)
         stopped = bool(store.get(run_id).stop_requested)
@@ -340,6 +342,44 @@ def _sequence(store: RunStore, run_id: int, tree: dict) -> dict:
         logger.removeHandler(steps)
         logger.setLevel(level)
     return {**progress(), "metrics": continual_metrics(result), "artifact_path": ""}
+
+
+def fewshot_metrics(report: dict) -> dict:
+    """A few-shot run's report as run metrics: the validation and test figures, the fit
+    time, and ``fewshot`` with what the run learnt from."""
+    metrics: dict = {split: report[split] for split in ("validation", "test") if split in report}
+    metrics["train"] = {"train_seconds": (report.get("seconds") or {}).get("fit")}
+    metrics["fewshot"] = {
+        key: report.get(key)
+        for key in ("method", "shots", "seed", "examples", "labels", "eval_records")
+    }
+    return metrics
+
+
+def _fewshot(store: RunStore, run_id: int, tree: dict) -> dict:
+    """A few-shot run (``lepton-nlp fewshot``); SetFit and LoRA leave a model, the LLM
+    approaches and label similarity their figures only."""
+    from lepton_nlp.artifacts import is_artifact
+    from lepton_nlp.config import load_config
+    from lepton_nlp.training.prompts import FewShotRunner
+
+    config = load_config(json.loads(json.dumps(tree)))
+    folder = Path(config.training.output_dir)
+    try:
+        with _Watch(store, run_id, dict):  # no steps to count: the bar waits, Stop works
+            result = FewShotRunner(config).run(output_dir=folder, overwrite=True)
+    except KeyboardInterrupt:
+        if store.get(run_id).stop_requested:
+            raise _StoppedEarly(
+                "Stopped on request: a few-shot run keeps nothing until it has scored its examples."
+            ) from None
+        raise
+    return {
+        "step": 1,
+        "total_steps": 1,
+        "metrics": fewshot_metrics(result.report),
+        "artifact_path": str(folder) if is_artifact(folder) else "",
+    }
 
 
 def _terminate(signum, frame):

@@ -43,7 +43,7 @@ def _config(model: str = "tiny-model", data: Path = CSV, **changes) -> dict:
 
 def test_the_train_page_offers_what_the_core_supports():
     offered = [m.name for m in methods.methods()]
-    assert offered[:5] == ["plain", "adversarial", "prompt", "hpo", "continual"]
+    assert offered[:6] == ["plain", "adversarial", "prompt", "fewshot", "hpo", "continual"]
     # Continual learning here is single-label classification only.
     assert "continual" not in [m.name for m in methods.methods(task="ner")]
     # Registered for the core's keys to come (augment.methods, model.init_from): offered
@@ -209,6 +209,7 @@ def test_the_plain_twin_differs_only_in_the_method_keys(tmp_path):
         ("hpo", {"trials": 3}),
         ("continual", None),
         ("augment", {"methods": ["swap", "delete"]}),
+        ("fewshot", {"approach": "in-context", "shots": 4}),
     ],
 )
 def test_each_methods_plain_config_is_its_twin(name, values):
@@ -387,3 +388,43 @@ def test_worker_runs_a_sequence_and_a_stop_keeps_nothing(store, tiny_model, tmp_
     run_training(store, again.id)
     stopped = store.get(again.id)
     assert stopped.status == "stopped" and "nothing was kept" in stopped.error
+
+
+def test_worker_runs_a_few_shot_run_and_its_lora_twin(store, tiny_model, tmp_path):
+    config = _config(
+        model=tiny_model,
+        test_size=0.25,
+        training_method="fewshot",
+        method_values={"approach": "setfit", "shots": 4, "eval_samples": 50},
+    )
+    assert methods.job_of(config) == "fewshot"
+    assert config["prompting"]["method"] == "setfit" and config["prompting"]["shots"] == 4
+    config["prompting"]["setfit"]["max_pairs"] = 16
+    methods.set_output_dir(config, tmp_path / "setfit")
+    run = store.create(name="fs", task="classification", config_yaml=yaml.safe_dump(config))
+    run_training(store, run.id)
+    done = store.get(run.id)
+    assert done.status == "completed", done.error
+    assert done.metrics["fewshot"]["examples"] == 8  # 4 of each of the 2 labels
+    assert set(done.metrics["test"]) >= {"accuracy", "macro_f1"}
+    # SetFit leaves a model the Studio's other pages (and the Predictor) load.
+    from lepton_nlp.inference import Predictor
+
+    predicted = Predictor.from_artifact(done.artifact_path, backend="torch").predict(["a kettle"])
+    assert predicted[0]["label"] in ("negative", "positive")
+    assert runs.finished_models(store)[f"#{run.id} fs"] == done.artifact_path
+
+    # Its plain twin: LoRA on the same 8 examples; the Compare page pairs the two.
+    method = methods.get_method("fewshot")
+    assert compare.effects(done, store.list()) == [(method, None)]
+    baseline, name = compare.baseline_config(done, method)
+    tree = yaml.safe_load(baseline)
+    assert tree["prompting"]["method"] == "lora" and tree["prompting"]["shots"] == 4
+    methods.set_output_dir(tree, tmp_path / "lora")
+    twin = store.create(name=name, task="classification", config_yaml=yaml.safe_dump(tree))
+    run_training(store, twin.id)
+    twin = store.get(twin.id)
+    assert twin.status == "completed", twin.error
+    assert twin.metrics["fewshot"]["method"] == "lora" and twin.metrics["fewshot"]["examples"] == 8
+    assert compare.effects(done, store.list())[0][1].id == twin.id
+    assert compare.methods_of(twin) == []

@@ -299,13 +299,19 @@ def _live(run_id: int) -> None:
     if not run.active:
         st.rerun()
     job = runs.job_of(run)
-    kind = {"train": "Training run", "hpo": "Search", "continual": "Continual sequence"}[job]
+    kind = {
+        "train": "Training run",
+        "hpo": "Search",
+        "continual": "Continual sequence",
+        "fewshot": "Few-shot run",
+    }[job]
     st.subheader(f"{kind} #{run.id}: {run.name}")
     st.progress(min(max(run.progress, 0.0), 1.0), text=runs.progress_text(run, job))
     stop = {
         "train": "Stop (keep the best checkpoint)",
         "hpo": "Stop (keep the finished trials)",
         "continual": "Stop (keeps nothing)",
+        "fewshot": "Stop (keeps nothing)",
     }[job]
     if st.button(stop, key="train_stop", disabled=run.status == "stopping"):
         store.request_stop(run.id)
@@ -346,10 +352,17 @@ def _result(run) -> None:
         _leaderboard(run)
     elif job == "continual":
         _sequence_result(run)
+    elif job == "fewshot":
+        _fewshot_result(run)
     if job != "train":
         st.caption(
             "See what the method changed against the plain run on the Compare page."
-            + (f" Best model: `{shown_path(run.artifact_path)}`." if run.artifact_path else "")
+            + (
+                f" {'Best model' if job == 'hpo' else 'Model folder'}: "
+                f"`{shown_path(run.artifact_path)}`."
+                if run.artifact_path
+                else ""
+            )
         )
         return
     metrics = run.metrics
@@ -398,6 +411,27 @@ def _leaderboard(run) -> None:
             else ""
         )
     )
+
+
+def _fewshot_result(run) -> None:
+    fewshot = run.metrics.get("fewshot") or {}
+    if fewshot:
+        st.markdown(
+            f"**{fewshot.get('method')}** from {fewshot.get('examples')} examples "
+            f"({fewshot.get('shots')} per label, sample seed {fewshot.get('seed')}), scored on "
+            + ", ".join(f"{n} {split}" for split, n in (fewshot.get("eval_records") or {}).items())
+            + " texts."
+        )
+    rows = [
+        {
+            "split": split,
+            **{k: round(v, 4) for k, v in run.metrics[split].items() if isinstance(v, float)},
+        }
+        for split in ("validation", "test")
+        if run.metrics.get(split)
+    ]
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True)
 
 
 def _sequence_result(run) -> None:
