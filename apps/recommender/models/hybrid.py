@@ -186,7 +186,9 @@ class HybridModel:
         order = np.argsort(-scores, kind="stable")
         if self.config.mmr_lambda < 1.0 and len(order):
             head = order[: max(4 * k, 50)]
-            picked = mmr(scores[head], self.content.vectors[items[head]], k, self.config.mmr_lambda)
+            picked = mmr(
+                scores[head], self.content.unit_vectors(items[head]), k, self.config.mmr_lambda
+            )
             order = head[picked]
         order = order[:k]
         return items[order], scores[order], features[order]
