@@ -701,3 +701,9 @@ def test_learned_content_settings_with_typos_or_out_of_range_are_refused():
         make_model("content", {"learn": True, "epoch": 5}, WordsEmbedder())
     with pytest.raises(ValueError, match="input_fraction"):
         make_model("content", {"learn": True, "input_fraction": 1.0}, WordsEmbedder())
+    catalogue, _ = _acclaimed_world()
+    lonely = InteractionMatrix.build(
+        Interactions.from_events([Event("u", "space-0", "click", 1.0)]), catalogue.ids
+    )
+    with pytest.raises(RecommenderError, match="needs interactions"):
+        make_model("content", LEARNED, WordsEmbedder()).fit(lonely, catalogue)

@@ -29,6 +29,7 @@ import numpy as np
 from scipy import sparse
 
 from apps.recommender.catalogue import Item
+from apps.recommender.errors import RecommenderError
 
 __all__ = ["ItemFeatures", "Projection", "TrainSettings", "train_projection"]
 
@@ -186,12 +187,18 @@ def train_projection(
     n_items, n_features = x_all.shape
     chosen = (sparse.csr_matrix(matrix) > 0).astype(np.float32).tocsr()
     users = np.flatnonzero(np.diff(chosen.indptr) >= 2)
+    if not len(users):
+        raise RecommenderError(
+            "The learned content model needs interactions to learn from: no user has chosen "
+            "two or more items. Record some events first, or train without learn=true."
+        )
     generator = torch.Generator().manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
     weights = torch.nn.Parameter(torch.randn(n_features, settings.dims, generator=generator) * 0.1)
     bias_weights = torch.nn.Parameter(torch.zeros(n_features))
     optimizer = torch.optim.Adam([weights, bias_weights], lr=settings.learning_rate)
     sampled = n_items > settings.sampled_items
+    loss = torch.tensor(float("nan"))
     for epoch in range(settings.epochs):
         order = rng.permutation(users)
         for begin in range(0, len(order), settings.batch_users):
