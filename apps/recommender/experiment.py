@@ -29,14 +29,26 @@ __all__ = ["DEFAULT_GRIDS", "MODEL_ORDER", "run_experiment"]
 
 MODEL_ORDER = ("popularity", "content", "als", "bpr", "hybrid")
 
-#: Settings tried on validation (every combination), per model.
-DEFAULT_GRIDS: dict[str, dict[str, Sequence[Any]]] = {
+Grid = dict[str, Sequence[Any]]
+
+#: Settings tried on validation per model: every combination of a grid, or of each grid of a
+#: list in turn (the content model: its cosine settings, then its learned projection's).
+DEFAULT_GRIDS: dict[str, Grid | list[Grid]] = {
     "popularity": {"half_life_days": [0.0, 60.0]},
-    "content": {
-        "history_limit": [100, 1000],
-        "recency_decay": [1.0, 0.95],
-        "whiten": [None, 0.0, 0.5],
-    },
+    "content": [
+        {
+            "history_limit": [100, 1000],
+            "recency_decay": [1.0, 0.95],
+            "whiten": [None, 0.0, 0.5],
+        },
+        {
+            "learn": [True],
+            "whiten": [0.0],
+            "history_limit": [1000],
+            "regularization": [1e-5, 1e-4],
+            "epochs": [100, 200, 400],
+        },
+    ],
     "als": {"factors": [16, 32, 64], "regularization": [5.0, 20.0, 50.0], "alpha": [1.0, 2.0, 5.0]},
     "bpr": {
         "factors": [64, 200],
@@ -76,7 +88,7 @@ def run_experiment(
     ratio: float = 0.75,
     seed: int = 42,
     tune: bool = True,
-    grids: dict[str, dict[str, Sequence[Any]]] | None = None,
+    grids: dict[str, Grid | list[Grid]] | None = None,
     configs: dict[str, dict[str, Any]] | None = None,
     embedder: Any = None,
     weighting: str = "binary",
@@ -137,24 +149,29 @@ def run_experiment(
         info: dict[str, Any] = {}
         if tune and name != "hybrid" and grids.get(name):
             assert valid_data is not None and valid_relevant is not None
-            grid = grids[name]
-            best = (-1.0, config)
+            found = grids[name]
+            each = [found] if isinstance(found, dict) else list(found)
+            best: tuple[float, dict[str, Any], Grid] = (-1.0, config, {})
             start = time.perf_counter()
-            for values in itertools.product(*grid.values()):
-                trial = {**config, **dict(zip(grid, values, strict=True))}
-                model = _fit(name, trial, valid_data, catalogue, vectors, embedder)
-                score = evaluate_model(model, valid_data, valid_relevant, k)[f"ndcg@{k}"]
-                if score > best[0]:
-                    best = (score, trial)
+            trials = []
+            for grid in each:
+                for values in itertools.product(*grid.values()):
+                    trial = {**config, **dict(zip(grid, values, strict=True))}
+                    model = _fit(name, trial, valid_data, catalogue, vectors, embedder)
+                    score = evaluate_model(model, valid_data, valid_relevant, k)[f"ndcg@{k}"]
+                    trials.append({**{key: trial[key] for key in grid}, "ndcg@10": round(score, 4)})
+                    if score > best[0]:
+                        best = (score, trial, grid)
             config = best[1]
             valid_scores[name] = best[0]
             info = {
                 "validation_ndcg@10": round(best[0], 4),
-                "tried": int(np.prod([len(v) for v in grid.values()])),
+                "tried": len(trials),
                 "tuning_seconds": round(time.perf_counter() - start, 1),
+                "validation_trials": trials,
             }
             say(
-                f"{name}: chose { ({key: config[key] for key in grid}) } (validation nDCG@{k} {best[0]:.4f})"
+                f"{name}: chose { ({key: config[key] for key in best[2]}) } (validation nDCG@{k} {best[0]:.4f})"
             )
         if name == "hybrid":
             config, info = _hybrid_config(

@@ -5,7 +5,8 @@ Candidates: the collaborative model's top ``cf_candidates``, the content model's
 popular items. Each candidate gets five features, all on 0..1 scales:
 
 - ``cf``: the collaborative score, scaled within the user's candidates;
-- ``content``: cosine of the item to the user's history profile, scaled the same way;
+- ``content``: the content model's score of the item for the user's history (cosine to the
+  profile, or the learned content score), scaled the same way;
 - ``popularity``: log(1 + users who chose it) / log(1 + the most popular item's);
 - ``recency``: 0.5 ** (days since anyone last chose it / ``half_life_days``);
 - ``interest``: the best cosine to one of the user's stated interests (0 without any).
@@ -186,7 +187,9 @@ class HybridModel:
         order = np.argsort(-scores, kind="stable")
         if self.config.mmr_lambda < 1.0 and len(order):
             head = order[: max(4 * k, 50)]
-            picked = mmr(scores[head], self.content.vectors[items[head]], k, self.config.mmr_lambda)
+            picked = mmr(
+                scores[head], self.content.unit_vectors(items[head]), k, self.config.mmr_lambda
+            )
             order = head[picked]
         order = order[:k]
         return items[order], scores[order], features[order]
