@@ -667,6 +667,16 @@ def _no_worker(monkeypatch) -> None:
             },
         ),
         (
+            "Few-shot (SetFit, LLM prompts)",
+            {"train_opt_fewshot_approach": "in-context", "train_opt_fewshot_shots": 8},
+            {
+                "prompting.method": "in-context",
+                "prompting.shots": 8,
+                "prompting.seed": 42,
+                "prompting.max_eval_samples": 200,
+            },
+        ),
+        (
             "Hyper-parameter search",
             {"train_opt_hpo_trials": 3, "train_opt_hpo_space": ["learning_rate", "r"]},
             {"hpo.trials": 3, "hpo.space.r.choices": [8, 16, 32], "hpo.space.epochs": None},
