@@ -323,6 +323,19 @@ def read_ranges(path: str | Path) -> dict[str, list[float]] | None:
     return json.loads(file.read_text(encoding="utf-8"))["ranges"]
 
 
+def record_metrics(path: str | Path, figures: dict) -> None:
+    """Add ``figures`` (top-level keys, e.g. ``validation`` and ``test`` scored after the
+    artifact was written) to an artifact's ``metrics.json``, replaced atomically."""
+    path = Path(path)
+    read_artifact(path)  # refuses anything that is not an artifact
+    metrics_file = path / "metrics.json"
+    metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else {}
+    metrics.update(figures)
+    tmp = path / f".metrics.json.tmp-{os.getpid()}"
+    tmp.write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    os.replace(tmp, metrics_file)
+
+
 def record_backend_check(path: str | Path, quantization: dict, check: dict) -> None:
     """Add the int8 calibration and backend check to an artifact (weights are not touched).
 

@@ -214,6 +214,7 @@ def test_setfit_run_leaves_an_artifact_the_predictor_serves(tiny_model, tmp_path
     texts = [r["text"] for r in runner.eval_splits["test"]]
     assert [p["label"] for p in predictor.predict(texts)] == result.predictions["test"]
     assert json.loads((tmp_path / "out" / "fewshot.json").read_text())["method"] == "setfit"
+    assert info.metrics["test"] == result.report["test"]  # the artifact carries its figures
 
 
 @pytest.mark.parametrize("labels", [("neg", "pos"), ("a", "b", "c")])

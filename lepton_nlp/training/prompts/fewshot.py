@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from lepton_nlp.artifacts import is_artifact, record_metrics
 from lepton_nlp.config import RunConfig, config_to_dict, load_config
 from lepton_nlp.data import split_records
 from lepton_nlp.errors import ArtifactError, ConfigError
@@ -212,6 +213,8 @@ class FewShotRunner:
         }
         if write:
             out.mkdir(parents=True, exist_ok=True)
+            if is_artifact(out):  # its own figures, on the evaluation samples scored here
+                record_metrics(out, {**metrics, "fewshot_eval_records": report["eval_records"]})
             settings = {"prompting": dataclasses.asdict(p)}
             text = json.dumps({**report, "config": settings}, indent=2)
             (out / REPORT).write_text(text + "\n", encoding="utf-8")
