@@ -76,7 +76,7 @@ class FaqTuneSettings:
     """Also rank each answer's question above the batch's other questions."""
     epochs: int = 1
     """Passes over the pairs."""
-    learning_rate: float = 2.0e-5
+    learning_rate: float = 2.0e-4
     """Peak learning rate (linear warm-up, then linear decay)."""
     batch_size: int = 32
     """Pairs per step; the batch's other answers are each pair's negatives."""

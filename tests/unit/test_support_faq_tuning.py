@@ -187,3 +187,13 @@ def test_encoder_name_comes_from_the_argument_then_the_environment(monkeypatch):
     monkeypatch.setenv(ENCODER_ENV, "runs/faq-encoder")
     assert faq_encoder_name() == "runs/faq-encoder"
     assert faq_encoder_name("other") == "other"
+
+
+def test_the_default_settings_are_the_ones_chosen_on_validation():
+    """`tune-faq` without options applies what bench/support_faq_tuning.py chose on the
+    project's FAQ paraphrases (and bench/support_faq.py applies to bank_faqs)."""
+    record = json.loads(
+        (Path(__file__).resolve().parents[2] / "bench/results/support_faq_tuning.json").read_text()
+    )
+    defaults = FaqTuneSettings()
+    assert {k: getattr(defaults, k) for k in record["chosen"]} == record["chosen"]
