@@ -118,8 +118,9 @@ def _cmd_tune_faq(args: argparse.Namespace) -> int:
     print(json.dumps({"output": str(result.output), **result.record}, indent=2))
     print(
         f"Use it: lepton-support chat --faq-encoder {result.output} (or LEPTON_FAQ_ENCODER="
-        f"{result.output}), then `python -m apps.support.answers fit --encoder {result.output}` "
-        "to save its FAQ threshold.",
+        f"{result.output}); the bot refits its FAQ threshold for it at start-up. To save that "
+        f"threshold: python -m apps.support.answers fit --encoder {result.output} "
+        "--qa-validation-documents DOC... (the documents that chose the QA threshold).",
         file=sys.stderr,
     )
     return 0
