@@ -218,6 +218,20 @@ def main() -> None:
             f"{name:<22}{figures[f'{name}_top1']:>8.3f}{figures[f'{name}_top5']:>8.3f}"
             f"{figures[f'{name}_top1_first_in_file']:>18.3f}"
         )
+    # Which queries the tune step won or lost at top-1 (what each bot ranked first).
+    figures["tuned_top1_changes"] = [
+        {
+            "query": texts[n],
+            "right_indexed_question": indexed[truth[n]][0],
+            "untuned_first": indexed[systems["embedding"][n][0][0]][0],
+            "tuned_first": indexed[systems["embedding_tuned"][n][0][0]][0],
+            "untuned_hit": hit_rate(systems["embedding"][n], truth[n], 1),
+            "tuned_hit": hit_rate(systems["embedding_tuned"][n], truth[n], 1),
+        }
+        for n in range(len(texts))
+        if hit_rate(systems["embedding"][n], truth[n], 1)
+        != hit_rate(systems["embedding_tuned"][n], truth[n], 1)
+    ]
     best_bm25 = max(("bm25", "bm25_questions"), key=lambda n: figures[f"{n}_top1"])
     figures["best_bm25"] = best_bm25
     figures["top1_gain_over_bm25_points"] = round(

@@ -3,9 +3,11 @@
 ``AnswerFinder.from_folder("data/support").find("my card hasn't arrived")`` returns an
 :class:`Answer` (text, source, score, kind) or None:
 
-1. **FAQ**: the question is embedded (MiniLM through :class:`lepton_nlp.embeddings.SentenceEmbedder`)
-   and searched in a flat :class:`lepton_nlp.retrieval.VectorIndex` of the FAQ questions and
-   answers. The best entry answers when its cosine similarity reaches the FAQ threshold.
+1. **FAQ**: the question is embedded (MiniLM through :class:`lepton_nlp.embeddings.SentenceEmbedder`,
+   or the FAQ encoder tuned on the FAQ by ``lepton-support tune-faq``,
+   :mod:`apps.support.faq_tuning`) and searched in a flat
+   :class:`lepton_nlp.retrieval.VectorIndex` of the FAQ questions and answers. The best entry
+   answers when its cosine similarity reaches the FAQ threshold.
 2. **Policies**: otherwise the policy sections (``policies/*.md``, split at ``## `` headings)
    most similar to the question are read by the extractive QA model
    (``Predictor.from_artifact(policy_qa)``); the best span answers when its score reaches the
