@@ -19,9 +19,17 @@ Systems, in the same run on the same index and queries:
   MiniLM, flat faiss index), which indexes each entry's question and answer text and ranks an
   entry by the better of the two;
 - ``embedding_questions``: the same embeddings over the indexed questions only;
+- ``embedding_tuned`` / ``embedding_tuned_questions``: the same two after the bot's tune step
+  (:func:`apps.support.faq_tuning.tune_faq_encoder`, ``lepton-support tune-faq``): MiniLM
+  fine-tuned on the INDEXED questions and their answers only (the query questions are never
+  trained on), with exactly the settings chosen on the project's own FAQ paraphrases by
+  ``bench/support_faq_tuning.py`` (read from ``bench/results/support_faq_tuning.json``);
 - ``bm25`` / ``bm25_questions``: ``rank_bm25.BM25Okapi`` (k1 1.5, b 0.75, epsilon 0.25) over
   the same texts (question + answer) / over the indexed questions alone, tokenised as
   lower-cased runs of ``[a-z0-9]`` (:func:`tokenize`).
+
+The target is judged for the untuned and the tuned bot against the better BM25; the
+headline ``target_met`` is the tuned bot's (the bot after its tune step).
 
 python bench/support_faq.py
 """
@@ -29,12 +37,16 @@ python bench/support_faq.py
 from __future__ import annotations
 
 import csv
+import json
 import re
+import shutil
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
-from common import ROOT, datasets_root, write_result
+from common import RESULTS, ROOT, datasets_root, write_result
 
 sys.path.insert(0, str(ROOT))
 
@@ -105,9 +117,22 @@ def bm25_rankings(documents: list[str], queries: list[str]) -> list[list[tuple[i
     return out
 
 
+def chosen_settings() -> dict:
+    """The tuning settings chosen on validation (``bench/support_faq_tuning.py``)."""
+    path = RESULTS / "support_faq_tuning.json"
+    if not path.is_file():
+        sys.exit(f"{path} not found: run python bench/support_faq_tuning.py first (validation).")
+    return json.loads(path.read_text(encoding="utf-8"))["chosen"]
+
+
 def main() -> None:
+    import torch
+
     from apps.support.answers import AnswerFinder, FaqEntry, Thresholds
+    from apps.support.faq_tuning import FaqTuneSettings, tune_faq_encoder
     from lepton_nlp.embeddings import SentenceEmbedder
+
+    torch.set_num_threads(1)
 
     path = datasets_root() / "bank_faqs" / "BankFAQs.csv"
     with path.open(encoding="utf-8", newline="") as f:
@@ -142,6 +167,41 @@ def main() -> None:
     systems["embedding_questions"] = [
         [(int(i), s) for i, s in row] for row in questions_only.faq_ranking(texts, k=DEPTH)
     ]
+    # The tune step, on the indexed entries only: the queries stay unseen.
+    chosen = chosen_settings()
+    settings = FaqTuneSettings(**chosen)
+    figures["tuning_settings"] = chosen
+    figures["tuning_settings_source"] = "bench/results/support_faq_tuning.json (validation)"
+    scratch = Path(tempfile.mkdtemp(prefix="faq-encoder-"))
+    try:
+        tuned = tune_faq_encoder(
+            entries,
+            scratch / "encoder",
+            settings,
+            source="bank_faqs indexed questions and their answers (no query question)",
+            progress=True,
+        )
+        figures["tuning_pairs"] = tuned.record["tuned_on"]["pairs"]
+        figures["tuning_steps"] = tuned.record["steps"]
+        figures["tuning_train_loss"] = tuned.record["train_loss"]
+        figures["tuning_seconds"] = tuned.record["train_seconds"]
+        tuned_embedder = SentenceEmbedder(str(tuned.output))
+        started = time.perf_counter()
+        finder = AnswerFinder(entries, embedder, Thresholds(faq=0.0), faq_embedder=tuned_embedder)
+        systems["embedding_tuned"] = [
+            [(int(i), s) for i, s in row] for row in finder.faq_ranking(texts, k=DEPTH)
+        ]
+        figures["embedding_tuned_seconds"] = round(time.perf_counter() - started, 1)
+        questions_only = AnswerFinder(
+            [FaqEntry(e.id, e.question, e.question) for e in entries],
+            tuned_embedder,
+            Thresholds(faq=0.0),
+        )
+        systems["embedding_tuned_questions"] = [
+            [(int(i), s) for i, s in row] for row in questions_only.faq_ranking(texts, k=DEPTH)
+        ]
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     started = time.perf_counter()
     systems["bm25"] = bm25_rankings([f"{q} {a}" for q, a in indexed], texts)
     figures["bm25_seconds"] = round(time.perf_counter() - started, 1)
@@ -158,6 +218,20 @@ def main() -> None:
             f"{name:<22}{figures[f'{name}_top1']:>8.3f}{figures[f'{name}_top5']:>8.3f}"
             f"{figures[f'{name}_top1_first_in_file']:>18.3f}"
         )
+    # Which queries the tune step won or lost at top-1 (what each bot ranked first).
+    figures["tuned_top1_changes"] = [
+        {
+            "query": texts[n],
+            "right_indexed_question": indexed[truth[n]][0],
+            "untuned_first": indexed[systems["embedding"][n][0][0]][0],
+            "tuned_first": indexed[systems["embedding_tuned"][n][0][0]][0],
+            "untuned_hit": hit_rate(systems["embedding"][n], truth[n], 1),
+            "tuned_hit": hit_rate(systems["embedding_tuned"][n], truth[n], 1),
+        }
+        for n in range(len(texts))
+        if hit_rate(systems["embedding"][n], truth[n], 1)
+        != hit_rate(systems["embedding_tuned"][n], truth[n], 1)
+    ]
     best_bm25 = max(("bm25", "bm25_questions"), key=lambda n: figures[f"{n}_top1"])
     figures["best_bm25"] = best_bm25
     figures["top1_gain_over_bm25_points"] = round(
@@ -166,10 +240,22 @@ def main() -> None:
     figures["top1_gain_over_best_bm25_points"] = round(
         100 * (figures["embedding_top1"] - figures[f"{best_bm25}_top1"]), 1
     )
-    figures["target"] = (
-        "the bot's top-1 at least 5 points above BM25 (judged against the better BM25)"
+    figures["tuned_top1_gain_over_bm25_points"] = round(
+        100 * (figures["embedding_tuned_top1"] - figures["bm25_top1"]), 1
     )
-    figures["target_met"] = figures["top1_gain_over_best_bm25_points"] >= 5
+    figures["tuned_top1_gain_over_best_bm25_points"] = round(
+        100 * (figures["embedding_tuned_top1"] - figures[f"{best_bm25}_top1"]), 1
+    )
+    figures["tuned_top1_gain_over_untuned_points"] = round(
+        100 * (figures["embedding_tuned_top1"] - figures["embedding_top1"]), 1
+    )
+    figures["target"] = (
+        "the bot's top-1 at least 5 points above BM25 (judged against the better BM25); "
+        "target_met: the tuned bot (after its tune step), target_met_untuned: the packaged "
+        "MiniLM"
+    )
+    figures["target_met_untuned"] = figures["top1_gain_over_best_bm25_points"] >= 5
+    figures["target_met"] = figures["tuned_top1_gain_over_best_bm25_points"] >= 5
     print()
     write_result("support_faq", figures)
 

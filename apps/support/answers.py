@@ -3,9 +3,11 @@
 ``AnswerFinder.from_folder("data/support").find("my card hasn't arrived")`` returns an
 :class:`Answer` (text, source, score, kind) or None:
 
-1. **FAQ**: the question is embedded (MiniLM through :class:`lepton_nlp.embeddings.SentenceEmbedder`)
-   and searched in a flat :class:`lepton_nlp.retrieval.VectorIndex` of the FAQ questions and
-   answers. The best entry answers when its cosine similarity reaches the FAQ threshold.
+1. **FAQ**: the question is embedded (MiniLM through :class:`lepton_nlp.embeddings.SentenceEmbedder`,
+   or the FAQ encoder tuned on the FAQ by ``lepton-support tune-faq``,
+   :mod:`apps.support.faq_tuning`) and searched in a flat
+   :class:`lepton_nlp.retrieval.VectorIndex` of the FAQ questions and answers. The best entry
+   answers when its cosine similarity reaches the FAQ threshold.
 2. **Policies**: otherwise the policy sections (``policies/*.md``, split at ``## `` headings)
    most similar to the question are read by the extractive QA model
    (``Predictor.from_artifact(policy_qa)``); the best span answers when its score reaches the
@@ -24,6 +26,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -36,6 +39,7 @@ from lepton_nlp.retrieval import IndexConfig, VectorIndex
 
 __all__ = [
     "CRITERION",
+    "ENCODER_ENV",
     "THRESHOLDS_FILE",
     "Answer",
     "AnswerFinder",
@@ -43,6 +47,8 @@ __all__ = [
     "PolicySection",
     "Thresholds",
     "choose_threshold",
+    "faq_embedder",
+    "faq_encoder_name",
     "fit_thresholds",
     "load_faq",
     "load_policies",
@@ -52,6 +58,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 THRESHOLDS_FILE = "thresholds.json"
+#: Environment variable naming the FAQ encoder of a bot built without an explicit one (the
+#: HTTP API's, the page's): a folder from ``lepton-support tune-faq`` or a model name.
+ENCODER_ENV = "LEPTON_FAQ_ENCODER"
 FAQ_FIELDS = ("id", "question", "answer")
 _QUESTION, _ANSWER = "#question", "#answer"  # index keys: entry id + which text
 
@@ -302,6 +311,7 @@ def fit_thresholds(
     details: dict[str, Any] = {
         "criterion": CRITERION,
         "model": finder.model_name,
+        "sections_model": finder.sections_model_name,
         "faq": {
             "indexed": "each entry's question and answer text; an entry scores the better cosine",
             "in_scope_queries": len(queries),
@@ -339,6 +349,29 @@ def fit_thresholds(
     return Thresholds(faq=faq["threshold"], qa=qa_threshold, details=details)
 
 
+def _name(embedder: Any) -> str:
+    return str(getattr(embedder, "model_name", type(embedder).__name__))
+
+
+def faq_encoder_name(encoder: str | Path | None = None) -> str:
+    """The FAQ encoder to use: ``encoder``, else ``LEPTON_FAQ_ENCODER``, else the packaged
+    MiniLM's name."""
+    from lepton_nlp.embeddings import DEFAULT_EMBED_MODEL
+
+    return str(encoder or os.environ.get(ENCODER_ENV) or DEFAULT_EMBED_MODEL)
+
+
+def faq_embedder(encoder: str | Path | None = None) -> Embedder:
+    """A ``SentenceEmbedder`` over :func:`faq_encoder_name` (a tuned encoder folder too).
+
+    Raises:
+        lepton_nlp.errors.ModelNotFoundError: no such folder, packaged model or hub model.
+    """
+    from lepton_nlp.embeddings import SentenceEmbedder
+
+    return SentenceEmbedder(faq_encoder_name(encoder))
+
+
 # --- the finder ------------------------------------------------------------------------------
 
 
@@ -356,6 +389,9 @@ class AnswerFinder:
         out_of_scope: validation queries to decline, needed only when ``thresholds`` is None.
         top_sections: sections the QA model reads per question.
         faq_source: how a FAQ answer's source starts (the file name).
+        faq_embedder: embeds the FAQ index and the questions searched in it (a tuned FAQ
+            encoder, :mod:`apps.support.faq_tuning`); None: ``embedder``. ``embedder`` still
+            finds the policy sections.
     """
 
     def __init__(
@@ -370,17 +406,22 @@ class AnswerFinder:
         top_sections: int = 3,
         faq_source: str = "faq.jsonl",
         policy_model: str | None = None,
+        faq_embedder: Embedder | None = None,
     ):
         self.faq = list(faq)
         self.embedder = embedder
-        self.model_name = str(getattr(embedder, "model_name", type(embedder).__name__))
+        self.faq_embedder = faq_embedder or embedder
+        #: The FAQ encoder's name (what the FAQ threshold was fitted with).
+        self.model_name = _name(self.faq_embedder)
+        #: The policy sections' encoder's name.
+        self.sections_model_name = _name(embedder)
         self.faq_source = faq_source
         self.by_id = {e.id: e for e in self.faq}
         # Each entry is found by its question or its answer text (the better of the two):
         # on the shipped FAQ's paraphrases that lifts top-1 from 0.41 (questions only) to 0.46.
         texts = [e.question for e in self.faq] + [e.answer for e in self.faq]
         keys = [f"{e.id}{_QUESTION}" for e in self.faq] + [f"{e.id}{_ANSWER}" for e in self.faq]
-        vectors = np.asarray(embedder.encode(texts, normalize=True))
+        vectors = np.asarray(self.faq_embedder.encode(texts, normalize=True))
         self.faq_index = VectorIndex.build(
             keys, vectors, IndexConfig(kind="flat"), model=self.model_name
         )
@@ -395,7 +436,7 @@ class AnswerFinder:
                 list(range(len(self.sections))),
                 np.asarray(embedder.encode(texts, normalize=True)),
                 IndexConfig(kind="flat"),
-                model=self.model_name,
+                model=self.sections_model_name,
             )
         if thresholds is None:
             thresholds = fit_thresholds(self, out_of_scope)
@@ -413,6 +454,7 @@ class AnswerFinder:
         *,
         policy_qa: str | Path | None = "data/models/support-policy-qa",
         embedder: Embedder | None = None,
+        encoder: str | Path | None = None,
     ) -> AnswerFinder:
         """A finder over ``folder/faq.jsonl`` and ``folder/policies/*.md``.
 
@@ -424,7 +466,12 @@ class AnswerFinder:
             folder: the knowledge base folder.
             policy_qa: the extractive QA artifact; a missing folder or None skips the policy
                 step (``policy_available`` False), logged.
-            embedder: None loads ``SentenceEmbedder()`` (the packaged MiniLM).
+            embedder: finds the policy sections (and, without another FAQ encoder, the FAQ
+                entries); None loads ``SentenceEmbedder()`` (the packaged MiniLM).
+            encoder: the FAQ encoder, a sentence-transformers name or folder (a tuned one from
+                ``lepton-support tune-faq``): it alone embeds the FAQ index and the questions
+                searched in it. None: ``LEPTON_FAQ_ENCODER`` when set and no ``embedder`` is
+                given, else ``embedder`` serves the FAQ too.
 
         Raises:
             FileNotFoundError: no ``faq.jsonl`` in ``folder``.
@@ -436,10 +483,14 @@ class AnswerFinder:
         if not faq_path.is_file():
             raise FileNotFoundError(f"No FAQ at {faq_path}: the folder needs a faq.jsonl.")
         faq = load_faq(faq_path)
+        chosen = None if encoder is None and embedder is not None else faq_encoder_name(encoder)
         if embedder is None:
-            from lepton_nlp.embeddings import SentenceEmbedder
+            from lepton_nlp.embeddings import DEFAULT_EMBED_MODEL, SentenceEmbedder
 
-            embedder = SentenceEmbedder()
+            embedder = SentenceEmbedder(DEFAULT_EMBED_MODEL)
+        tuned = None
+        if chosen is not None and chosen != _name(embedder):
+            tuned = faq_embedder(chosen)
         reader, sections, policy_model = None, [], None
         if policy_qa is None:
             log.warning("No policy QA model given: answers come from the FAQ only.")
@@ -456,22 +507,24 @@ class AnswerFinder:
                     "artifact (task qa), or policy_qa=None to answer from the FAQ only."
                 )
             sections = load_policies(folder / "policies")
-        model_name = str(getattr(embedder, "model_name", type(embedder).__name__))
-        thresholds = None
+        model_name, sections_model = _name(tuned or embedder), _name(embedder)
+        thresholds = kept_qa = None
         saved = folder / THRESHOLDS_FILE
         if saved.is_file():
             loaded = Thresholds.load(saved)
-            if (
-                loaded.details.get("faq_sha256") == _sha256(faq_path)
-                and loaded.details.get("model") == model_name
-            ):
+            same_faq = loaded.details.get("faq_sha256") == _sha256(faq_path)
+            if same_faq and loaded.details.get("model") == model_name:
                 thresholds = loaded
             else:
                 log.warning(
-                    "%s was fitted on another faq.jsonl or embedding model: refitting the FAQ "
+                    "%s was fitted on another faq.jsonl or FAQ encoder: refitting the FAQ "
                     "threshold on this folder's paraphrases and out_of_scope.txt.",
                     saved,
                 )
+                # The QA threshold depends on the section search and the QA model only.
+                fitted_sections = loaded.details.get("sections_model", loaded.details.get("model"))
+                if same_faq and fitted_sections == sections_model and loaded.qa is not None:
+                    kept_qa = loaded
         out_of_scope: list[str] = []
         if thresholds is None:
             oos = folder / "out_of_scope.txt"
@@ -490,7 +543,11 @@ class AnswerFinder:
             reader=reader,
             out_of_scope=out_of_scope,
             policy_model=policy_model,
+            faq_embedder=tuned,
         )
+        if kept_qa is not None and kept_qa.details.get("qa", {}).get("model") == policy_model:
+            finder.thresholds.qa = kept_qa.qa
+            finder.thresholds.details["qa"] = kept_qa.details["qa"]
         if finder.policy_available and finder.thresholds.qa is None:
             log.warning(
                 "The QA threshold for %s is not fitted yet (run `python -m apps.support.answers "
@@ -505,7 +562,7 @@ class AnswerFinder:
         """Each question's ``k`` best FAQ entries (id, cosine similarity), best first."""
         if not questions:
             return []
-        vectors = np.asarray(self.embedder.encode(list(questions), normalize=True))
+        vectors = np.asarray(self.faq_embedder.encode(list(questions), normalize=True))
         ids, scores = self.faq_index.search(vectors, k=min(2 * k, len(self.faq_index)))
         out = []
         for row_ids, row_scores in zip(ids, scores, strict=True):
@@ -628,6 +685,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--folder", default="data/support")
     parser.add_argument("--policy-qa", default="data/models/support-policy-qa")
     parser.add_argument(
+        "--encoder",
+        help=f"FAQ encoder (a `lepton-support tune-faq` folder or a model name; default "
+        f"{ENCODER_ENV} or the packaged MiniLM)",
+    )
+    parser.add_argument(
         "--qa-validation-documents",
         nargs="*",
         default=[],
@@ -638,12 +700,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     folder = Path(args.folder)
     if args.command == "ask":
-        finder = AnswerFinder.from_folder(folder, policy_qa=args.policy_qa)
+        finder = AnswerFinder.from_folder(folder, policy_qa=args.policy_qa, encoder=args.encoder)
         for question, answer in zip(args.questions, finder.find_many(args.questions), strict=True):
             print(json.dumps({"question": question, "answer": answer and answer.to_dict()}))
         return
     (folder / THRESHOLDS_FILE).unlink(missing_ok=True)
-    finder = AnswerFinder.from_folder(folder, policy_qa=args.policy_qa)
+    finder = AnswerFinder.from_folder(folder, policy_qa=args.policy_qa, encoder=args.encoder)
     policy = (
         _policy_validation(folder, args.qa_validation_documents)
         if args.qa_validation_documents
@@ -655,6 +717,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         thresholds.details["qa"]["validation_documents"] = list(args.qa_validation_documents)
     thresholds.details["command"] = " ".join(
         ["python -m apps.support.answers fit"]
+        + (["--encoder", args.encoder] if args.encoder else [])
         + (["--qa-validation-documents", *args.qa_validation_documents] if policy else [])
     )
     thresholds.save(folder / THRESHOLDS_FILE)

@@ -722,6 +722,7 @@ def build_support_bot(
     store: ConversationStore | None = None,
     summary_model: str | Path = SUMMARY_MODEL,
     batching: bool = False,
+    faq_encoder: str | Path | None = None,
     **answer_options: Any,
 ) -> SupportBot:
     """The real bot: ``SupportNLU`` on the shipped intent model, ``AnswerFinder`` on the FAQ
@@ -730,14 +731,19 @@ def build_support_bot(
     ``batching``: concurrent turns (the HTTP API's threads) share the intent, spaCy and FAQ
     embedding calls (:mod:`apps.support.batched`).
 
+    ``faq_encoder``: the encoder of the FAQ index (a ``lepton-support tune-faq`` folder or a
+    model name); None: ``LEPTON_FAQ_ENCODER`` when set, else the packaged MiniLM. The policy
+    sections and similar cases keep the packaged MiniLM.
+
     Raises:
         lepton_nlp.errors.ArtifactError: the intent model folder is not an artifact.
     """
-    from apps.support.answers import AnswerFinder
+    from apps.support.answers import AnswerFinder, faq_encoder_name
     from apps.support.understanding import SupportNLU
 
+    answer_options.setdefault("encoder", faq_encoder_name(faq_encoder))
     if batching:
-        from apps.support.batched import batched_parts
+        from apps.support.batched import BatchedEmbedder, batched_parts
 
         nlu, answer_options["embedder"] = batched_parts(
             intent_model, answer_options.get("embedder")
@@ -745,6 +751,8 @@ def build_support_bot(
     else:
         nlu = SupportNLU.from_artifact(intent_model)
     answers = AnswerFinder.from_folder(faq_folder, **answer_options)
+    if batching and answers.faq_embedder is not answers.embedder:
+        answers.faq_embedder = BatchedEmbedder(answers.faq_embedder)
     return SupportBot(nlu, answers, store=store, summarizer=load_summarizer(summary_model))
 
 
