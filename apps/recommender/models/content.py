@@ -257,13 +257,26 @@ class ContentModel:
         self._interest_cache = {}
         self.projection = None
         if self.config.learn:
-            self.projection = train_projection(
-                self._project(vectors),
-                catalogue.items,
-                data.matrix,
-                self.config.train_settings(),
-                use_metadata=self.config.metadata,
-            )
+            from tqdm.auto import tqdm
+
+            settings = self.config.train_settings()
+            # A bar in a terminal (lepton-rec train), nothing in logs, tests or the page.
+            with tqdm(
+                total=settings.epochs, desc="content projection", unit="epoch", disable=None
+            ) as bar:
+
+                def progress(epoch: int, loss: float) -> None:
+                    bar.update(epoch - bar.n)
+                    bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+
+                self.projection = train_projection(
+                    self._project(vectors),
+                    catalogue.items,
+                    data.matrix,
+                    settings,
+                    use_metadata=self.config.metadata,
+                    progress=progress,
+                )
         self.vectors = self._item_vectors(vectors, catalogue.items)
         self._build_index()
         return self

@@ -235,7 +235,7 @@ def train_projection(
             loss.backward()
             optimizer.step()
         if progress:
-            progress(epoch + 1, float(loss))
+            progress(epoch + 1, float(loss.detach()))
     return Projection(
         weights.detach().numpy().astype(np.float32),
         bias_weights.detach().numpy().astype(np.float32),
