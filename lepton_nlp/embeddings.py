@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from lepton_nlp.hub import resolve_model
 
-__all__ = ["DEFAULT_EMBED_MODEL", "SentenceEmbedder"]
+__all__ = ["DEFAULT_EMBED_MODEL", "EncoderFit", "SentenceEmbedder", "fit_encoder"]
 
 DEFAULT_EMBED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -63,3 +67,78 @@ class SentenceEmbedder:
             show_progress_bar=False,
             normalize_embeddings=normalize,
         )
+
+
+@dataclass
+class EncoderFit:
+    """What :func:`fit_encoder` did."""
+
+    steps: int
+    train_loss: float
+    seconds: float
+
+
+def fit_encoder(
+    model: Any,
+    data: Any,
+    loss: Any,
+    *,
+    epochs: float,
+    batch_size: int,
+    learning_rate: float,
+    seed: int,
+    work_dir: str | Path,
+    warmup: float = 0.1,
+    no_duplicates: bool = False,
+    progress: bool = False,
+    logging_steps: int = 10,
+) -> EncoderFit:
+    """Fine-tune a ``SentenceTransformer`` in place with the sentence-transformers Trainer:
+    the one way the project trains a sentence encoder (domain adaptation, SetFit, the support
+    bot's FAQ encoder).
+
+    Args:
+        model: the ``SentenceTransformer``.
+        data: a ``datasets.Dataset`` with the columns ``loss`` reads, in its order.
+        loss: a ``sentence_transformers.losses`` loss over ``model``.
+        epochs, batch_size, learning_rate, seed: the Trainer's.
+        work_dir: the Trainer's scratch folder (nothing is saved there: no checkpoints).
+        warmup: warm-up steps, as a share of all steps when below 1.
+        no_duplicates: batches never hold one text twice (a text twice in a batch would be
+            its own pair's in-batch negative).
+        progress: the Trainer's progress bar; without it its logs are not printed either
+            (stdout belongs to the caller, e.g. a command's JSON).
+        logging_steps: how often the Trainer logs the loss.
+    """
+    import torch
+    from sentence_transformers import (
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
+    from sentence_transformers.base.sampler import BatchSamplers
+    from transformers.trainer_callback import PrinterCallback
+
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(work_dir),
+        num_train_epochs=epochs,
+        per_device_train_batch_size=batch_size,
+        learning_rate=learning_rate,
+        warmup_steps=warmup,
+        seed=seed,
+        batch_sampler=BatchSamplers.NO_DUPLICATES if no_duplicates else BatchSamplers.BATCH_SAMPLER,
+        save_strategy="no",
+        report_to="none",
+        logging_steps=logging_steps,
+        use_cpu=not torch.cuda.is_available(),
+        disable_tqdm=not progress,
+        dataloader_num_workers=0,
+    )
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=loss)
+    trainer.remove_callback(PrinterCallback)
+    began = time.perf_counter()
+    result = trainer.train()
+    return EncoderFit(
+        steps=int(trainer.state.global_step),
+        train_loss=float(result.training_loss),
+        seconds=time.perf_counter() - began,
+    )

@@ -32,7 +32,6 @@ import json
 import logging
 import os
 import shutil
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from itertools import combinations
@@ -182,17 +181,11 @@ def tune_faq_encoder(
     """
     import torch
     from datasets import Dataset
-    from sentence_transformers import (
-        SentenceTransformer,
-        SentenceTransformerTrainer,
-        SentenceTransformerTrainingArguments,
-        losses,
-    )
+    from sentence_transformers import SentenceTransformer, losses
     from sentence_transformers import __version__ as st_version
-    from sentence_transformers.base.sampler import BatchSamplers
     from transformers import __version__ as tf_version
-    from transformers.trainer_callback import PrinterCallback
 
+    from lepton_nlp.embeddings import fit_encoder
     from lepton_nlp.hub import resolve_model
 
     settings = settings or FaqTuneSettings()
@@ -241,28 +234,19 @@ def tune_faq_encoder(
         data = Dataset.from_dict(
             {"anchor": [a for a, _ in pairs], "positive": [p for _, p in pairs]}
         )
-        args = SentenceTransformerTrainingArguments(
-            output_dir=str(work),
-            num_train_epochs=settings.epochs,
-            per_device_train_batch_size=min(settings.batch_size, len(pairs)),
+        fit = fit_encoder(
+            model,
+            data,
+            loss,
+            epochs=settings.epochs,
+            batch_size=min(settings.batch_size, len(pairs)),
             learning_rate=settings.learning_rate,
-            warmup_steps=settings.warmup_ratio,
             seed=settings.seed,
-            # A text twice in one batch would be its own pair's negative.
-            batch_sampler=BatchSamplers.NO_DUPLICATES,
-            save_strategy="no",
-            report_to="none",
-            logging_steps=10,
-            use_cpu=not torch.cuda.is_available(),
-            disable_tqdm=not progress,
-            dataloader_num_workers=0,
+            work_dir=work,
+            warmup=settings.warmup_ratio,
+            no_duplicates=True,  # a text twice in one batch would be its own pair's negative
+            progress=progress,
         )
-        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=loss)
-        # Without a progress bar the Trainer prints its logs to stdout, which callers own.
-        trainer.remove_callback(PrinterCallback)
-        began = time.perf_counter()
-        result = trainer.train()
-        seconds = time.perf_counter() - began
         model.max_seq_length = encode_length
         model.save(str(staging))
         record = {
@@ -272,9 +256,9 @@ def tune_faq_encoder(
             "settings": asdict(settings),
             "loss": "MultipleNegativesRankingLoss (in-batch negatives), directions "
             + "+".join(directions),
-            "steps": trainer.state.global_step,
-            "train_loss": round(float(result.training_loss), 5),
-            "train_seconds": round(seconds, 1),
+            "steps": fit.steps,
+            "train_loss": round(fit.train_loss, 5),
+            "train_seconds": round(fit.seconds, 1),
             "torch_threads": torch.get_num_threads(),
             "versions": {
                 "sentence-transformers": st_version,
@@ -290,7 +274,7 @@ def tune_faq_encoder(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
-    log.info("FAQ encoder tuned on %d pairs in %.1f s: %s", len(pairs), seconds, output)
+    log.info("FAQ encoder tuned on %d pairs in %.1f s: %s", len(pairs), fit.seconds, output)
     return TuneResult(output=output, record=record)
 
 

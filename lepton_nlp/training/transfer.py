@@ -28,7 +28,6 @@ import logging
 import os
 import random
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -367,17 +366,10 @@ def adapt_encoder(config: Any, unlabelled: str | Path | None = None) -> AdaptRes
     """
     import torch
     from datasets import Dataset
-    from sentence_transformers import (
-        SentenceTransformer,
-        SentenceTransformerTrainer,
-        SentenceTransformerTrainingArguments,
-        losses,
-        models,
-    )
-    from sentence_transformers.training_args import BatchSamplers
-    from transformers.trainer_callback import PrinterCallback
+    from sentence_transformers import SentenceTransformer, losses, models
 
     from lepton_nlp.config import AdaptConfig
+    from lepton_nlp.embeddings import fit_encoder
     from lepton_nlp.hub import resolve_model
     from lepton_nlp.tasks import get_task
 
@@ -425,30 +417,18 @@ def adapt_encoder(config: Any, unlabelled: str | Path | None = None) -> AdaptRes
             # Unsupervised SimCSE: a text and itself, encoded under two dropout masks, are
             # the positive pair; the other texts of the batch are the negatives.
             data = Dataset.from_dict({"anchor": texts, "positive": texts})
-        args = SentenceTransformerTrainingArguments(
-            output_dir=str(staging.with_name(staging.name + "-work")),
-            num_train_epochs=settings.epochs,
-            per_device_train_batch_size=settings.batch_size,
+        fit = fit_encoder(
+            model,
+            data,
+            loss,
+            epochs=settings.epochs,
+            batch_size=settings.batch_size,
             learning_rate=settings.learning_rate,
-            warmup_steps=0.1,
             seed=settings.seed,
-            batch_sampler=BatchSamplers.NO_DUPLICATES
-            if settings.method == "simcse"
-            else BatchSamplers.BATCH_SAMPLER,
-            save_strategy="no",
-            report_to="none",
-            logging_steps=10,
-            use_cpu=not torch.cuda.is_available(),
-            disable_tqdm=not config.training.progress,
-            dataloader_num_workers=0,
+            work_dir=staging.with_name(staging.name + "-work"),
+            no_duplicates=settings.method == "simcse",
+            progress=config.training.progress,
         )
-        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=loss)
-        # Without a progress bar the Trainer prints its logs to stdout, which the CLI's
-        # JSON output owns.
-        trainer.remove_callback(PrinterCallback)
-        began = time.perf_counter()
-        result = trainer.train()
-        seconds = time.perf_counter() - began
         model.save(str(staging))
         summary = {
             "method": settings.method,
@@ -465,9 +445,9 @@ def adapt_encoder(config: Any, unlabelled: str | Path | None = None) -> AdaptRes
                 else {"deletion_ratio": settings.deletion_ratio}
             ),
             "seed": settings.seed,
-            "steps": trainer.state.global_step,
-            "train_loss": round(float(result.training_loss), 5),
-            "train_seconds": round(seconds, 1),
+            "steps": fit.steps,
+            "train_loss": round(fit.train_loss, 5),
+            "train_seconds": round(fit.seconds, 1),
         }
         (staging / "adapt.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
         if output.exists():

@@ -93,16 +93,11 @@ class SetFitClassifier:
         """
         import tempfile
 
-        import torch
         from datasets import Dataset
-        from sentence_transformers import (
-            SentenceTransformer,
-            SentenceTransformerTrainer,
-            SentenceTransformerTrainingArguments,
-            losses,
-        )
+        from sentence_transformers import SentenceTransformer, losses
         from transformers import set_seed
 
+        from lepton_nlp.embeddings import fit_encoder
         from lepton_nlp.hub import resolve_model
 
         set_seed(seed)
@@ -117,26 +112,17 @@ class SetFitClassifier:
                 }
             )
             with tempfile.TemporaryDirectory() as scratch:
-                args = SentenceTransformerTrainingArguments(
-                    output_dir=str(work_dir or scratch),
-                    num_train_epochs=settings.epochs,
-                    per_device_train_batch_size=settings.batch_size,
+                fit_encoder(
+                    encoder,
+                    data,
+                    losses.CosineSimilarityLoss(encoder),
+                    epochs=settings.epochs,
+                    batch_size=settings.batch_size,
                     learning_rate=settings.learning_rate,
-                    warmup_steps=0.1,
                     seed=seed,
-                    save_strategy="no",
-                    report_to="none",
+                    work_dir=work_dir or scratch,
                     logging_steps=50,
-                    disable_tqdm=True,
-                    use_cpu=not torch.cuda.is_available(),
-                    dataloader_num_workers=0,
                 )
-                SentenceTransformerTrainer(
-                    model=encoder,
-                    args=args,
-                    train_dataset=data,
-                    loss=losses.CosineSimilarityLoss(encoder),
-                ).train()
         classifier = cls(encoder, sorted(set(labels)))
         classifier.fit_head(texts, labels, seed)
         return classifier
