@@ -596,8 +596,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="few-shot / zero-shot classification: prompts, SetFit, soft prompts, LoRA",
         description="Classify with K labelled examples per class (a seeded sample of the "
         "config's training split) by one method, score it on the validation and test "
-        "splits, and write <output>/fewshot.json (lora and soft-prompt also write a normal "
-        "artifact there; setfit its encoder and head). Methods: zero-shot and in-context "
+        "splits, and write <output>/fewshot.json (setfit, lora and soft-prompt also write a "
+        "normal artifact there). Methods: zero-shot and in-context "
         "(the instruct LLM scores each label's words after a prompt, calibrated on a "
         "content-free input), label-similarity (sentence encoder, text vs label "
         "description), setfit (contrastive encoder + logistic regression), soft-prompt "

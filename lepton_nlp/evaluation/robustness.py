@@ -44,6 +44,7 @@ from lepton_nlp.errors import ConfigError
 
 __all__ = [
     "ATTACKS",
+    "WORD",
     "AttackOutcome",
     "EmbeddingNeighbours",
     "SynonymSource",
@@ -52,6 +53,7 @@ __all__ = [
     "attack_text",
     "attack_words",
     "evaluate_robustness",
+    "keep_case",
     "parse_attacks",
     "parse_budgets",
 ]
@@ -78,7 +80,8 @@ for _r, _row in enumerate(_KEYBOARD):
 
 _MARKS = ",.;:!?"
 _EDGES = re.compile(r"^(\W*)(.*?)(\W*)$", re.DOTALL)
-_WORD = re.compile(r"^(\W*)([A-Za-z][A-Za-z'-]*[A-Za-z]|[A-Za-z])(\W*)$")
+#: A whole word with the punctuation around it: (leading marks, the word, trailing marks).
+WORD = re.compile(r"^(\W*)([A-Za-z][A-Za-z'-]*[A-Za-z]|[A-Za-z])(\W*)$")
 
 
 class SynonymSource(Protocol):
@@ -267,7 +270,8 @@ def _punctuation(words: list[str], budget: int, rng: random.Random, synonyms: An
     return len(chosen)
 
 
-def _keep_case(template: str, word: str) -> str:
+def keep_case(template: str, word: str) -> str:
+    """``word`` in the case of the word it replaces (all capitals, capitalised, or as is)."""
     if template.isupper() and len(template) > 1:
         return word.upper()
     if template[:1].isupper():
@@ -280,14 +284,14 @@ def _synonym(words: list[str], budget: int, rng: random.Random, synonyms: Any) -
         raise ConfigError("The synonym attack needs a synonym source (EmbeddingNeighbours).")
     places = []
     for w, word in enumerate(words):
-        match = _WORD.match(word)
+        match = WORD.match(word)
         if match and synonyms.neighbours(match.group(2)):
             places.append((w, match))
     chosen = rng.sample(places, min(budget, len(places)))
     for w, match in chosen:
         lead, core, trail = match.groups()
         new = rng.choice(list(synonyms.neighbours(core)))
-        words[w] = lead + _keep_case(core, new) + trail
+        words[w] = lead + keep_case(core, new) + trail
     return len(chosen)
 
 

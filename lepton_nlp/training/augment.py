@@ -42,6 +42,7 @@ from typing import Any, Protocol
 
 from lepton_nlp.config import AUGMENT_RECORD_KINDS, AugmentConfig
 from lepton_nlp.errors import ConfigError, DataError
+from lepton_nlp.evaluation.robustness import WORD, keep_case
 
 __all__ = [
     "LEXICAL_METHODS",
@@ -58,7 +59,6 @@ log = logging.getLogger(__name__)
 
 LEXICAL_METHODS = ("synonym", "insert", "swap", "delete")
 
-_WORD = re.compile(r"^(\W*)([A-Za-z][A-Za-z'-]*[A-Za-z]|[A-Za-z])(\W*)$")
 _SPACE = re.compile(r"\s+")
 
 
@@ -80,18 +80,10 @@ class Piece:
         return self.group is not None
 
 
-def _keep_case(template: str, word: str) -> str:
-    if template.isupper() and len(template) > 1:
-        return word.upper()
-    if template[:1].isupper():
-        return word[:1].upper() + word[1:]
-    return word
-
-
 def _synonyms_of(
     piece: Piece, synonyms: Any, single_word: bool
 ) -> tuple[re.Match, list[str]] | None:
-    match = _WORD.match(piece.text)
+    match = WORD.match(piece.text)
     if not match:
         return None
     found = [w for w in synonyms.neighbours(match.group(2)) if w.lower() != match.group(2).lower()]
@@ -113,7 +105,7 @@ def _synonym(pieces, probability, rng, synonyms, single_word):
         return None, "no_synonym"
     for i, match, found in rng.sample(places, min(_edits(pieces, probability), len(places))):
         lead, core, trail = match.groups()
-        new = lead + _keep_case(core, rng.choice(found)) + trail
+        new = lead + keep_case(core, rng.choice(found)) + trail
         pieces[i] = Piece(new, pieces[i].origin)
     return pieces, None
 

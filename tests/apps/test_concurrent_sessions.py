@@ -49,18 +49,10 @@ MAX_ROUND_GROWTH_MIB = 96.0
 @pytest.fixture(scope="module")
 def stand_ins():
     """The finance scorer and support bot stand-ins, set before the suite starts."""
-    names = {
-        "LEPTON_FINANCE_SCORER": "tests.unit.finance_standins:make_scorer",
-        "LEPTON_SUPPORT_BOT_FACTORY": "tests.unit.support_standins:make_bot",
-    }
-    saved = {k: os.environ.get(k) for k in names}
-    os.environ.update(names)
-    yield
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LEPTON_FINANCE_SCORER", "tests.unit.finance_standins:make_scorer")
+        patch.setenv("LEPTON_SUPPORT_BOT_FACTORY", "tests.unit.support_standins:make_bot")
+        yield
 
 
 def _no_exception(driver, page: str) -> None:

@@ -46,8 +46,8 @@ def test_the_train_page_offers_what_the_core_supports():
     assert offered[:6] == ["plain", "adversarial", "prompt", "fewshot", "hpo", "continual"]
     # Continual learning here is single-label classification only.
     assert "continual" not in [m.name for m in methods.methods(task="ner")]
-    # Registered for the core's keys to come (augment.methods, model.init_from): offered
-    # exactly when the core's run config has them.
+    # Methods that need a core key (augment.methods, model.init_from) are offered
+    # exactly when the core's run config has it.
     every = {m.name: m for m in methods.methods(available_only=False)}
     for name, key in (("augment", "augment.methods"), ("transfer", "model.init_from")):
         assert (name in offered) == methods.config_has(key)
