@@ -303,17 +303,33 @@ def test_back_translation_goes_through_both_models_and_counts_failures():
 def test_paraphrase_runs_the_llm_through_the_generation_task(tiny_causal):  # noqa: F811
     config = _config(["paraphrase"], llm_model=tiny_causal, max_new_tokens=8)
     generator = load_generator(tiny_causal, config, config.llm_prompt)
-    records = [{"text": "the cat sat on the red mat", "label": "a"},
-               {"text": "a man walks his dog", "label": "b"}]  # fmt: skip
-    outputs = generator.generate([r["text"] for r in records])
+    texts = ["the cat sat on the red mat", "a man walks his dog"]
+    outputs = generator.generate(texts)
     assert len(outputs) == 2 and all(isinstance(o, str) for o in outputs)
-    try:
-        out, report = augment_records(records, "text", config)
-    except DataError as exc:  # an untrained tiny model may well generate nothing usable
-        assert "paraphrase" in str(exc)
-        return
-    assert report.produced["paraphrase"] + sum(report.skipped["paraphrase"].values()) == 2
-    assert [r["label"] for r in out[2:]] == [records[i]["label"] for i, _ in report.sources]
+    # The same seed gives the same paraphrases: an augmented run can be repeated.
+    assert load_generator(tiny_causal, config, config.llm_prompt).generate(texts) == outputs
+
+
+def test_paraphrases_keep_their_labels_and_echoes_are_counted():
+    records = [{"text": "the cat sat on the red mat", "label": "a"},
+               {"text": "a man walks his dog", "label": "b"},
+               {"text": "rain again", "label": "c"}]  # fmt: skip
+    calls = []
+    llm = _Translator(
+        {
+            "the cat sat on the red mat": 'Paraphrase: "The cat sat on the red mat."',
+            "a man walks his dog": "A man is walking his dog.",
+        },
+        calls,
+    )
+    out, report = augment_records(
+        records, "text", _config(["paraphrase"]), generators={"paraphrase": llm}
+    )
+    assert calls == [[r["text"] for r in records]]  # one batch of every training text
+    # The label prefix and quotes go; the echo of the input and the empty answer are counted.
+    assert out[3:] == [{"text": "A man is walking his dog.", "label": "b"}]
+    assert report.sources == [(1, "paraphrase")]
+    assert report.skipped["paraphrase"] == {"unchanged": 1, "empty": 1}
 
 
 def test_back_translation_refuses_a_model_that_does_not_translate(tiny_artifact):
