@@ -331,9 +331,14 @@ def record_metrics(path: str | Path, figures: dict) -> None:
     metrics_file = path / "metrics.json"
     metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else {}
     metrics.update(figures)
-    tmp = path / f".metrics.json.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-    os.replace(tmp, metrics_file)
+    _replace_file(path, "metrics.json", json.dumps(metrics, indent=2))
+
+
+def _replace_file(folder: Path, name: str, text: str) -> None:
+    """Write ``folder/name`` atomically: a reader sees the old file or the new one."""
+    tmp = folder / f".{name}.tmp-{os.getpid()}"
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, folder / name)
 
 
 def record_backend_check(path: str | Path, quantization: dict, check: dict) -> None:
@@ -345,16 +350,11 @@ def record_backend_check(path: str | Path, quantization: dict, check: dict) -> N
     path = Path(path)
     read_artifact(path)  # refuses anything that is not an artifact
 
-    def replace(name: str, text: str) -> None:
-        tmp = path / f".{name}.tmp-{os.getpid()}"
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path / name)
-
     metrics_file = path / "metrics.json"
     metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else {}
     metrics["backends"] = check
-    replace(RANGES_FILE, json.dumps(quantization, indent=1))
-    replace("metrics.json", json.dumps(metrics, indent=2))
+    _replace_file(path, RANGES_FILE, json.dumps(quantization, indent=1))
+    _replace_file(path, "metrics.json", json.dumps(metrics, indent=2))
     card = path / "README.md"
     if card.is_file():
         lines = card.read_text(encoding="utf-8").split("\n")
@@ -368,7 +368,7 @@ def record_backend_check(path: str | Path, quantization: dict, check: dict) -> N
             (i for i, line in enumerate(lines) if line == "## Intended use and limits"), len(lines)
         )
         lines[at:at] = backend_section(check)
-        replace("README.md", "\n".join(lines))
+        _replace_file(path, "README.md", "\n".join(lines))
 
 
 def _pid_alive(pid: int) -> bool:

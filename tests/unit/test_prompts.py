@@ -226,6 +226,14 @@ def test_setfit_artifact_gives_the_heads_probabilities(tiny_model, tmp_path, lab
     targets = [labels[i % len(labels)] for i in range(len(texts))]
     settings = load_config({"prompting": {"setfit": {"max_pairs": 8}}}).prompting.setfit
     classifier = SetFitClassifier.train(tiny_model, texts, targets, settings, seed=0)
+    # A weakly regularised head fits these arbitrary labels confidently, so the comparison
+    # below is between clearly different probabilities (the cross-validated C may choose a
+    # nearly uniform head here, whose probabilities would differ by less than the check).
+    from sklearn.linear_model import LogisticRegression
+
+    classifier.head = LogisticRegression(C=1e4, max_iter=5000).fit(
+        classifier.embed(texts), [classifier.labels.index(t) for t in targets]
+    )
     config = load_config(None, [*tiny_training(tiny_model), "task=classification"])
     classifier.write_artifact(tmp_path / "art", config_to_dict(config), {"train": len(texts)})
     predictor = Predictor.from_artifact(tmp_path / "art", backend="torch", packing=False)
@@ -233,7 +241,7 @@ def test_setfit_artifact_gives_the_heads_probabilities(tiny_model, tmp_path, lab
     # The head's own probabilities, to the 6 decimals the Predictor reports; not uniform.
     expected = classifier.scores(texts)
     assert np.abs(served - expected).max() < 2e-5
-    assert expected.max(axis=1).min() > 1 / len(labels) + 1e-3
+    assert expected.max(axis=1).min() > 1 / len(labels) + 0.1
     packed = Predictor.from_artifact(tmp_path / "art", backend="torch")
     assert [p["label"] for p in packed.predict(texts)] == classifier.predict(texts)
 
