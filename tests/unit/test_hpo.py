@@ -300,38 +300,60 @@ def test_a_stopped_study_resumes_from_its_storage_and_keeps_counting(tiny_model,
     assert third.trials_run == 0 and third.trials_finished == 4
 
 
+# The search, run in a child process whose trial 1 stops after its first epoch and waits
+# (writing a marker) until it is killed: the kill lands inside a trial however fast the
+# machine trains, instead of racing a poll against a trial that may finish first.
+STALLED_SEARCH = """
+import sys, time
+from pathlib import Path
+from transformers import TrainerCallback
+import lepton_nlp.training.trainer as trainer
+from lepton_nlp.cli import main
+
+real_train = trainer.train
+marker = Path(sys.argv[1])
+
+class StallAfterFirstEpoch(TrainerCallback):
+    def on_epoch_end(self, args, state, control, **kwargs):
+        marker.write_text(args.output_dir)
+        while True:
+            time.sleep(1)
+
+def train(config, callbacks=None, **kwargs):
+    if config.name.endswith("-trial-1"):
+        callbacks = [*(callbacks or []), StallAfterFirstEpoch()]
+    return real_train(config, callbacks=callbacks, **kwargs)
+
+trainer.train = train
+sys.exit(main(sys.argv[2:]))
+"""
+
+
 def test_a_killed_search_resumes_and_retries_the_trial_it_was_in(tiny_model, tmp_path):
     tree = hpo_tree(tiny_model, tmp_path, heartbeat_seconds=1, stale_seconds=2)
-    tree["training"]["epochs"] = 8  # long enough a trial to kill it in the middle
     config_path = tmp_path / "search.yaml"
     config_path.write_text(yaml.safe_dump(tree))
     storage = f"sqlite:///{(tmp_path / 'run-hpo' / 'study.db').resolve()}"
+    marker = tmp_path / "trial-1-stalled"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-c", STALLED_SEARCH, str(marker), "hpo", str(config_path)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "lepton_nlp.cli", "hpo", str(config_path), "--trials", "3"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        [*command, "--trials", "3"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    killed_in = None
-    deadline = time.monotonic() + 600  # a bound for a stalled search, not the usual time
+    deadline = time.monotonic() + 600  # a bound for a broken search, not the usual time
     try:
-        while time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.3)
-            try:
-                trials = optuna.load_study(study_name="run", storage=storage).trials
-            except Exception:  # the study is not created yet
-                continue
-            running = [t for t in trials if t.state.name == "RUNNING" and t.number >= 1]
-            if running and trials[0].state.name == "COMPLETE":
-                killed_in = running[0]
-                process.send_signal(signal.SIGKILL)
-                break
+        while time.monotonic() < deadline and process.poll() is None and not marker.exists():
+            time.sleep(0.2)
+        stalled = marker.exists()
+        process.send_signal(signal.SIGKILL)
     finally:
         if process.poll() is None:
             process.kill()
         process.wait()
-    assert killed_in is not None, "the search finished or stalled before a second trial ran"
+    assert stalled, f"trial 1 never reached the end of its first epoch (exit {process.returncode})"
+    trials = optuna.load_study(study_name="run", storage=storage).trials
+    assert [t.state.name for t in trials] == ["COMPLETE", "RUNNING"]  # killed inside trial 1
+    killed_in = trials[1]
     first = optuna.load_study(study_name="run", storage=storage).trials[0]
     time.sleep(2.5)  # the killed trial's heartbeat goes stale
 
