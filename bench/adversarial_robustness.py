@@ -1,14 +1,19 @@
-"""Adversarial training against test-set attacks on Financial PhraseBank: plain, FGM, PGD, FreeLB.
+"""Training for robustness against test-set attacks on Financial PhraseBank: plain, FGM, PGD,
+FreeLB, and typo augmentation.
 
 python bench/adversarial_robustness.py [--train-samples N] [--epochs E] [--seeds 42,43]
-    [--methods plain,fgm,pgd,freelb] [--epsilon 0.3] [--steps 2]
+    [--methods plain,fgm,pgd,freelb,typos] [--epsilon 0.3] [--steps 2]
     [--attacks typo,swap,delete,synonym,case,punctuation] [--budgets 3] [key.sub=value ...]
 
 Every method trains the shipped finance-sentiment recipe (configs/classification_fpb.yaml:
 all-MiniLM-L6-v2 + LoRA r=32, mean pooling) on the same split as
 bench/classification_fpb.py (Sentences_50Agree, seeded stratified 64/16/20, split seed 42),
 with the same training subset (the first N records of the training split), epochs and
-seeds; only ``training.adversarial`` differs. Training runs a fixed number of epochs and
+seeds; only ``training.adversarial`` differs, or, for ``typos``, ``augment.methods=[typos]``
+(one copy of each training sentence with letters mistyped, swapped or dropped, drawn from
+the augmentation's seed: the same kinds of edit as three of the attacks, at other places; so
+the training set doubles and the arm takes twice the steps, as FGM takes twice the
+gradient passes). Training runs a fixed number of epochs and
 keeps the last step (no checkpoint choice), so every method gets the same budget. Each
 model is then scored on the whole test split as it is and after each attack
 (lepton_nlp/evaluation/robustness.py, seed 0: the same attacked texts for every model).
@@ -31,7 +36,7 @@ from common import ROOT, datasets_root, write_result
 
 NAME = "adversarial_robustness"
 CONFIG = "configs/classification_fpb.yaml"
-METHODS = ("plain", "fgm", "pgd", "freelb")
+METHODS = ("plain", "fgm", "pgd", "freelb", "typos")
 TARGET_ATTACKED_GAIN = 0.03
 TARGET_CLEAN_DROP = 0.01
 
@@ -67,7 +72,8 @@ def _arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 
 def _overrides(args: argparse.Namespace, method: str, seed: int, extra: list[str]) -> list[str]:
-    adversarial = "none" if method == "plain" else method
+    adversarial = "none" if method in ("plain", "typos") else method
+    augment = ["augment.methods=[typos]", "augment.per_example=1"] if method == "typos" else []
     return [
         "data.train_on_validation=false",
         f"data.max_train_samples={args.train_samples}",
@@ -83,6 +89,7 @@ def _overrides(args: argparse.Namespace, method: str, seed: int, extra: list[str
         f"training.adversarial_epsilon={args.epsilon}",
         f"training.adversarial_steps={args.steps}",
         "evaluation.backend_check=false",
+        *augment,
         *extra,
     ]
 
@@ -146,6 +153,10 @@ def main(argv: list[str]) -> None:
             figures[f"{tag}_train_seconds"] = train_figures["train_seconds"]
             figures[f"{tag}_train_steps"] = train_figures["steps"]
             figures[f"{tag}_train_loss"] = train_figures["train_loss"]
+            if "augmentation" in train_figures:
+                kept = train_figures["augmentation"]
+                figures[f"{tag}_train_records"] = kept["train_after"]
+                figures[f"{tag}_augmented_records"] = kept["added"]
             per_method = scores.setdefault(method, {})
 
             def record(name_: str, result: dict, tag=tag, per_method=per_method) -> None:
@@ -227,6 +238,7 @@ def _train(config) -> tuple:
     from lepton_nlp.peft_methods import default_learning_rate
     from lepton_nlp.tasks import get_task
     from lepton_nlp.training.trainer import (
+        augment_train,
         build_model,
         build_trainer,
         encode_splits,
@@ -241,6 +253,7 @@ def _train(config) -> tuple:
     task = get_task(config.task)
     splits, spec = load_data(config, task)
     splits = {"train": splits["train"]}  # no evaluation during training: fixed epochs
+    augmentation = augment_train(config, task, splits)  # the typos arm: copies added
     rate = config.training.learning_rate or default_learning_rate(config.peft.method)
     config = dataclasses.replace(
         config, training=dataclasses.replace(config.training, learning_rate=rate)
@@ -250,6 +263,8 @@ def _train(config) -> tuple:
         config, task, spec, model, tokenizer, encode_splits(task, tokenizer, spec, splits)
     )
     figures = fit(trainer, config)
+    if augmentation is not None:
+        figures["augmentation"] = augmentation
     info = ArtifactInfo(
         path=ROOT / config.training.output_dir,
         task=task.name,

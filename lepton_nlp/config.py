@@ -52,13 +52,24 @@ ADVERSARIAL_NORMS = ("l2", "linf")
 
 
 #: Training-data augmentation methods (``augment.methods``); see lepton_nlp/training/augment.py.
-AUGMENT_METHODS = ("synonym", "insert", "swap", "delete", "back_translation", "paraphrase")
+AUGMENT_METHODS = (
+    "synonym",
+    "insert",
+    "swap",
+    "delete",
+    "typos",
+    "back_translation",
+    "paraphrase",
+)
 
 #: Record kinds (a task's ``record_kind``) each augmentation method can change with labels,
 #: tags and character spans kept aligned. Generated text (back-translation, paraphrase)
 #: cannot keep spans, so those methods take plain-text records only.
 AUGMENT_RECORD_KINDS = {
     **{m: ("text", "tokens", "qa", "relation") for m in AUGMENT_METHODS[:4]},
+    # Character edits inside words: a token list keeps its length, so tags stay aligned;
+    # a changed letter inside an answer or an argument would move its span's text.
+    "typos": ("text", "tokens"),
     "back_translation": ("text",),
     "paraphrase": ("text",),
 }
@@ -395,7 +406,8 @@ class AugmentConfig:
     """Empty: off (a comma-separated string is read as a list). Any of synonym (words replaced by synonyms), insert (synonyms of words
     inserted at random places), swap (two words exchanged), delete (words dropped), the four
     lexical edits of EDA, which keep NER entities, QA answers and relation arguments intact
-    and re-align their spans; back_translation (through ``translation_models``) and
+    and re-align their spans; typos (letters mistyped, swapped or dropped inside words, for
+    robustness to misspelt input; text and NER records); back_translation (through ``translation_models``) and
     paraphrase (the instruct LLM ``llm_model``), for plain-text records (classification)."""
     per_example: int = 1
     """Augmented copies made of each training record, each by one method of ``methods``
@@ -495,6 +507,11 @@ class AugmentConfig:
                     why = (
                         "changing the source of a summarization or translation pair would "
                         "leave its target unfaithful"
+                    )
+                elif method == "typos":
+                    why = (
+                        "a mistyped letter inside an answer or an argument would change the "
+                        "span's text; use the lexical methods (synonym, insert, swap, delete)"
                     )
                 else:
                     why = (

@@ -9,6 +9,8 @@ method              one augmented copy                                          
 ``insert``          a synonym of a word inserted at a random place, ``n`` times   text, tokens, qa, relation
 ``swap``            two words exchanged, ``n`` times                              text, tokens, qa, relation
 ``delete``          each word dropped with probability ``p`` (at least one)       text, tokens, qa, relation
+``typos``           ``n`` letters mistyped (a keyboard neighbour), swapped with   text, tokens
+                    the next letter, or dropped: one kind per copy
 ``back_translation``  the text translated to a pivot language and back            text
 ``paraphrase``      the text rewritten by the instruct LLM                        text
 ==================  ===========================================================  ===================
@@ -26,6 +28,11 @@ for it than for its original. Everything made, skipped and dropped is counted in
 :class:`AugmentReport`, which the run records in its metrics (``metrics.json`` of the
 artifact); records that a method could not change (a one-word text cannot be swapped) are
 counted and warned about, and a run whose augmentation produced nothing at all fails.
+
+``typos`` makes a model robust to misspelt input: its edits are those of the robustness
+evaluation's ``typo``, ``swap`` and ``delete`` attacks
+(:mod:`lepton_nlp.evaluation.robustness`), drawn from the augmentation's own seed, so a
+model trained on them is also scored on the same kinds of edit, at other places and letters.
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ from typing import Any, Protocol
 
 from lepton_nlp.config import AUGMENT_RECORD_KINDS, AugmentConfig
 from lepton_nlp.errors import ConfigError, DataError
-from lepton_nlp.evaluation.robustness import WORD, keep_case
+from lepton_nlp.evaluation.robustness import WORD, attack_words, keep_case
 
 __all__ = [
     "LEXICAL_METHODS",
@@ -58,6 +65,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LEXICAL_METHODS = ("synonym", "insert", "swap", "delete")
+#: The character edits of the ``typos`` method: robustness attacks of the same names.
+TYPO_EDITS = ("typo", "swap", "delete")
 
 _SPACE = re.compile(r"\s+")
 
@@ -270,6 +279,29 @@ def _augment_tokens_record(record, method, probability, rng, synonyms):
         "tokens": [p.text for p in new],
         "tags": [tags[p.origin] if p.origin is not None else "O" for p in new],
     }, None
+
+
+def _typo_words(words: list[str], probability: float, rng: random.Random) -> list[str] | None:
+    """``words`` with ``max(1, round(p * len(words)))`` letters mistyped, swapped or dropped
+    (one kind, picked by ``rng``); None when no word has room for one such edit."""
+    edit = rng.choice(TYPO_EDITS)
+    budget = max(1, round(probability * len(words)))
+    new, edits = attack_words(words, edit, budget, seed=rng.getrandbits(32), key="augment")
+    return new if edits else None
+
+
+def _typos_record(record, kind, probability, rng):
+    if kind == "tokens":
+        new = _typo_words(list(record["tokens"]), probability, rng)
+        return (None, "too_short") if new is None else ({**record, "tokens": new}, None)
+    pieces = re.split(r"(\s+)", record["text"])
+    filled = [i for i in range(0, len(pieces), 2) if pieces[i]]
+    new = _typo_words([pieces[i] for i in filled], probability, rng)
+    if new is None:
+        return None, "too_short"
+    for i, word in zip(filled, new, strict=True):
+        pieces[i] = word
+    return {**record, "text": "".join(pieces)}, None
 
 
 def _augment_spans(text, spans, method, probability, rng, synonyms):
@@ -557,9 +589,14 @@ def augment_records(
     made: list[tuple[int, str, dict]] = []  # (original index, method, record)
     editor = _RECORD_EDITORS.get(record_kind)
     for method in config.methods:
-        if method in LEXICAL_METHODS:
+        if method in (*LEXICAL_METHODS, "typos"):
             for index, rng in plan[method]:
-                new, reason = editor(records[index], method, config.probability, rng, synonyms)
+                if method == "typos":
+                    new, reason = _typos_record(
+                        records[index], record_kind, config.probability, rng
+                    )
+                else:
+                    new, reason = editor(records[index], method, config.probability, rng, synonyms)
                 if new is None:
                     report.skipped[method][reason] += 1
                 else:

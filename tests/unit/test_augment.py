@@ -168,6 +168,56 @@ def test_ner_edits_keep_every_entity_and_its_tags(method):
         assert all(" ".join(r["tokens"]).count("New York") == 1 for r in out[1:])
 
 
+def _letters_apart(a: str, b: str) -> int:
+    """Edit distance counting a swap of neighbouring letters as one edit (small strings)."""
+    rows = [[i + j if not i * j else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            rows[i][j] = min(
+                rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + (a[i - 1] != b[j - 1])
+            )
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                rows[i][j] = min(rows[i][j], rows[i - 2][j - 2] + 1)
+    return rows[-1][-1]
+
+
+PLAIN_TEXT = {"text": "Fine words here", "label": "b"}
+
+
+def test_typos_change_letters_inside_words_and_keep_the_rest():
+    config = _config(["typos"], per_example=40, probability=0.1, dedup=False)
+    out, report = augment_records([{"text": TEXT, "label": "positive"}], "text", config)
+    assert report.added == 40 and all(r["label"] == "positive" for r in out[1:])
+    budget = round(0.1 * len(WORDS))  # 2 character edits per copy
+    for record in out[1:]:
+        words = record["text"].split()
+        assert len(words) == len(WORDS)  # words are never added, dropped or moved
+        changed = [(a, b) for a, b in zip(WORDS, words, strict=True) if a != b]
+        assert changed and sum(_letters_apart(a, b) for a, b in changed) <= budget
+    # each copy takes one kind of edit: mistyped letters, swapped letters, or dropped letters
+    lengths = {len(r["text"]) - len(TEXT) for r in out[1:]}
+    assert {0, -budget} <= lengths <= {0, -1, -budget}
+    again, _ = augment_records([{"text": TEXT, "label": "positive"}], "text", config)
+    assert again == out  # seeded
+
+
+def test_typos_keep_ner_tags_aligned_and_refuse_span_records():
+    config = _config(["typos"], per_example=20, probability=0.2, dedup=False)
+    out, report = augment_records([NER], "tokens", config)
+    assert report.added == 20
+    for record in out[1:]:
+        assert record["tags"] == NER["tags"] and len(record["tokens"]) == len(NER["tokens"])
+    assert any(r["tokens"] != NER["tokens"] for r in out[1:])
+    with pytest.raises(ConfigError, match="mistyped letter inside an answer"):
+        load_config(None, ["task=qa", "augment.methods=[typos]"])
+    numbers = {"text": "2024 17.5 %", "label": "a"}  # no letter to change: counted, not copied
+    out, report = augment_records([numbers, PLAIN_TEXT], "text", _config(["typos"], per_example=3))
+    assert report.skipped["typos"] == Counter(too_short=3) and report.added == 3
+    assert all(r["label"] == "b" for r in out[2:])
+    with pytest.raises(DataError, match="produced no training record"):
+        augment_records([numbers], "text", _config(["typos"]))
+
+
 CONTEXT = "The  storm hit the coast of Florida\nnear (Miami) on Monday, officials said."
 QA = {
     "id": "q1",
