@@ -13,7 +13,9 @@ LoRA rank, no early stopping, the last step kept) and the test split is a fixed 
 subsample, scored once per run. ``--budget-seconds`` skips a cell whose time, estimated from
 the runs so far, would pass the CPU budget: it is listed under ``not_run`` with the estimate.
 Writes bench/results/augmentation_lowdata.json after every run (a cut-short run keeps what
-it measured).
+it measured); ``--resume`` with the same options keeps its runs and trains only the missing
+ones (cells ``not_run`` before, or a cell's second seed), so the grid can be filled over
+several sessions.
 """
 
 from __future__ import annotations
@@ -143,6 +145,12 @@ def main() -> None:
         help="e.g. fpb:0.1: one more arm there, "
         "augmented + label_check judged by that seed's plain model",
     )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the runs of bench/results/augmentation_lowdata.json and run only the missing "
+        "ones (its settings must be these; not_run is recomputed)",
+    )
     args = parser.parse_args()
 
     import torch
@@ -190,6 +198,13 @@ def main() -> None:
         figures[f"{dataset}_train_pool"] = len(splits["train"])
         figures[f"{dataset}_test_full"] = len(splits["test"])
         figures[f"{dataset}_test_scored"] = len(tests[dataset])
+    if args.resume:
+        figures = _resumed(figures)
+    done = {
+        (c["dataset"], c["fraction"], r["seed"], r["arm"])
+        for c in figures["cells"]
+        for r in c["runs"]
+    }
     cost = {"seconds": 0.0, "samples": 0}  # measured wall seconds per training sample pass
     # Order: the smallest fraction first, and there the first seed of every dataset before
     # the second: what the question is about runs before the budget ends.
@@ -199,7 +214,9 @@ def main() -> None:
         for s_rank, seed in enumerate(run_seeds):
             for dataset in pools:
                 jobs.append((fraction, dataset, seed, s_rank == 0))
-    cells: dict[tuple[str, float], dict] = {}
+    cells: dict[tuple[str, float], dict] = {
+        (c["dataset"], c["fraction"]): c for c in figures["cells"]
+    }
     try:
         for fraction, dataset, seed, first_seed in jobs:
             pool, test = pools[dataset], tests[dataset]
@@ -209,6 +226,9 @@ def main() -> None:
             arms = [("plain", {}), ("augmented", {"methods": methods})]
             if first_seed and check_cell == f"{dataset}:{fraction:g}":
                 arms.append(("augmented+label_check", {"methods": methods}))
+            arms = [(arm, a) for arm, a in arms if (dataset, fraction, seed, arm) not in done]
+            if not arms:
+                continue
             rate = cost["seconds"] / cost["samples"] if cost["samples"] else 0.1
             estimate = len(arms) * (steps * batch * rate + 20)
             elapsed = time.perf_counter() - started
@@ -228,10 +248,11 @@ def main() -> None:
                 write_result(NAME, figures)
                 continue
             folder = work / f"{dataset}-{fraction}"
-            if (dataset, fraction) not in cells:
+            if not folder.is_dir():
                 folder.mkdir(parents=True)
                 _write_jsonl(folder / "train.jsonl", _stratified(pool, n, 0))
                 _write_jsonl(folder / "test.jsonl", test)
+            if (dataset, fraction) not in cells:
                 cells[dataset, fraction] = {
                     "dataset": dataset,
                     "fraction": fraction,
@@ -242,6 +263,8 @@ def main() -> None:
                 figures["cells"].append(cells[dataset, fraction])
             cell = cells[dataset, fraction]
             plain_artifact = None
+            if any(arm.endswith("label_check") for arm, _ in arms) and arms[0][0] != "plain":
+                arms.insert(0, ("plain", {}))  # the label check's judge: trained again
             for arm, augment in arms:
                 augment = dict(augment)
                 if augment:
@@ -270,7 +293,9 @@ def main() -> None:
                 }
                 if augmentation:
                     run["augmentation"] = augmentation
-                cell["runs"].append(run)
+                if (dataset, fraction, seed, arm) not in done:
+                    cell["runs"].append(run)
+                    done.add((dataset, fraction, seed, arm))
                 print(json.dumps({"dataset": dataset, "fraction": fraction, **run}), flush=True)
                 if arm == "plain":
                     plain_artifact = out
@@ -286,6 +311,38 @@ def main() -> None:
     figures["elapsed_seconds"] = round(time.perf_counter() - started, 1)
     figures["complete"] = True
     write_result(NAME, figures)
+
+
+#: Settings a resumed run must share with the runs it keeps.
+RESUME_KEYS = (
+    "augment_methods",
+    "augment_per_example",
+    "augment_probability",
+    "epochs_over_augmented_set",
+    "base_model",
+    "peft",
+    "max_length",
+)
+
+
+def _resumed(figures: dict) -> dict:
+    """``figures`` with the cells of the earlier result; refused when its settings differ."""
+    path = ROOT / "bench" / "results" / f"{NAME}.json"
+    if not path.is_file():
+        sys.exit(f"--resume: no {path} to resume.")
+    earlier = json.loads(path.read_text(encoding="utf-8"))
+    differ = [k for k in RESUME_KEYS if earlier.get(k) != figures[k]]
+    for dataset in ("fpb", "banking77"):
+        key = f"{dataset}_test_scored"
+        if key in figures and key in earlier and earlier[key] != figures[key]:
+            differ.append(key)
+    if differ:
+        sys.exit(
+            f"--resume: {path.name} was measured with other settings ({', '.join(differ)}); "
+            "give the same options, or start afresh without --resume."
+        )
+    commands = [*earlier.get("earlier_commands", []), earlier["command"]]
+    return {**figures, "cells": earlier["cells"], "earlier_commands": commands}
 
 
 def _summarise(cell: dict) -> None:
