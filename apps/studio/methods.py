@@ -871,8 +871,8 @@ register(
         name="augment",
         label="Data augmentation",
         summary="Adds changed copies of the training texts (synonyms, insertions, swaps, "
-        "deletions, LLM paraphrases: slow, seconds a text); validation and test stay as "
-        "they are.",
+        "deletions, typos for robustness to misspelt input, LLM paraphrases: slow, seconds a "
+        "text); validation and test stay as they are.",
         job="train",
         fields=(Field("methods", "Augmentations", "multichoice", ["synonym"], AUGMENTATIONS),),
         owns=("augment", "augment.*"),
