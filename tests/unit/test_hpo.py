@@ -353,8 +353,7 @@ def test_a_killed_search_resumes_and_retries_the_trial_it_was_in(tiny_model, tmp
     assert stalled, f"trial 1 never reached the end of its first epoch (exit {process.returncode})"
     trials = optuna.load_study(study_name="run", storage=storage).trials
     assert [t.state.name for t in trials] == ["COMPLETE", "RUNNING"]  # killed inside trial 1
-    killed_in = trials[1]
-    first = optuna.load_study(study_name="run", storage=storage).trials[0]
+    first, killed_in = trials
     time.sleep(2.5)  # the killed trial's heartbeat goes stale
 
     result = run_study(tree, trials=3, plots=False, echo=_quiet)
