@@ -11,7 +11,8 @@ document can score for the query (``(k1 + 1) * sum of the query terms' idf``), s
 part lies in [0, 1] whatever the query; BM25 is ``rank_bm25.BM25Okapi`` (k1 1.5, b 0.75)
 over the entries' questions, or their questions and answers, tokenised as in
 ``bench/support_faq.py``. Adopted only if the best fused setting beats cosine alone on
-validation top-1 by more than one query in a hundred.
+validation top-1 by more than one query in a hundred (a rule set after a first exploratory
+pass over the same validation queries, not before it).
 
 python bench/support_faq_fusion.py
 """
@@ -54,7 +55,7 @@ def top_k(scores: np.ndarray, truth: np.ndarray, k: int) -> float:
 def main() -> None:
     import torch
 
-    from apps.support.answers import load_faq
+    from apps.support.answers import AnswerFinder, Thresholds, load_faq
     from lepton_nlp.embeddings import SentenceEmbedder
 
     torch.set_num_threads(1)
@@ -62,10 +63,13 @@ def main() -> None:
     queries = [(p, n) for n, e in enumerate(entries) for p in e.paraphrases]
     texts, truth = [q for q, _ in queries], np.array([n for _, n in queries])
     embedder = SentenceEmbedder()
-    vectors = embedder.encode(texts, normalize=True)
-    questions = embedder.encode([e.question for e in entries], normalize=True)
-    answers = embedder.encode([e.answer for e in entries], normalize=True)
-    cosine = np.maximum(vectors @ questions.T, vectors @ answers.T)
+    # The bot's own scores: every entry ranked, each by its better cosine (question or answer).
+    finder = AnswerFinder(entries, embedder, Thresholds(faq=0.0))
+    column = {e.id: n for n, e in enumerate(entries)}
+    cosine = np.zeros((len(texts), len(entries)))
+    for row, ranked in enumerate(finder.faq_ranking(texts, k=len(entries))):
+        for entry_id, score in ranked:
+            cosine[row, column[entry_id]] = score
     figures: dict = {
         "validation": "data/support/faq.jsonl paraphrases (each must find its own entry)",
         "entries": len(entries),

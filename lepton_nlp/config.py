@@ -407,8 +407,9 @@ class AugmentConfig:
     inserted at random places), swap (two words exchanged), delete (words dropped), the four
     lexical edits of EDA, which keep NER entities, QA answers and relation arguments intact
     and re-align their spans; typos (letters mistyped, swapped or dropped inside words, for
-    robustness to misspelt input; text and NER records); back_translation (through ``translation_models``) and
-    paraphrase (the instruct LLM ``llm_model``), for plain-text records (classification)."""
+    robustness to misspelt input; text and NER records); back_translation (through
+    ``translation_models``) and paraphrase (the instruct LLM ``llm_model``), for plain-text
+    records (classification)."""
     per_example: int = 1
     """Augmented copies made of each training record, each by one method of ``methods``
     taken in turn (from a seeded start per record): the training set grows up to

@@ -49,7 +49,7 @@ from typing import Any, Protocol
 
 from lepton_nlp.config import AUGMENT_RECORD_KINDS, AugmentConfig
 from lepton_nlp.errors import ConfigError, DataError
-from lepton_nlp.evaluation.robustness import WORD, attack_words, keep_case
+from lepton_nlp.evaluation.robustness import WORD, attack_text, attack_words, keep_case
 
 __all__ = [
     "LEXICAL_METHODS",
@@ -281,27 +281,19 @@ def _augment_tokens_record(record, method, probability, rng, synonyms):
     }, None
 
 
-def _typo_words(words: list[str], probability: float, rng: random.Random) -> list[str] | None:
-    """``words`` with ``max(1, round(p * len(words)))`` letters mistyped, swapped or dropped
-    (one kind, picked by ``rng``); None when no word has room for one such edit."""
-    edit = rng.choice(TYPO_EDITS)
-    budget = max(1, round(probability * len(words)))
-    new, edits = attack_words(words, edit, budget, seed=rng.getrandbits(32), key="augment")
-    return new if edits else None
-
-
 def _typos_record(record, kind, probability, rng):
+    """A copy with ``max(1, round(p * words))`` letters mistyped, swapped or dropped (one
+    kind, picked by ``rng``), by the robustness attacks' own edits; ``too_short`` when no
+    word has room for one."""
+    edit = rng.choice(TYPO_EDITS)
+    seed = rng.getrandbits(32)
     if kind == "tokens":
-        new = _typo_words(list(record["tokens"]), probability, rng)
-        return (None, "too_short") if new is None else ({**record, "tokens": new}, None)
-    pieces = re.split(r"(\s+)", record["text"])
-    filled = [i for i in range(0, len(pieces), 2) if pieces[i]]
-    new = _typo_words([pieces[i] for i in filled], probability, rng)
-    if new is None:
-        return None, "too_short"
-    for i, word in zip(filled, new, strict=True):
-        pieces[i] = word
-    return {**record, "text": "".join(pieces)}, None
+        budget = max(1, round(probability * len(record["tokens"])))
+        new, edits = attack_words(record["tokens"], edit, budget, seed=seed, key="augment")
+        return ({**record, "tokens": new}, None) if edits else (None, "too_short")
+    budget = max(1, round(probability * len(record["text"].split())))
+    text, edits = attack_text(record["text"], edit, budget, seed=seed, key="augment")
+    return ({**record, "text": text}, None) if edits else (None, "too_short")
 
 
 def _augment_spans(text, spans, method, probability, rng, synonyms):
