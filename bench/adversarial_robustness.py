@@ -18,6 +18,15 @@ keeps the last step (no checkpoint choice), so every method gets the same budget
 model is then scored on the whole test split as it is and after each attack
 (lepton_nlp/evaluation/robustness.py, seed 0: the same attacked texts for every model).
 
+``--spelling`` also scores every trained model with spelling correction in front of it
+(``<method>+spelling``: lepton_nlp/inference/spelling.py, the vocabulary from the training
+split's words and the model's whole words), at the settings bench/spelling_correction.py
+chose on the validation split (bench/results/spelling_correction.json). ``--reuse`` scores
+the final checkpoints an earlier run of the same settings left in runs/adversarial_robustness
+instead of training again, and refuses any whose uncorrected figures are not exactly the
+ones bench/results/adversarial_robustness.json recorded for it (so they are the models
+measured there); the training figures are carried over from that file.
+
 Nothing is chosen on test: epsilon defaults to 0.3, the value the FPB recipe chose for FGM
 on validation macro-F1 (against 1.0); ``--epsilon`` and ``--steps`` change it for every
 method alike. Figures are written after each run, so an interrupted benchmark keeps what
@@ -67,6 +76,18 @@ def _arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     )
     parser.add_argument(
         "--merge", nargs="+", metavar="PART", help="combine the parts' figures into <name>.json"
+    )
+    parser.add_argument(
+        "--spelling",
+        action="store_true",
+        help="also score each model behind spelling correction (settings chosen on "
+        "validation by bench/spelling_correction.py)",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="score the final checkpoints of an earlier run instead of training (checked "
+        "against the figures recorded for them)",
     )
     return parser.parse_known_args(argv)
 
@@ -143,40 +164,178 @@ def main(argv: list[str]) -> None:
         "target": f"a method raising attacked accuracy by >= {TARGET_ATTACKED_GAIN:.2f} with "
         f"clean accuracy down by <= {TARGET_CLEAN_DROP:.2f}",
     }
+    spelling_settings = _spelling_settings() if args.spelling else None
+    if spelling_settings is not None:
+        figures["spelling_settings"] = spelling_settings
+        figures["spelling_settings_source"] = "bench/results/spelling_correction.json (validation)"
+    recorded = _recorded() if args.reuse else {}
     scores: dict[str, dict[str, list[float]]] = {}
     for seed in seeds:
         for method in methods:
             config = load_config(ROOT / CONFIG, _overrides(args, method, seed, extra))
             started = time.perf_counter()
-            predictor, train_figures = _train(config)
             tag = f"{method}_seed{seed}"
-            figures[f"{tag}_train_seconds"] = train_figures["train_seconds"]
-            figures[f"{tag}_train_steps"] = train_figures["steps"]
-            figures[f"{tag}_train_loss"] = train_figures["train_loss"]
-            if "augmentation" in train_figures:
-                kept = train_figures["augmentation"]
-                figures[f"{tag}_train_records"] = kept["train_after"]
-                figures[f"{tag}_augmented_records"] = kept["added"]
-            per_method = scores.setdefault(method, {})
-
-            def record(name_: str, result: dict, tag=tag, per_method=per_method) -> None:
-                key = name_.replace("@", "")
-                figures[f"{tag}_{key}_accuracy"] = result["accuracy"]
-                if name_ == "clean":
-                    figures[f"{tag}_clean_macro_f1"] = result["macro_f1"]
-                else:
-                    figures[f"{tag}_{key}_prediction_flips"] = result["prediction_flips"]
-                    figures[f"{tag}_{key}_short_of_budget"] = result["short_of_budget"]
-                per_method.setdefault(key, []).append(result["accuracy"])
-                figures.update(_summary(scores))
-                figures["scores"] = scores
-                write_result(name, figures)  # after each figure: an interruption keeps them
-
-            evaluate_robustness(
-                predictor, test, attacks, budgets, args.attack_seed, synonyms, on_result=record
-            )
+            if args.reuse:
+                predictor = load_trained(config)
+                figures[f"{tag}_reused"] = str(predictor.info.path)
+                figures.update({k: v for k, v in recorded.items() if k.startswith(f"{tag}_train")})
+                figures.update(
+                    {k: v for k, v in recorded.items() if k.startswith(f"{tag}_augmented")}
+                )
+            else:
+                predictor, train_figures = _train(config)
+                figures[f"{tag}_train_seconds"] = train_figures["train_seconds"]
+                figures[f"{tag}_train_steps"] = train_figures["steps"]
+                figures[f"{tag}_train_loss"] = train_figures["train_loss"]
+                if "augmentation" in train_figures:
+                    kept = train_figures["augmentation"]
+                    figures[f"{tag}_train_records"] = kept["train_after"]
+                    figures[f"{tag}_augmented_records"] = kept["added"]
+            arms = [(method, None)]
+            if spelling_settings is not None:
+                arms.append(
+                    (f"{method}+spelling", _corrector(config, predictor, spelling_settings))
+                )
+            for arm, corrector in arms:
+                predictor.spelling = corrector
+                arm_tag = f"{arm}_seed{seed}"
+                check = recorded if args.reuse and corrector is None else None
+                evaluate_robustness(
+                    predictor,
+                    test,
+                    attacks,
+                    budgets,
+                    args.attack_seed,
+                    synonyms,
+                    on_result=_recorder(name, figures, scores, arm, arm_tag, check),
+                )
+            predictor.spelling = None
             figures[f"{tag}_seconds"] = round(time.perf_counter() - started, 1)
             write_result(name, figures)
+
+
+def _recorder(name, figures, scores, arm, tag, check):
+    """The ``on_result`` of one arm: its figures into ``figures`` and ``scores``, written
+    after each one (an interruption keeps them); with ``check`` (a reused checkpoint), a
+    figure that differs from the one recorded for it stops the run."""
+    per_method = scores.setdefault(arm, {})
+
+    def record(name_: str, result: dict) -> None:
+        key = name_.replace("@", "")
+        if check is not None and check.get(f"{tag}_{key}_accuracy") != result["accuracy"]:
+            sys.exit(
+                f"--reuse: {tag} scores {result['accuracy']} on {key}, but "
+                f"bench/results/{NAME}.json recorded {check.get(f'{tag}_{key}_accuracy')}: the "
+                "checkpoint is not the model measured there; run without --reuse."
+            )
+        figures[f"{tag}_{key}_accuracy"] = result["accuracy"]
+        if name_ == "clean":
+            figures[f"{tag}_clean_macro_f1"] = result["macro_f1"]
+        else:
+            figures[f"{tag}_{key}_prediction_flips"] = result["prediction_flips"]
+            figures[f"{tag}_{key}_short_of_budget"] = result["short_of_budget"]
+        per_method.setdefault(key, []).append(result["accuracy"])
+        figures.update(_summary(scores))
+        figures["scores"] = scores
+        write_result(name, figures)
+
+    return record
+
+
+def _recorded() -> dict:
+    import json
+
+    from common import RESULTS
+
+    path = RESULTS / f"{NAME}.json"
+    if not path.is_file():
+        sys.exit(f"--reuse checks the checkpoints against {path}, which does not exist.")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _spelling_settings() -> dict:
+    """The settings bench/spelling_correction.py chose on the validation split."""
+    import json
+
+    from common import RESULTS
+
+    path = RESULTS / "spelling_correction.json"
+    if not path.is_file():
+        sys.exit(
+            f"--spelling takes its settings from {path}: run python bench/spelling_correction.py "
+            "first (it chooses them on the validation split)."
+        )
+    chosen = json.loads(path.read_text(encoding="utf-8")).get("chosen")
+    if not chosen:
+        sys.exit(f"{path} chose no setting (see its chosen_reason); there is nothing to score.")
+    return chosen
+
+
+def _corrector(config, predictor, settings: dict):
+    """The spelling corrector a run of ``config`` with these ``spelling.*`` settings would
+    ship: built from the same training records (before any augmentation)."""
+    import dataclasses
+
+    from lepton_nlp.config import SpellingConfig
+    from lepton_nlp.tasks import get_task
+    from lepton_nlp.training.trainer import correct_spelling, load_data
+
+    splits, _ = load_data(config, get_task(config.task))
+    with_spelling = dataclasses.replace(config, spelling=SpellingConfig(enabled=True, **settings))
+    corrector, _ = correct_spelling(
+        with_spelling, predictor.tokenizer, [r["text"] for r in splits["train"]], {}
+    )
+    return corrector
+
+
+def load_trained(config):
+    """A Predictor over the final checkpoint that training ``config`` left in its work
+    folder (``<output_dir>.work/checkpoints``), the adapter loaded onto the base model as
+    training built it."""
+    import json
+    from pathlib import Path
+
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    from lepton_nlp import __version__
+    from lepton_nlp.artifacts import ArtifactInfo
+    from lepton_nlp.inference import Predictor
+    from lepton_nlp.tasks import get_task
+    from lepton_nlp.training.trainer import build_model, load_data
+
+    folder = ROOT / Path(config.training.output_dir + ".work") / "checkpoints"
+    found = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    if not found:
+        sys.exit(f"--reuse: no checkpoint in {folder}; run without --reuse to train.")
+    last = found[-1]
+    state = json.loads((last / "trainer_state.json").read_text(encoding="utf-8"))
+    if abs(state["epoch"] - config.training.epochs) > 1e-6:
+        sys.exit(
+            f"--reuse: {last} ends at epoch {state['epoch']}, not {config.training.epochs}; "
+            "run without --reuse to train."
+        )
+    if config.training.threads:
+        import torch
+
+        torch.set_num_threads(config.training.threads)
+    task = get_task(config.task)
+    splits, spec = load_data(config, task)
+    model, tokenizer, _ = build_model(config, task, spec, {"train": splits["train"]})
+    outcome = set_peft_model_state_dict(model, load_file(last / "adapter_model.safetensors"))
+    if outcome.unexpected_keys:
+        sys.exit(f"--reuse: {last} holds weights the model has not: {outcome.unexpected_keys[:3]}")
+    info = ArtifactInfo(
+        path=last,
+        task=task.name,
+        task_version=task.version,
+        base_model=config.model.name,
+        peft_method=config.peft.method,
+        spec=spec,
+        created="in memory",
+        lepton_nlp_version=__version__,
+    )
+    return Predictor.from_model(model, tokenizer, info, config.evaluation.batch_size)
 
 
 def score_artifact(args: argparse.Namespace) -> None:

@@ -34,6 +34,7 @@ __all__ = [
     "PromptingConfig",
     "RunConfig",
     "SearchSpace",
+    "SpellingConfig",
     "TrainingConfig",
     "apply_overrides",
     "build_dataclass",
@@ -395,6 +396,34 @@ class EvaluationConfig:
     score_test: bool = True
     """Score the finished model on the test split. The hyper-parameter search turns it off
     for its trials, so that no test figure exists until the chosen config is trained."""
+
+
+@dataclass
+class SpellingConfig:
+    """Spelling correction before the model reads a text (classification only;
+    :mod:`lepton_nlp.inference.spelling`, docs/adversarial.md): a defence against typos."""
+
+    enabled: bool = False
+    """Build a vocabulary from the training split's words, score validation and test on
+    corrected texts, and ship it in the artifact (``spelling.json``): every Predictor of the
+    artifact then corrects what it is given."""
+    max_distance: int = 1
+    """Most edits between a word and its correction (1 or 2; a swap of neighbours is one)."""
+    min_length: int = 3
+    """Words shorter than this stay as they are."""
+    model_vocabulary: bool = True
+    """Also leave alone the words the model's own vocabulary holds whole (a real word the
+    training data happens to lack is not "corrected" to one it has)."""
+    min_count: int = 1
+    """A training word becomes a correction only when seen at least this often."""
+
+    def __post_init__(self) -> None:
+        if self.max_distance not in (1, 2):
+            raise ConfigError(f"spelling.max_distance={self.max_distance} must be 1 or 2.")
+        if self.min_length < 1:
+            raise ConfigError(f"spelling.min_length={self.min_length} must be at least 1.")
+        if self.min_count < 1:
+            raise ConfigError(f"spelling.min_count={self.min_count} must be at least 1.")
 
 
 @dataclass
@@ -1029,6 +1058,9 @@ class RunConfig:
     ``model.init_from`` at the folder it writes."""
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     """Training-data augmentation (docs/augmentation.md); ``methods: []`` (the default) is off."""
+    spelling: SpellingConfig = field(default_factory=SpellingConfig)
+    """Spelling correction of the texts a classifier reads (docs/adversarial.md); off by
+    default."""
     prompting: PromptingConfig | None = None
     """Few-shot classification over this config's data (``lepton-nlp fewshot``,
     docs/prompt-learning.md); ``lepton-nlp train`` ignores it."""
@@ -1043,6 +1075,12 @@ class RunConfig:
         self.augment.check_task(self.task, task.record_kind)
         if self.data.multi_label and self.task != "classification":
             raise ConfigError("data.multi_label applies to task=classification only.")
+        if self.spelling.enabled and self.task != "classification":
+            raise ConfigError(
+                f"spelling.enabled applies to task=classification only (this config has "
+                f"task={self.task}): the other tasks answer with character spans of the text "
+                "as given, which a correction would move."
+            )
         if self.training.metric_for_best is None:
             self.training.metric_for_best = task.default_metric
         valid = task.metric_names(self.data.multi_label)

@@ -8,6 +8,7 @@ import yaml
 
 from lepton_nlp.artifacts import RANGES_FILE, read_artifact, write_artifact
 from lepton_nlp.errors import ArtifactError
+from lepton_nlp.inference.spelling import SPELLING_FILE
 from lepton_nlp.peft_methods import METHODS
 
 __all__ = ["export_onnx_artifact", "merge_artifact"]
@@ -55,8 +56,13 @@ def merge_artifact(path: str | Path, output: str | Path, overwrite: bool = False
         metrics=info.metrics,
         data_sizes={},
         overwrite=overwrite,
-        # The merged weights are the ones the int8 check calibrated and scored.
-        extra_files=[info.path / RANGES_FILE] if (info.path / RANGES_FILE).is_file() else [],
+        # The merged weights are the ones the int8 check calibrated and scored; the spelling
+        # vocabulary goes with the model that reads corrected texts.
+        extra_files=[
+            info.path / name
+            for name in (RANGES_FILE, SPELLING_FILE)
+            if (info.path / name).is_file()
+        ],
     )
 
 
@@ -114,11 +120,16 @@ def export_onnx_artifact(
                     "format": "onnx-int8" if quantize else "onnx",
                     "max_length": info.spec.max_length,
                     "metrics": info.metrics.get("test") or info.metrics.get("validation") or {},
+                    # The model was scored on spelling-corrected texts: a runtime outside
+                    # lepton-nlp should correct them too (lepton_nlp.inference.spelling).
+                    "spelling": SPELLING_FILE if (info.path / SPELLING_FILE).is_file() else None,
                 },
                 indent=2,
             ),
             encoding="utf-8",
         )
+        if (info.path / SPELLING_FILE).is_file():
+            shutil.copy2(info.path / SPELLING_FILE, staging / SPELLING_FILE)
         if output.exists():
             shutil.rmtree(output)
         output.parent.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ import torch
 
 from lepton_nlp.artifacts import ArtifactInfo, base_weights, read_artifact, read_ranges
 from lepton_nlp.errors import DataError
+from lepton_nlp.inference.spelling import SpellingCorrector
 from lepton_nlp.tasks import get_task
 
 __all__ = [
@@ -221,6 +222,9 @@ class Predictor:
         self.max_batch_tokens = max_batch_tokens
         self.backend = backend
         self.streams = Streams(streams) if streams > 1 else None
+        #: Spelling correction of every text before the model reads it
+        #: (:mod:`lepton_nlp.inference.spelling`), or None.
+        self.spelling: SpellingCorrector | None = None
         prepare = getattr(self.task, "prepare_tokenizer", None)
         if prepare is not None:
             self.tokenizer = prepare(tokenizer, self.spec)
@@ -237,6 +241,7 @@ class Predictor:
         threads: int | None = None,
         packing: bool = True,
         streams: int | None = None,
+        spelling: bool = True,
     ) -> Predictor:
         """Load an artifact folder.
 
@@ -256,6 +261,9 @@ class Predictor:
             streams: batches predicted at once (:class:`Streams`), each on an equal share of
                 the threads; None: one per torch thread on a CPU with a torch backend, at
                 most :data:`MAX_AUTO_STREAMS` (:func:`default_streams`), else one. Same outputs.
+            spelling: correct each text's spelling before predicting when the artifact holds
+                a spelling vocabulary (``spelling.json``, a run with ``spelling.enabled``);
+                False reads texts as they are.
         """
         from lepton_nlp.hf_imports import import_hf
 
@@ -306,6 +314,8 @@ class Predictor:
         )
         predictor.max_batch_tokens = max_batch_tokens
         predictor.backend = backend
+        if spelling:
+            predictor.spelling = SpellingCorrector.load(info.path)
         return predictor
 
     @classmethod
@@ -340,6 +350,8 @@ class Predictor:
             ``{"generated_text"}`` for summarization and translation.
         """
         items = [self.task.prepare_input(item) for item in inputs]
+        if self.spelling is not None:
+            items = [self.corrected(item) for item in items]
         return predict_items(
             self.task,
             self.model,
@@ -350,6 +362,14 @@ class Predictor:
             self.max_batch_tokens,
             self.streams,
         )
+
+    def corrected(self, item: dict) -> dict:
+        """A prepared input with its text's spelling corrected (:attr:`spelling`); the
+        input itself when there is no corrector or no text."""
+        text = item.get("text")
+        if self.spelling is None or not isinstance(text, str):
+            return item
+        return {**item, "text": self.spelling.correct(text)}
 
     def check_input(self, item: Any) -> dict:
         """The input as the task takes it, or a :class:`DataError` saying what is wrong with it.

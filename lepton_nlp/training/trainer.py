@@ -22,6 +22,7 @@ from lepton_nlp.data import load_splits
 from lepton_nlp.hub import resolve_model
 from lepton_nlp.inference.int8_check import run_backend_check
 from lepton_nlp.inference.predictor import Predictor, predict_items
+from lepton_nlp.inference.spelling import SpellingCorrector
 from lepton_nlp.peft_methods import apply_peft, count_parameters, default_learning_rate
 from lepton_nlp.tasks import TaskAdapter, TaskSpec, get_task
 from lepton_nlp.training.adversarial import AdversarialSettings, adversarial_trainer
@@ -197,17 +198,21 @@ def train(config: RunConfig, callbacks: list | None = None) -> TrainResult:
     task = get_task(config.task)
     check_output_dir(Path(config.training.output_dir), config.training.overwrite)
     splits, spec = load_data(config, task)
+    train_texts = [r.get("text") or "" for r in splits["train"]]  # before augmentation
     augmentation = augment_train(config, task, splits)
     learning_rate = config.training.learning_rate or default_learning_rate(config.peft.method)
     config = dataclasses.replace(
         config, training=dataclasses.replace(config.training, learning_rate=learning_rate)
     )
     model, tokenizer, parameters = build_model(config, task, spec, splits)
+    spelling, corrected = correct_spelling(config, tokenizer, train_texts, splits)
     datasets = encode_splits(task, tokenizer, spec, splits)
     trainer = build_trainer(config, task, spec, model, tokenizer, datasets, callbacks)
     metrics = {"train": {**parameters, **fit(trainer, config)}}
     if augmentation is not None:
         metrics["augmentation"] = augmentation
+    if spelling is not None:
+        metrics["spelling"] = {**spelling.settings(), **corrected}
     scored = (
         datasets
         if config.evaluation.score_test
@@ -219,7 +224,7 @@ def train(config: RunConfig, callbacks: list | None = None) -> TrainResult:
     ]
     if not trainer.is_world_process_zero():
         return TrainResult(artifact=None, metrics=metrics)
-    artifact = save_artifact(config, trainer, tokenizer, task, spec, metrics, splits)
+    artifact = save_artifact(config, trainer, tokenizer, task, spec, metrics, splits, spelling)
     if config.evaluation.backend_check:
         check = check_backends(artifact, splits, config)
         if check is not None:
@@ -227,7 +232,37 @@ def train(config: RunConfig, callbacks: list | None = None) -> TrainResult:
     predictor = Predictor.from_model(
         trainer.model, tokenizer, read_artifact(artifact), config.evaluation.batch_size
     )
+    predictor.spelling = spelling
     return TrainResult(artifact=artifact, metrics=metrics, predictor=predictor)
+
+
+def correct_spelling(
+    config: RunConfig, tokenizer: Any, train_texts: list[str], splits: dict[str, list[dict]]
+) -> tuple[SpellingCorrector | None, dict[str, int]]:
+    """With ``spelling.enabled``: the corrector built from the training texts (and the
+    model's whole words), and the validation and test records corrected in place, as the
+    artifact's Predictor will read them; counts of the words corrected per split."""
+    settings = config.spelling
+    if not settings.enabled:
+        return None, {}
+    spelling = SpellingCorrector.from_texts(
+        train_texts,
+        max_distance=settings.max_distance,
+        min_length=settings.min_length,
+        known_words=SpellingCorrector.model_words(tokenizer) if settings.model_vocabulary else (),
+        min_count=settings.min_count,
+    )
+    counts = {}
+    for name in ("validation", "test"):
+        changed = 0
+        for record in splits.get(name) or []:
+            fixes = spelling.corrections(record["text"])
+            if fixes:
+                changed += len(fixes)
+                record["text"] = spelling.correct(record["text"])
+        counts[f"{name}_words_corrected"] = changed
+    log.info("Spelling correction: %s", counts)
+    return spelling, counts
 
 
 def augment_train(
@@ -459,14 +494,20 @@ def save_artifact(
     spec: TaskSpec,
     metrics: dict[str, Any],
     splits: dict[str, list[dict]],
+    spelling: SpellingCorrector | None = None,
 ) -> Path:
-    """Write the artifact folder; the work folder goes unless the config keeps checkpoints."""
+    """Write the artifact folder (with ``spelling.json`` when the run corrects spelling);
+    the work folder goes unless the config keeps checkpoints."""
     from lepton_nlp.training.transfer import init_dir
 
     t = config.training
     work = work_dir(config)
     # The starting weights of a run with model.init_from: an adapter needs them to load.
     starting = init_dir(config) if config.model.init_from else None
+    extra = []
+    if spelling is not None:
+        work.mkdir(parents=True, exist_ok=True)
+        extra.append(spelling.save(work))
     artifact = write_artifact(
         Path(t.output_dir),
         model=trainer.model,
@@ -478,6 +519,7 @@ def save_artifact(
         data_sizes={name: len(records) for name, records in splits.items() if records},
         overwrite=t.overwrite,
         logs_dir=work / "logs",
+        extra_files=extra,
         base_dir=starting if starting is not None and starting.is_dir() else None,
     )
     if not t.keep_checkpoints:

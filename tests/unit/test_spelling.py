@@ -1,0 +1,171 @@
+"""Spelling correction before a classifier (lepton_nlp.inference.spelling): the corrector's
+rules, the run config switch, and the artifact that ships it to every Predictor."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lepton_nlp.config import load_config
+from lepton_nlp.errors import ArtifactError, ConfigError
+from lepton_nlp.inference.spelling import SPELLING_FILE, SpellingCorrector
+from tests.conftest import ROOT, classification_overrides
+
+TEXTS = [
+    "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn",
+    "Net sales increased and operating profit improved",
+    "The company reported a loss as sales fell",
+    "profit profit profit sales",
+    "of of of on on or",
+]
+
+
+def corrector(**kwargs) -> SpellingCorrector:
+    return SpellingCorrector.from_texts(TEXTS, **kwargs)
+
+
+def test_a_mistyped_word_goes_back_to_the_training_word_and_keeps_its_case():
+    c = corrector()
+    # a swap of neighbours, a deleted letter, a neighbour key: one edit each
+    assert c.correct("Operating porfit rose") == "Operating profit rose"
+    assert c.correct("Operating prfit rose") == "Operating profit rose"
+    assert c.correct("Operating prodit rose") == "Operating profit rose"
+    assert c.correct("Porfit rose") == "Profit rose"
+    assert c.correct("PORFIT ROSE") == "PROFIT ROSE"
+
+
+def test_known_words_numbers_marks_and_short_words_stay_as_they_are():
+    c = corrector()
+    text = "Net sales fell, EUR 13.1 mn - of og: the company!"
+    # "og" is one edit from "of" but shorter than min_length 3
+    assert c.correct(text) == text
+    assert corrector(min_length=2).correct("og") == "of"
+
+
+def test_the_most_frequent_word_wins_and_two_edits_need_max_distance_2():
+    c = corrector()
+    # "sales" (2 in TEXTS + 1) against "fell"-like candidates: "salse" is one swap from sales
+    assert c.correct("salse") == "sales"
+    # two edits from "profit": left alone at distance 1, corrected at distance 2
+    assert c.correct("pofiit") == "pofiit"
+    assert corrector(max_distance=2).correct("pofiit") == "profit"
+
+
+def test_a_word_the_model_knows_is_never_corrected_but_is_not_offered_either():
+    # "profits" is not in the training texts: one edit from "profit" unless the model knows it
+    assert corrector().correct("profits") == "profit"
+    assert corrector(known_words=["profits"]).correct("profits") == "profits"
+    # a model-only word is no correction target: "falk" is one edit from "fall" only
+    assert corrector(known_words=["fall"]).correct("falk") == "falk"
+    texts = [*TEXTS, "prices fall"]
+    assert SpellingCorrector.from_texts(texts, known_words=["fall"]).correct("falk") == "fall"
+
+
+def test_corrections_name_each_change_with_its_place_in_the_text():
+    c = corrector()
+    text = "Opearting porfit rose"
+    changes = c.corrections(text)
+    assert changes == [
+        {"start": 0, "end": 9, "word": "Opearting", "correction": "Operating"},
+        {"start": 10, "end": 16, "word": "porfit", "correction": "profit"},
+    ]
+    for change in changes:
+        assert text[change["start"] : change["end"]] == change["word"]
+
+
+def test_min_count_keeps_rare_training_words_from_being_offered():
+    assert corrector(min_count=2).correct("improvd") == "improvd"  # "improved" is seen once
+    assert corrector().correct("improvd") == "improved"
+
+
+def test_save_and_load_give_the_same_corrections(tmp_path):
+    c = corrector(max_distance=2, min_length=2, known_words=["prophit"])
+    c.save(tmp_path)
+    loaded = SpellingCorrector.load(tmp_path)
+    assert loaded.settings() == c.settings()
+    for text in ("porfit og pofiit prophit", "Salse FELL"):
+        assert loaded.correct(text) == c.correct(text)
+    assert SpellingCorrector.load(tmp_path / "elsewhere") is None
+
+
+def test_a_broken_spelling_file_is_refused_with_how_to_fix_it(tmp_path):
+    (tmp_path / SPELLING_FILE).write_text(json.dumps({"counts": {"a": 1}}), encoding="utf-8")
+    with pytest.raises(ArtifactError, match="not a spelling vocabulary.*delete it"):
+        SpellingCorrector.load(tmp_path)
+
+
+def test_bad_settings_and_empty_vocabularies_are_refused():
+    with pytest.raises(ConfigError, match="max_distance=3 must be 1 or 2"):
+        corrector(max_distance=3)
+    with pytest.raises(ConfigError, match="no word with a count"):
+        SpellingCorrector.from_texts(["12 34", ""])
+
+
+def test_the_config_switch_checks_its_values_and_its_task():
+    config = load_config(None, ["spelling.enabled=true"])
+    assert config.spelling.enabled and config.spelling.max_distance == 1
+    with pytest.raises(ConfigError, match="spelling.max_distance=5 must be 1 or 2"):
+        load_config(None, ["spelling.max_distance=5"])
+    with pytest.raises(ConfigError, match="Did you mean spelling.min_length"):
+        load_config(None, ["spelling.min_lenght=2"])
+    with pytest.raises(ConfigError, match="task=classification only.*spans"):
+        load_config(None, ["task=ner", "spelling.enabled=true"])
+
+
+def test_a_run_with_spelling_ships_it_and_its_predictor_reads_corrected_text(base_overrides):
+    from lepton_nlp.inference import Predictor
+    from lepton_nlp.training.trainer import train
+
+    config = load_config(
+        ROOT / "configs" / "demo_finance.yaml",
+        [
+            *classification_overrides(),
+            *base_overrides,
+            "spelling.enabled=true",
+            "evaluation.backend_check=false",
+        ],
+    )
+    result = train(config)
+    artifact = result.artifact
+    assert (artifact / SPELLING_FILE).is_file()
+    figures = json.loads((artifact / "metrics.json").read_text(encoding="utf-8"))["spelling"]
+    assert figures["max_distance"] == 1 and figures["words"] > 50
+    assert "validation_words_corrected" in figures
+
+    predictor = Predictor.from_artifact(artifact, backend="torch")
+    assert predictor.spelling is not None and result.predictor.spelling is not None
+    # training words with two middle letters swapped (one edit each)
+    words = sorted(w for w, c in predictor.spelling.counts.items() if c > 0 and len(w) >= 7)[:5]
+    clean = " ".join(words)
+    typed = " ".join(w[:2] + w[3] + w[2] + w[4:] for w in words)
+    assert typed != clean and predictor.spelling.correct(typed) == clean
+    with_correction = predictor.predict([typed, {"text": typed}])
+    assert with_correction[0] == with_correction[1] == predictor.predict([clean])[0]
+
+    plain = Predictor.from_artifact(artifact, backend="torch", spelling=False)
+    assert plain.spelling is None
+    assert plain.predict([clean])[0] == predictor.predict([clean])[0]
+    # the tiny model reads the mistyped words as other pieces: its scores move
+    assert plain.predict([typed])[0]["scores"] != with_correction[0]["scores"]
+
+
+def test_a_merged_artifact_keeps_its_spelling_vocabulary(base_overrides, tmp_path):
+    from lepton_nlp.export import merge_artifact
+    from lepton_nlp.inference import Predictor
+    from lepton_nlp.training.trainer import train
+
+    config = load_config(
+        ROOT / "configs" / "demo_finance.yaml",
+        [
+            *classification_overrides(),
+            *base_overrides,
+            "training.epochs=1",
+            "spelling.enabled=true",
+            "evaluation.backend_check=false",
+        ],
+    )
+    artifact = train(config).artifact
+    merged = merge_artifact(artifact, tmp_path / "merged")
+    assert (merged / SPELLING_FILE).read_bytes() == (artifact / SPELLING_FILE).read_bytes()
+    assert Predictor.from_artifact(merged, backend="torch").spelling is not None
