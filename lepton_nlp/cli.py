@@ -190,7 +190,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         parse_attacks(args.attack), parse_budgets(args.budget)
     records = _read_eval_records(args, info)
     predictor = Predictor.from_artifact(
-        args.artifact, batch_size=args.batch_size, backend=args.backend, streams=args.streams
+        args.artifact,
+        batch_size=args.batch_size,
+        backend=args.backend,
+        streams=args.streams,
+        spelling=not args.no_spelling,
     )
     if args.attack:
         metrics = {**_robustness(args, predictor, records), "backend": predictor.backend}
@@ -235,6 +239,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         backend=args.backend,
         streams=args.streams,
+        spelling=not args.no_spelling,
     )
     options: dict = {
         "fmt": args.format,
@@ -487,6 +492,15 @@ def _add_streams_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_spelling_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-spelling",
+        action="store_true",
+        help="read texts as they are, even when the artifact corrects spelling (a run with "
+        "spelling.enabled; docs/adversarial.md)",
+    )
+
+
 def _add_backend_option(p: argparse.ArgumentParser, default: str | None = "auto") -> None:
     from lepton_nlp.config import BACKEND_CHOICES
 
@@ -664,6 +678,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     _add_backend_option(p)
     _add_streams_option(p)
+    _add_spelling_option(p)
     p.add_argument("--output", help="also write the metrics JSON here")
     p.add_argument(
         "--attack",
@@ -744,6 +759,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32)
     _add_backend_option(p)
     _add_streams_option(p)
+    _add_spelling_option(p)
     p.add_argument(
         "--chunk-size", type=int, default=1024, help="lines read before predicting (bounds memory)"
     )

@@ -885,6 +885,57 @@ register(
 )
 
 
+def _spelling(tree: dict, values: dict) -> dict:
+    _set(tree, "spelling.enabled", True)
+    _set(tree, "spelling.max_distance", values["max_distance"])
+    _set(tree, "spelling.min_length", values["min_length"])
+    return tree
+
+
+def _no_spelling(tree: dict) -> dict:
+    _drop(tree, "spelling")
+    return tree
+
+
+register(
+    Method(
+        name="spelling",
+        label="Spelling correction",
+        summary="Puts each word the training data never holds back to the nearest frequent "
+        "training word before the model reads it, in validation, test and every prediction "
+        "of the model: a defence against typos that costs no training time.",
+        job="train",
+        fields=(
+            Field(
+                "max_distance",
+                "Edits per word",
+                "choice",
+                1,
+                (1, 2),
+                help="Most letters inserted, deleted, replaced or swapped between a word and "
+                "its correction.",
+            ),
+            Field(
+                "min_length",
+                "Shortest word corrected",
+                "int",
+                3,
+                low=1,
+                high=20,
+                help="Shorter words stay as they are (a two-letter word is one edit from many).",
+            ),
+        ),
+        owns=("spelling", "spelling.*"),
+        apply=_spelling,
+        uses=lambda flat: bool(flat.get("spelling.enabled")),
+        plain=_no_spelling,
+        requires=("spelling.enabled",),
+        tasks=("classification",),
+        docs="docs/adversarial.md",
+    )
+)
+
+
 def _transfer(tree: dict, values: dict) -> dict:
     _set(tree, "model.init_from", values["run"])
     return tree

@@ -26,6 +26,7 @@ from lepton_nlp.artifacts import ArtifactInfo, read_artifact
 from lepton_nlp.errors import MultiAdapterError
 from lepton_nlp.hub import resolve_model
 from lepton_nlp.inference.predictor import Predictor
+from lepton_nlp.inference.spelling import SpellingCorrector
 from lepton_nlp.tasks import get_task
 
 __all__ = ["MultiAdapterError", "MultiAdapterPredictor"]
@@ -178,6 +179,7 @@ class MultiAdapterPredictor:
             view = _AdapterView(model, shared, name, lock)
             tokenizer = _tokenizer(info)
             predictors[name] = Predictor(view.eval(), tokenizer, info, batch_size=batch_size)
+            predictors[name].spelling = SpellingCorrector.load(info.path)
         if packing:
             from lepton_nlp.inference.packing import enable_packing
 

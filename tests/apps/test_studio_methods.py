@@ -56,10 +56,20 @@ def test_the_train_page_offers_what_the_core_supports():
                 methods.get_method(name)
         assert every[name].requires == (key,)
     assert methods.config_has("training.adversarial") and not methods.config_has("training.nope")
+    # Spelling correction: classification only, and its choices become the spelling keys.
+    assert "spelling" in offered and "spelling" not in [m.name for m in methods.methods(task="ner")]
     with pytest.raises(StudioError, match="Did you mean 'adversarial'"):
         methods.get_method("adversarail")
     with pytest.raises(ValueError, match="registered already"):
         methods.register(every["hpo"])
+
+
+def test_spelling_choices_become_spelling_keys():
+    config = _config(training_method="spelling", method_values={"max_distance": 2})
+    chosen = {k: config["spelling"][k] for k in ("enabled", "max_distance", "min_length")}
+    assert chosen == {"enabled": True, "max_distance": 2, "min_length": 3}
+    with pytest.raises(StudioError, match="Edits per word: 3 is not a choice"):
+        _config(training_method="spelling", method_values={"max_distance": 3})
 
 
 def test_adversarial_choices_become_training_keys():
@@ -210,6 +220,7 @@ def test_the_plain_twin_differs_only_in_the_method_keys(tmp_path):
         ("continual", None),
         ("augment", {"methods": ["swap", "delete"]}),
         ("fewshot", {"approach": "in-context", "shots": 4}),
+        ("spelling", {"max_distance": 2, "min_length": 2}),
     ],
 )
 def test_each_methods_plain_config_is_its_twin(name, values):

@@ -10,7 +10,7 @@ import pytest
 from lepton_nlp.config import load_config
 from lepton_nlp.errors import ArtifactError, ConfigError
 from lepton_nlp.inference.spelling import SPELLING_FILE, SpellingCorrector
-from tests.conftest import ROOT, classification_overrides
+from tests.conftest import ROOT, classification_overrides, tiny_training
 
 TEXTS = [
     "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn",
@@ -113,21 +113,36 @@ def test_the_config_switch_checks_its_values_and_its_task():
         load_config(None, ["task=ner", "spelling.enabled=true"])
 
 
-def test_a_run_with_spelling_ships_it_and_its_predictor_reads_corrected_text(base_overrides):
-    from lepton_nlp.inference import Predictor
+@pytest.fixture(scope="module")
+def spelling_run(tiny_model, tmp_path_factory):
+    """A tiny classification run with spelling correction on: (artifact, train result)."""
     from lepton_nlp.training.trainer import train
 
+    out = tmp_path_factory.mktemp("spelling") / "artifact"
     config = load_config(
         ROOT / "configs" / "demo_finance.yaml",
         [
             *classification_overrides(),
-            *base_overrides,
+            *tiny_training(tiny_model),
+            f"training.output_dir={out}",
+            "training.epochs=2",
             "spelling.enabled=true",
             "evaluation.backend_check=false",
         ],
     )
     result = train(config)
-    artifact = result.artifact
+    return result.artifact, result
+
+
+def mistyped(words: list[str]) -> str:
+    """The words with their third and fourth letters swapped (one edit each)."""
+    return " ".join(w[:2] + w[3] + w[2] + w[4:] for w in words)
+
+
+def test_a_run_with_spelling_ships_it_and_its_predictor_reads_corrected_text(spelling_run):
+    from lepton_nlp.inference import Predictor
+
+    artifact, result = spelling_run
     assert (artifact / SPELLING_FILE).is_file()
     figures = json.loads((artifact / "metrics.json").read_text(encoding="utf-8"))["spelling"]
     assert figures["max_distance"] == 1 and figures["words"] > 50
@@ -135,10 +150,8 @@ def test_a_run_with_spelling_ships_it_and_its_predictor_reads_corrected_text(bas
 
     predictor = Predictor.from_artifact(artifact, backend="torch")
     assert predictor.spelling is not None and result.predictor.spelling is not None
-    # training words with two middle letters swapped (one edit each)
     words = sorted(w for w, c in predictor.spelling.counts.items() if c > 0 and len(w) >= 7)[:5]
-    clean = " ".join(words)
-    typed = " ".join(w[:2] + w[3] + w[2] + w[4:] for w in words)
+    clean, typed = " ".join(words), mistyped(words)
     assert typed != clean and predictor.spelling.correct(typed) == clean
     with_correction = predictor.predict([typed, {"text": typed}])
     assert with_correction[0] == with_correction[1] == predictor.predict([clean])[0]
@@ -150,22 +163,32 @@ def test_a_run_with_spelling_ships_it_and_its_predictor_reads_corrected_text(bas
     assert plain.predict([typed])[0]["scores"] != with_correction[0]["scores"]
 
 
-def test_a_merged_artifact_keeps_its_spelling_vocabulary(base_overrides, tmp_path):
+def test_predict_corrects_unless_told_not_to(spelling_run, tmp_path):
+    from lepton_nlp.cli import main
+    from lepton_nlp.inference.spelling import SpellingCorrector
+
+    artifact, _ = spelling_run
+    counts = SpellingCorrector.load(artifact).counts
+    words = sorted(w for w, c in counts.items() if c > 0 and len(w) >= 7)[:5]
+    source = tmp_path / "in.txt"
+    source.write_text(f"{' '.join(words)}\n{mistyped(words)}\n", encoding="utf-8")
+
+    def scores(*flags: str) -> list[dict]:
+        out = tmp_path / f"out{len(flags)}.jsonl"
+        assert main(["predict", str(artifact), "-i", str(source), "-o", str(out), *flags]) == 0
+        lines = out.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line)["scores"] for line in lines]
+
+    corrected, as_given = scores(), scores("--no-spelling")
+    assert corrected[0] == corrected[1]  # the mistyped line reads as the clean one
+    assert as_given[0] == corrected[0] and as_given[1] != as_given[0]
+
+
+def test_a_merged_artifact_keeps_its_spelling_vocabulary(spelling_run, tmp_path):
     from lepton_nlp.export import merge_artifact
     from lepton_nlp.inference import Predictor
-    from lepton_nlp.training.trainer import train
 
-    config = load_config(
-        ROOT / "configs" / "demo_finance.yaml",
-        [
-            *classification_overrides(),
-            *base_overrides,
-            "training.epochs=1",
-            "spelling.enabled=true",
-            "evaluation.backend_check=false",
-        ],
-    )
-    artifact = train(config).artifact
+    artifact, _ = spelling_run
     merged = merge_artifact(artifact, tmp_path / "merged")
     assert (merged / SPELLING_FILE).read_bytes() == (artifact / SPELLING_FILE).read_bytes()
     assert Predictor.from_artifact(merged, backend="torch").spelling is not None
