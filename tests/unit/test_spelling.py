@@ -192,3 +192,18 @@ def test_a_merged_artifact_keeps_its_spelling_vocabulary(spelling_run, tmp_path)
     merged = merge_artifact(artifact, tmp_path / "merged")
     assert (merged / SPELLING_FILE).read_bytes() == (artifact / SPELLING_FILE).read_bytes()
     assert Predictor.from_artifact(merged, backend="torch").spelling is not None
+
+
+def test_the_multi_adapter_server_corrects_for_the_adapters_that_ship_a_vocabulary(
+    spelling_run, tiny_artifact
+):
+    from lepton_nlp.inference.multi import MultiAdapterPredictor
+
+    artifact, _ = spelling_run
+    multi = MultiAdapterPredictor.from_artifacts({"spelled": artifact, "plain": tiny_artifact})
+    spelled, plain = multi["spelled"], multi["plain"]
+    assert plain.spelling is None and spelled.spelling is not None
+    words = sorted(w for w, c in spelled.spelling.counts.items() if c > 0 and len(w) >= 7)[:5]
+    assert multi.predict("spelled", [mistyped(words)]) == multi.predict(
+        "spelled", [" ".join(words)]
+    )
