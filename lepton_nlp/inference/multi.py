@@ -179,7 +179,7 @@ class MultiAdapterPredictor:
             view = _AdapterView(model, shared, name, lock)
             tokenizer = _tokenizer(info)
             predictors[name] = Predictor(view.eval(), tokenizer, info, batch_size=batch_size)
-            predictors[name].spelling = SpellingCorrector.load(info.path)
+            predictors[name].spelling = SpellingCorrector.for_artifact(info)
         if packing:
             from lepton_nlp.inference.packing import enable_packing
 

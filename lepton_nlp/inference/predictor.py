@@ -315,7 +315,7 @@ class Predictor:
         predictor.max_batch_tokens = max_batch_tokens
         predictor.backend = backend
         if spelling:
-            predictor.spelling = SpellingCorrector.load(info.path)
+            predictor.spelling = SpellingCorrector.for_artifact(info)
         return predictor
 
     @classmethod

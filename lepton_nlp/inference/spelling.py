@@ -146,6 +146,23 @@ class SpellingCorrector:
         return path
 
     @classmethod
+    def for_artifact(cls, info: Any) -> SpellingCorrector | None:
+        """The corrector an artifact ships (``info``: its :class:`ArtifactInfo`), or None.
+
+        Raises:
+            ArtifactError: a ``spelling.json`` in an artifact of another task than
+                classification (its answers are spans of the text as given).
+        """
+        corrector = cls.load(info.path)
+        if corrector is not None and info.task != "classification":
+            raise ArtifactError(
+                f"{info.path / SPELLING_FILE} is in a {info.task} artifact, but spelling "
+                "correction applies to classification only (the other tasks answer with "
+                "spans of the text as given); delete the file."
+            )
+        return corrector
+
+    @classmethod
     def load(cls, folder: str | Path) -> SpellingCorrector | None:
         """The corrector an artifact folder holds, or None when it has no ``spelling.json``.
 

@@ -10,7 +10,7 @@ import pytest
 from lepton_nlp.config import load_config
 from lepton_nlp.errors import ArtifactError, ConfigError
 from lepton_nlp.inference.spelling import SPELLING_FILE, SpellingCorrector
-from tests.conftest import ROOT, classification_overrides, tiny_training
+from tests.conftest import ROOT, classification_overrides, ner_overrides, tiny_training
 
 TEXTS = [
     "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn",
@@ -207,3 +207,24 @@ def test_the_multi_adapter_server_corrects_for_the_adapters_that_ship_a_vocabula
     assert multi.predict("spelled", [mistyped(words)]) == multi.predict(
         "spelled", [" ".join(words)]
     )
+
+
+def test_a_spelling_file_in_an_artifact_of_another_task_is_refused(tiny_model, tmp_path):
+    from lepton_nlp.artifacts import read_artifact
+    from lepton_nlp.training.trainer import train
+
+    out = tmp_path / "ner"
+    config = load_config(
+        None,
+        [
+            *ner_overrides(),
+            *tiny_training(tiny_model),
+            f"training.output_dir={out}",
+            "training.epochs=1",
+            "evaluation.backend_check=false",
+        ],
+    )
+    train(config)
+    corrector().save(out)
+    with pytest.raises(ArtifactError, match="ner artifact.*classification only"):
+        SpellingCorrector.for_artifact(read_artifact(out))
