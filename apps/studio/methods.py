@@ -910,7 +910,7 @@ register(
                 "max_distance",
                 "Edits per word",
                 "choice",
-                1,
+                2,
                 (1, 2),
                 help="Most letters inserted, deleted, replaced or swapped between a word and "
                 "its correction.",
@@ -919,7 +919,7 @@ register(
                 "min_length",
                 "Shortest word corrected",
                 "int",
-                3,
+                2,
                 low=1,
                 high=20,
                 help="Shorter words stay as they are (a two-letter word is one edit from many).",

@@ -65,9 +65,9 @@ def test_the_train_page_offers_what_the_core_supports():
 
 
 def test_spelling_choices_become_spelling_keys():
-    config = _config(training_method="spelling", method_values={"max_distance": 2})
+    config = _config(training_method="spelling", method_values={"max_distance": 1})
     chosen = {k: config["spelling"][k] for k in ("enabled", "max_distance", "min_length")}
-    assert chosen == {"enabled": True, "max_distance": 2, "min_length": 3}
+    assert chosen == {"enabled": True, "max_distance": 1, "min_length": 2}
     with pytest.raises(StudioError, match="Edits per word: 3 is not a choice"):
         _config(training_method="spelling", method_values={"max_distance": 3})
 
@@ -220,7 +220,7 @@ def test_the_plain_twin_differs_only_in_the_method_keys(tmp_path):
         ("continual", None),
         ("augment", {"methods": ["swap", "delete"]}),
         ("fewshot", {"approach": "in-context", "shots": 4}),
-        ("spelling", {"max_distance": 2, "min_length": 2}),
+        ("spelling", {"max_distance": 1, "min_length": 3}),
     ],
 )
 def test_each_methods_plain_config_is_its_twin(name, values):

@@ -104,7 +104,7 @@ def test_bad_settings_and_empty_vocabularies_are_refused():
 
 def test_the_config_switch_checks_its_values_and_its_task():
     config = load_config(None, ["spelling.enabled=true"])
-    assert config.spelling.enabled and config.spelling.max_distance == 1
+    assert config.spelling.enabled and config.spelling.max_distance == 2
     with pytest.raises(ConfigError, match="spelling.max_distance=5 must be 1 or 2"):
         load_config(None, ["spelling.max_distance=5"])
     with pytest.raises(ConfigError, match="Did you mean spelling.min_length"):
@@ -145,7 +145,7 @@ def test_a_run_with_spelling_ships_it_and_its_predictor_reads_corrected_text(spe
     artifact, result = spelling_run
     assert (artifact / SPELLING_FILE).is_file()
     figures = json.loads((artifact / "metrics.json").read_text(encoding="utf-8"))["spelling"]
-    assert figures["max_distance"] == 1 and figures["words"] > 50
+    assert figures["max_distance"] == 2 and figures["words"] > 50
     assert "validation_words_corrected" in figures
 
     predictor = Predictor.from_artifact(artifact, backend="torch")
