@@ -466,6 +466,10 @@ def merge(parts: list[str]) -> None:
         figures.update({k: v for k, v in record.items() if not k.startswith(METHODS)})
         figures.update({k: v for k, v in record.items() if "_seed" in k})
     figures["part_commands"] = commands
+    if any(k.endswith("_reused") for k in figures):
+        # Scored from an earlier run's checkpoints: name the commands that trained them.
+        earlier = json.loads((RESULTS / f"{NAME}.json").read_text(encoding="utf-8"))
+        figures["trained_by"] = earlier.get("trained_by") or earlier["part_commands"]
     seeds = {s for part in parts for s in _part_seeds(part)}
     figures["seeds"] = ",".join(str(s) for s in sorted(seeds))
     figures.update(_summary(scores))
