@@ -298,9 +298,6 @@ def load_trained(config):
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    from lepton_nlp import __version__
-    from lepton_nlp.artifacts import ArtifactInfo
-    from lepton_nlp.inference import Predictor
     from lepton_nlp.tasks import get_task
     from lepton_nlp.training.trainer import build_model, load_data
 
@@ -325,8 +322,17 @@ def load_trained(config):
     outcome = set_peft_model_state_dict(model, load_file(last / "adapter_model.safetensors"))
     if outcome.unexpected_keys:
         sys.exit(f"--reuse: {last} holds weights the model has not: {outcome.unexpected_keys[:3]}")
+    return _in_memory(config, task, spec, model, tokenizer, last)
+
+
+def _in_memory(config, task, spec, model, tokenizer, path):
+    """A Predictor over a model in memory, described as its run would describe it."""
+    from lepton_nlp import __version__
+    from lepton_nlp.artifacts import ArtifactInfo
+    from lepton_nlp.inference import Predictor
+
     info = ArtifactInfo(
-        path=last,
+        path=path,
         task=task.name,
         task_version=task.version,
         base_model=config.model.name,
@@ -391,9 +397,6 @@ def _train(config) -> tuple:
     memory, and the training figures."""
     import dataclasses
 
-    from lepton_nlp import __version__
-    from lepton_nlp.artifacts import ArtifactInfo
-    from lepton_nlp.inference import Predictor
     from lepton_nlp.peft_methods import default_learning_rate
     from lepton_nlp.tasks import get_task
     from lepton_nlp.training.trainer import (
@@ -424,17 +427,9 @@ def _train(config) -> tuple:
     figures = fit(trainer, config)
     if augmentation is not None:
         figures["augmentation"] = augmentation
-    info = ArtifactInfo(
-        path=ROOT / config.training.output_dir,
-        task=task.name,
-        task_version=task.version,
-        base_model=config.model.name,
-        peft_method=config.peft.method,
-        spec=spec,
-        created="in memory",
-        lepton_nlp_version=__version__,
+    predictor = _in_memory(
+        config, task, spec, trainer.model, tokenizer, ROOT / config.training.output_dir
     )
-    predictor = Predictor.from_model(trainer.model, tokenizer, info, config.evaluation.batch_size)
     return predictor, figures
 
 
