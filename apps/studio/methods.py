@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from apps.studio.errors import StudioError
-from lepton_nlp.config import AUGMENT_METHODS
+from lepton_nlp.config import AUGMENT_METHODS, SpellingConfig
 
 __all__ = [
     "FIELD_KINDS",
@@ -910,7 +910,7 @@ register(
                 "max_distance",
                 "Edits per word",
                 "choice",
-                2,
+                SpellingConfig().max_distance,
                 (1, 2),
                 help="Most letters inserted, deleted, replaced or swapped between a word and "
                 "its correction.",
@@ -919,7 +919,7 @@ register(
                 "min_length",
                 "Shortest word corrected",
                 "int",
-                2,
+                SpellingConfig().min_length,
                 low=1,
                 high=20,
                 help="Shorter words stay as they are (a two-letter word is one edit from many).",

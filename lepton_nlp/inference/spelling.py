@@ -46,11 +46,10 @@ class SpellingCorrector:
         min_length: words shorter than this are left as they are (two-letter words are
             one edit from many others).
 
-    These defaults are the cautious ones; a run's ``spelling.*`` config defaults (2 and 2,
-    chosen on Financial PhraseBank's validation split) are what training passes.
+    The defaults a run uses are :class:`lepton_nlp.config.SpellingConfig`'s.
     """
 
-    def __init__(self, counts: Mapping[str, int], max_distance: int = 1, min_length: int = 3):
+    def __init__(self, counts: Mapping[str, int], *, max_distance: int, min_length: int):
         from symspellpy import SymSpell
 
         if max_distance not in (1, 2):
@@ -74,8 +73,9 @@ class SpellingCorrector:
     def from_texts(
         cls,
         texts: Iterable[str],
-        max_distance: int = 1,
-        min_length: int = 3,
+        *,
+        max_distance: int,
+        min_length: int,
         known_words: Iterable[str] = (),
         min_count: int = 1,
     ) -> SpellingCorrector:

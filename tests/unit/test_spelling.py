@@ -22,7 +22,8 @@ TEXTS = [
 
 
 def corrector(**kwargs) -> SpellingCorrector:
-    return SpellingCorrector.from_texts(TEXTS, **kwargs)
+    """The cautious settings unless a test says otherwise: one edit, words of 3 or more."""
+    return SpellingCorrector.from_texts(TEXTS, **{"max_distance": 1, "min_length": 3, **kwargs})
 
 
 def test_a_mistyped_word_goes_back_to_the_training_word_and_keeps_its_case():
@@ -59,7 +60,8 @@ def test_a_word_the_model_knows_is_never_corrected_but_is_not_offered_either():
     # a model-only word is no correction target: "falk" is one edit from "fall" only
     assert corrector(known_words=["fall"]).correct("falk") == "falk"
     texts = [*TEXTS, "prices fall"]
-    assert SpellingCorrector.from_texts(texts, known_words=["fall"]).correct("falk") == "fall"
+    fall = SpellingCorrector.from_texts(texts, max_distance=1, min_length=3, known_words=["fall"])
+    assert fall.correct("falk") == "fall"
 
 
 def test_corrections_name_each_change_with_its_place_in_the_text():
@@ -99,7 +101,7 @@ def test_bad_settings_and_empty_vocabularies_are_refused():
     with pytest.raises(ConfigError, match="max_distance=3 must be 1 or 2"):
         corrector(max_distance=3)
     with pytest.raises(ConfigError, match="no word with a count"):
-        SpellingCorrector.from_texts(["12 34", ""])
+        SpellingCorrector.from_texts(["12 34", ""], max_distance=1, min_length=3)
 
 
 def test_the_config_switch_checks_its_values_and_its_task():
