@@ -136,12 +136,31 @@ def spelling_run(tiny_model, tmp_path_factory):
     return result.artifact, result
 
 
+@pytest.fixture
+def model_texts(monkeypatch) -> list[str]:
+    """The texts that reach the model (``predict_items``), in the order they arrive: what a
+    prediction read, independent of whether a barely trained tiny model's scores move."""
+    from lepton_nlp.inference import predictor as module
+
+    seen: list[str] = []
+    original = module.predict_items
+
+    def recording(task, model, tokenizer, spec, items, *args, **kwargs):
+        seen.extend(item["text"] for item in items)
+        return original(task, model, tokenizer, spec, items, *args, **kwargs)
+
+    monkeypatch.setattr(module, "predict_items", recording)
+    return seen
+
+
 def mistyped(words: list[str]) -> str:
     """The words with their third and fourth letters swapped (one edit each)."""
     return " ".join(w[:2] + w[3] + w[2] + w[4:] for w in words)
 
 
-def test_a_run_with_spelling_ships_it_and_its_predictor_reads_corrected_text(spelling_run):
+def test_a_run_with_spelling_ships_it_and_its_predictor_reads_corrected_text(
+    spelling_run, model_texts
+):
     from lepton_nlp.inference import Predictor
 
     artifact, result = spelling_run
@@ -156,16 +175,18 @@ def test_a_run_with_spelling_ships_it_and_its_predictor_reads_corrected_text(spe
     clean, typed = " ".join(words), mistyped(words)
     assert typed != clean and predictor.spelling.correct(typed) == clean
     with_correction = predictor.predict([typed, {"text": typed}])
+    assert model_texts == [clean, clean]
     assert with_correction[0] == with_correction[1] == predictor.predict([clean])[0]
 
     plain = Predictor.from_artifact(artifact, backend="torch", spelling=False)
     assert plain.spelling is None
     assert plain.predict([clean])[0] == predictor.predict([clean])[0]
-    # the tiny model reads the mistyped words as other pieces: its scores move
-    assert plain.predict([typed])[0]["scores"] != with_correction[0]["scores"]
+    model_texts.clear()
+    plain.predict([typed])
+    assert model_texts == [typed]  # without the corrector the model reads what was typed
 
 
-def test_predict_corrects_unless_told_not_to(spelling_run, tmp_path):
+def test_predict_corrects_unless_told_not_to(spelling_run, tmp_path, model_texts):
     from lepton_nlp.cli import main
     from lepton_nlp.inference.spelling import SpellingCorrector
 
@@ -181,9 +202,13 @@ def test_predict_corrects_unless_told_not_to(spelling_run, tmp_path):
         lines = out.read_text(encoding="utf-8").splitlines()
         return [json.loads(line)["scores"] for line in lines]
 
-    corrected, as_given = scores(), scores("--no-spelling")
+    corrected = scores()
+    assert sorted(model_texts) == sorted([" ".join(words)] * 2)
     assert corrected[0] == corrected[1]  # the mistyped line reads as the clean one
-    assert as_given[0] == corrected[0] and as_given[1] != as_given[0]
+    model_texts.clear()
+    as_given = scores("--no-spelling")
+    assert sorted(model_texts) == sorted([" ".join(words), mistyped(words)])
+    assert as_given[0] == corrected[0]
 
 
 def test_a_merged_artifact_keeps_its_spelling_vocabulary(spelling_run, tmp_path):
@@ -197,7 +222,7 @@ def test_a_merged_artifact_keeps_its_spelling_vocabulary(spelling_run, tmp_path)
 
 
 def test_the_multi_adapter_server_corrects_for_the_adapters_that_ship_a_vocabulary(
-    spelling_run, tiny_artifact
+    spelling_run, tiny_artifact, model_texts
 ):
     from lepton_nlp.inference.multi import MultiAdapterPredictor
 
@@ -209,6 +234,10 @@ def test_the_multi_adapter_server_corrects_for_the_adapters_that_ship_a_vocabula
     assert multi.predict("spelled", [mistyped(words)]) == multi.predict(
         "spelled", [" ".join(words)]
     )
+    assert model_texts == [" ".join(words)] * 2
+    model_texts.clear()
+    multi.predict("plain", [mistyped(words)])
+    assert model_texts == [mistyped(words)]  # the adapter without a vocabulary reads it as given
 
 
 def test_a_spelling_file_in_an_artifact_of_another_task_is_refused(tiny_model, tmp_path):
