@@ -29,8 +29,14 @@ measured there); the training figures are carried over from that file.
 
 Nothing is chosen on test: epsilon defaults to 0.3, the value the FPB recipe chose for FGM
 on validation macro-F1 (against 1.0); ``--epsilon`` and ``--steps`` change it for every
-method alike. Figures are written after each run, so an interrupted benchmark keeps what
-it measured.
+method alike, and a method named with its own sizes (``freelb-e1.0``, ``pgd-e1.0-s3``)
+trains at those, beside the others. ``--split validation`` attacks the validation split
+instead (``adversarial_robustness_validation[_PART].json``): that is where sizes are
+chosen. Its ``--merge`` names the chosen arm by a rule fixed before any of its figures: of
+the arms behind spelling correction other than plain's, the one with the highest mean
+attacked gain over plain (the uncorrected baseline, as on test), among those whose clean accuracy is at most 0.01 below plain's; ties go to the smaller
+epsilon. Figures are written after each run, so an interrupted benchmark keeps what it
+measured.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from common import ROOT, datasets_root, write_result
 NAME = "adversarial_robustness"
 CONFIG = "configs/classification_fpb.yaml"
 METHODS = ("plain", "fgm", "pgd", "freelb", "typos")
+SPLITS = ("test", "validation")
 TARGET_ATTACKED_GAIN = 0.03
 TARGET_CLEAN_DROP = 0.01
 
@@ -61,6 +68,12 @@ def _arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--attacks", default="typo,delete,swap,synonym,punctuation,case")
     parser.add_argument("--budgets", default="3")
     parser.add_argument("--attack-seed", type=int, default=0)
+    parser.add_argument(
+        "--split",
+        choices=SPLITS,
+        default="test",
+        help="the split to attack (validation: where epsilon and steps are chosen)",
+    )
     parser.add_argument(
         "--test-samples", type=int, help="score the first N test records only (smoke runs)"
     )
@@ -92,7 +105,33 @@ def _arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     return parser.parse_known_args(argv)
 
 
-def _overrides(args: argparse.Namespace, method: str, seed: int, extra: list[str]) -> list[str]:
+def method_sizes(arm: str, epsilon: float, steps: int) -> tuple[str, float, int]:
+    """``(method, epsilon, steps)`` of an arm: ``freelb``, or ``freelb-e1.0`` / ``pgd-e1.0-s3``
+    with its own sizes (the others from ``--epsilon`` and ``--steps``)."""
+    method, *sizes = arm.split("-")
+    if method not in METHODS:
+        sys.exit(f"--methods: unknown {arm!r}; choose from {', '.join(METHODS)}.")
+    for size in sizes:
+        try:
+            if size.startswith("e"):
+                epsilon = float(size[1:])
+            elif size.startswith("s"):
+                steps = int(size[1:])
+            else:
+                raise ValueError(size)
+        except ValueError:
+            sys.exit(f"--methods: {arm!r}: sizes are -e<epsilon> and -s<steps> (freelb-e1.0-s3).")
+    if sizes and method in ("plain", "typos"):
+        sys.exit(f"--methods: {arm!r}: {method} has no adversarial sizes.")
+    return method, epsilon, steps
+
+
+def result_name(split: str) -> str:
+    return NAME if split == "test" else f"{NAME}_{split}"
+
+
+def _overrides(args: argparse.Namespace, arm: str, seed: int, extra: list[str]) -> list[str]:
+    method, epsilon, steps = method_sizes(arm, args.epsilon, args.steps)
     adversarial = "none" if method in ("plain", "typos") else method
     augment = ["augment.methods=[typos]", "augment.per_example=1"] if method == "typos" else []
     return [
@@ -105,10 +144,10 @@ def _overrides(args: argparse.Namespace, method: str, seed: int, extra: list[str
         "training.progress=false",
         "training.report_to=[none]",
         f"training.seed={seed}",
-        f"training.output_dir=runs/{NAME}/{method}-seed{seed}",
+        f"training.output_dir=runs/{NAME}/{arm}-seed{seed}",
         f"training.adversarial={adversarial}",
-        f"training.adversarial_epsilon={args.epsilon}",
-        f"training.adversarial_steps={args.steps}",
+        f"training.adversarial_epsilon={epsilon}",
+        f"training.adversarial_steps={steps}",
         "evaluation.backend_check=false",
         *augment,
         *extra,
@@ -127,23 +166,25 @@ def main(argv: list[str]) -> None:
 
     args, extra = _arguments(argv)
     if args.merge:
-        merge(args.merge)
+        merge(args.merge, args.split)
         return
     if args.artifact:
         score_artifact(args)
         return
-    name = f"{NAME}_{args.part}" if args.part else NAME
+    name = result_name(args.split)
+    name = f"{name}_{args.part}" if args.part else name
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        sys.exit(f"--methods: unknown {unknown}; choose from {', '.join(METHODS)}.")
+    for arm in methods:
+        method_sizes(arm, args.epsilon, args.steps)  # refuses what is not a method
+    if args.reuse and args.split != "test":
+        sys.exit("--reuse checks the figures recorded on test: use it with --split test.")
     seeds = [int(s) for s in args.seeds.split(",")]
     attacks, budgets = parse_attacks(args.attacks), parse_budgets(args.budgets)
     datasets_root()
     os.chdir(ROOT)
 
     base = load_config(ROOT / CONFIG, _overrides(args, "plain", seeds[0], extra))
-    test = load_splits(base.data, "text")["test"][: args.test_samples]
+    test = load_splits(base.data, "text")[args.split][: args.test_samples]
     synonyms = EmbeddingNeighbours.from_model(base.model.name)
     figures: dict = {
         "config": CONFIG,
@@ -160,7 +201,8 @@ def main(argv: list[str]) -> None:
         "attack_seed": args.attack_seed,
         "synonym_source": "nearest whole words in all-MiniLM-L6-v2's input embeddings "
         "(top 5, cosine >= 0.4, no stop words)",
-        "test_examples": len(test),
+        "split": args.split,
+        f"{args.split}_examples": len(test),
         "target": f"a method raising attacked accuracy by >= {TARGET_ATTACKED_GAIN:.2f} with "
         f"clean accuracy down by <= {TARGET_CLEAN_DROP:.2f}",
     }
@@ -247,7 +289,7 @@ def _recorded() -> dict:
 
     from common import RESULTS
 
-    path = RESULTS / f"{NAME}.json"
+    path = RESULTS / f"{NAME}.json"  # --reuse: test only
     if not path.is_file():
         sys.exit(f"--reuse checks the checkpoints against {path}, which does not exist.")
     return json.loads(path.read_text(encoding="utf-8"))
@@ -433,26 +475,28 @@ def _train(config) -> tuple:
     return predictor, figures
 
 
-def _part_seeds(part: str) -> list[int]:
+def _part_seeds(name: str, part: str) -> list[int]:
     import json
 
     from common import RESULTS
 
-    record = json.loads((RESULTS / f"{NAME}_{part}.json").read_text(encoding="utf-8"))
+    record = json.loads((RESULTS / f"{name}_{part}.json").read_text(encoding="utf-8"))
     return [int(s) for s in str(record["seeds"]).split(",")]
 
 
-def merge(parts: list[str]) -> None:
-    """One result from the parts: their figures, and the summary over all their runs."""
+def merge(parts: list[str], split: str = "test") -> None:
+    """One result from the parts: their figures, and the summary over all their runs (on
+    validation, also the arm :func:`choose` picks)."""
     import json
 
     from common import RESULTS
 
+    name = result_name(split)
     figures: dict = {}
     scores: dict[str, dict[str, list[float]]] = {}
     commands = []
     for part in parts:
-        record = json.loads((RESULTS / f"{NAME}_{part}.json").read_text(encoding="utf-8"))
+        record = json.loads((RESULTS / f"{name}_{part}.json").read_text(encoding="utf-8"))
         commands.append(record.pop("command"))
         record.pop("date"), record.pop("machine")
         for method, by_key in record.pop("scores").items():
@@ -465,11 +509,39 @@ def merge(parts: list[str]) -> None:
         # Scored from an earlier run's checkpoints: name the commands that trained them.
         earlier = json.loads((RESULTS / f"{NAME}.json").read_text(encoding="utf-8"))
         figures["trained_by"] = earlier.get("trained_by") or earlier["part_commands"]
-    seeds = {s for part in parts for s in _part_seeds(part)}
+    seeds = {s for part in parts for s in _part_seeds(name, part)}
     figures["seeds"] = ",".join(str(s) for s in sorted(seeds))
     figures.update(_summary(scores))
     figures["scores"] = scores
-    write_result(NAME, figures)
+    if split == "validation":
+        figures.update(choose(figures, scores))
+    write_result(name, figures)
+
+
+def choose(summary: dict, scores: dict) -> dict:
+    """The rule ``--split validation`` chooses sizes by (fixed before its figures): of the
+    arms behind spelling correction other than plain's, the highest mean attacked gain over
+    plain, among those whose clean accuracy is at most ``TARGET_CLEAN_DROP`` below plain's;
+    ties go to the smaller epsilon."""
+    candidates = []
+    for arm in scores:
+        method, _, corrected = arm.partition("+")
+        if not corrected or method == "plain" or f"{arm}_attacked_gain_vs_plain" not in summary:
+            continue
+        within = summary[f"{arm}_clean_delta_vs_plain"] >= -TARGET_CLEAN_DROP
+        _, epsilon, _ = method_sizes(method, float(summary["epsilon"]), int(summary["steps"]))
+        candidates.append((within, summary[f"{arm}_attacked_gain_vs_plain"], -epsilon, arm))
+    allowed = sorted((c for c in candidates if c[0]), reverse=True)
+    rule = (
+        "of the arms behind spelling correction other than plain's, the highest mean attacked "
+        f"gain over plain with clean accuracy at most {TARGET_CLEAN_DROP} below plain's; ties: "
+        "the smaller epsilon"
+    )
+    return {
+        "choice_rule": rule,
+        "chosen": allowed[0][3] if allowed else None,
+        "candidates": [c[3] for c in sorted(candidates, reverse=True)],
+    }
 
 
 def _summary(scores: dict[str, dict[str, list[float]]]) -> dict:

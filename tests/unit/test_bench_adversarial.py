@@ -1,0 +1,78 @@
+"""bench/adversarial_robustness.py's sizes per arm and the rule that chooses them on the
+validation split (the choice must follow the rule, never the test split)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+import adversarial_robustness as bench  # bench/ is a folder of scripts, not a package
+
+
+def test_an_arm_names_its_own_sizes_and_the_others_take_the_defaults():
+    assert bench.method_sizes("freelb", 0.3, 2) == ("freelb", 0.3, 2)
+    assert bench.method_sizes("freelb-e1.0", 0.3, 2) == ("freelb", 1.0, 2)
+    assert bench.method_sizes("pgd-e3-s4", 0.3, 2) == ("pgd", 3.0, 4)
+    overrides = bench._overrides(
+        bench._arguments(["--epsilon", "0.3"])[0], "freelb-e1.0-s3", 42, []
+    )
+    assert "training.adversarial=freelb" in overrides
+    assert "training.adversarial_epsilon=1.0" in overrides
+    assert "training.adversarial_steps=3" in overrides
+    assert "training.output_dir=runs/adversarial_robustness/freelb-e1.0-s3-seed42" in overrides
+
+
+@pytest.mark.parametrize(
+    ("arm", "message"),
+    [
+        ("freelbb", "unknown 'freelbb'"),
+        ("freelb-x1", "sizes are -e<epsilon> and -s<steps>"),
+        ("freelb-eone", "sizes are -e<epsilon> and -s<steps>"),
+        ("plain-e1.0", "plain has no adversarial sizes"),
+    ],
+)
+def test_an_arm_that_is_not_a_method_with_sizes_is_refused(arm, message):
+    with pytest.raises(SystemExit, match=message):
+        bench.method_sizes(arm, 0.3, 2)
+
+
+def _scores(arms: dict[str, tuple[float, float]]) -> dict:
+    """Per-arm scores from (clean, every attack's accuracy), one seed."""
+    attacks = ("typo3", "swap3")
+    return {
+        arm: {"clean": [clean], **{a: [attacked] for a in attacks}}
+        for arm, (clean, attacked) in arms.items()
+    }
+
+
+def test_validation_chooses_the_best_corrected_arm_within_the_clean_budget():
+    scores = _scores(
+        {
+            "plain": (0.80, 0.70),
+            "plain+spelling": (0.80, 0.78),  # plain's own correction is no candidate
+            "freelb+spelling": (0.81, 0.74),
+            "freelb-e1.0+spelling": (0.80, 0.76),
+            "freelb-e3.0+spelling": (0.78, 0.79),  # the best under attack, 2 points clean
+            "freelb-e1.0": (0.80, 0.75),  # uncorrected arms are no candidates
+        }
+    )
+    summary = {"epsilon": 0.3, "steps": 2, **bench._summary(scores)}
+    choice = bench.choose(summary, scores)
+    assert choice["chosen"] == "freelb-e1.0+spelling"
+    assert choice["candidates"][0] == "freelb-e1.0+spelling"
+    assert "freelb-e3.0+spelling" in choice["candidates"]
+    assert "plain+spelling" not in choice["candidates"]
+
+
+def test_a_tie_goes_to_the_smaller_epsilon_and_nothing_within_budget_chooses_nothing():
+    tie = _scores({"plain": (0.8, 0.7), "freelb-e1.0+spelling": (0.8, 0.75)})
+    tie["freelb+spelling"] = tie["freelb-e1.0+spelling"]
+    summary = {"epsilon": 0.3, "steps": 2, **bench._summary(tie)}
+    assert bench.choose(summary, tie)["chosen"] == "freelb+spelling"
+
+    worse = _scores({"plain": (0.8, 0.7), "freelb-e3.0+spelling": (0.7, 0.75)})
+    summary = {"epsilon": 0.3, "steps": 2, **bench._summary(worse)}
+    assert bench.choose(summary, worse)["chosen"] is None
