@@ -3,7 +3,8 @@ FreeLB, and typo augmentation.
 
 python bench/adversarial_robustness.py [--train-samples N] [--epochs E] [--seeds 42,43]
     [--methods plain,fgm,pgd,freelb,typos] [--epsilon 0.3] [--steps 2]
-    [--attacks typo,swap,delete,synonym,case,punctuation] [--budgets 3] [key.sub=value ...]
+    [--attacks typo,swap,delete,synonym,case,punctuation] [--budgets 3] [--split validation]
+    [key.sub=value ...]
 
 Every method trains the shipped finance-sentiment recipe (configs/classification_fpb.yaml:
 all-MiniLM-L6-v2 + LoRA r=32, mean pooling) on the same split as
@@ -34,8 +35,8 @@ trains at those, beside the others. ``--split validation`` attacks the validatio
 instead (``adversarial_robustness_validation[_PART].json``): that is where sizes are
 chosen. Its ``--merge`` names the chosen arm by a rule fixed before any of its figures: of
 the arms behind spelling correction other than plain's, the one with the highest mean
-attacked gain over plain (the uncorrected baseline, as on test), among those whose clean accuracy is at most 0.01 below plain's; ties go to the smaller
-epsilon. Figures are written after each run, so an interrupted benchmark keeps what it
+attacked gain over plain (the uncorrected baseline, as on test), among those whose clean
+accuracy is at most 0.01 below plain's; ties go to the smaller Figures are written after each run, so an interrupted benchmark keeps what it
 measured.
 """
 
@@ -75,7 +76,7 @@ def _arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         help="the split to attack (validation: where epsilon and steps are chosen)",
     )
     parser.add_argument(
-        "--test-samples", type=int, help="score the first N test records only (smoke runs)"
+        "--test-samples", type=int, help="score the first N records of the split only (smoke runs)"
     )
     parser.add_argument(
         "--part",
