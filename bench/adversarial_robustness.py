@@ -36,8 +36,8 @@ instead (``adversarial_robustness_validation[_PART].json``): that is where sizes
 chosen. Its ``--merge`` names the chosen arm by a rule fixed before any of its figures: of
 the arms behind spelling correction other than plain's, the one with the highest mean
 attacked gain over plain (the uncorrected baseline, as on test), among those whose clean
-accuracy is at most 0.01 below plain's; ties go to the smaller Figures are written after each run, so an interrupted benchmark keeps what it
-measured.
+accuracy is at most 0.01 below plain's; ties go to the smaller epsilon. Figures are written
+after each run, so an interrupted benchmark keeps what it measured.
 """
 
 from __future__ import annotations
