@@ -38,6 +38,10 @@ the arms behind spelling correction other than plain's, the one with the highest
 attacked gain over plain (the uncorrected baseline, as on test), among those whose clean
 accuracy is at most 0.01 below plain's; ties go to the smaller epsilon. Figures are written
 after each run, so an interrupted benchmark keeps what it measured.
+
+``--merge`` joins parts run apart (other seeds, other arms): each arm's means are over the
+seeds it ran, and its gains over plain are paired, over the seeds both ran
+(``<arm>_seeds_vs_plain``), so an arm run on fewer seeds is compared on the same ones.
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ METHODS = ("plain", "fgm", "pgd", "freelb", "typos")
 SPLITS = ("test", "validation")
 TARGET_ATTACKED_GAIN = 0.03
 TARGET_CLEAN_DROP = 0.01
+# arm -> scored text ("clean", "typo3", ...) -> seed (as a string, for JSON) -> accuracy
+Scores = dict[str, dict[str, dict[str, float]]]
 
 
 def _arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -212,7 +218,7 @@ def main(argv: list[str]) -> None:
         figures["spelling_settings"] = spelling_settings
         figures["spelling_settings_source"] = "bench/results/spelling_correction.json (validation)"
     recorded = _recorded() if args.reuse else {}
-    scores: dict[str, dict[str, list[float]]] = {}
+    scores: Scores = {}
     for seed in seeds:
         for method in methods:
             config = load_config(ROOT / CONFIG, _overrides(args, method, seed, extra))
@@ -241,7 +247,6 @@ def main(argv: list[str]) -> None:
                 )
             for arm, corrector in arms:
                 predictor.spelling = corrector
-                arm_tag = f"{arm}_seed{seed}"
                 check = recorded if args.reuse and corrector is None else None
                 evaluate_robustness(
                     predictor,
@@ -250,18 +255,19 @@ def main(argv: list[str]) -> None:
                     budgets,
                     args.attack_seed,
                     synonyms,
-                    on_result=_recorder(name, figures, scores, arm, arm_tag, check),
+                    on_result=_recorder(name, figures, scores, arm, seed, check),
                 )
             predictor.spelling = None
             figures[f"{tag}_seconds"] = round(time.perf_counter() - started, 1)
             write_result(name, figures)
 
 
-def _recorder(name, figures, scores, arm, tag, check):
-    """The ``on_result`` of one arm: its figures into ``figures`` and ``scores``, written
-    after each one (an interruption keeps them); with ``check`` (a reused checkpoint), a
-    figure that differs from the one recorded for it stops the run."""
+def _recorder(name, figures, scores, arm, seed, check):
+    """The ``on_result`` of one arm and seed: its figures into ``figures`` and ``scores``,
+    written after each one (an interruption keeps them); with ``check`` (a reused
+    checkpoint), a figure that differs from the one recorded for it stops the run."""
     per_method = scores.setdefault(arm, {})
+    tag = f"{arm}_seed{seed}"
 
     def record(name_: str, result: dict) -> None:
         key = name_.replace("@", "")
@@ -277,7 +283,7 @@ def _recorder(name, figures, scores, arm, tag, check):
         else:
             figures[f"{tag}_{key}_prediction_flips"] = result["prediction_flips"]
             figures[f"{tag}_{key}_short_of_budget"] = result["short_of_budget"]
-        per_method.setdefault(key, []).append(result["accuracy"])
+        per_method.setdefault(key, {})[str(seed)] = result["accuracy"]
         figures.update(_summary(scores))
         figures["scores"] = scores
         write_result(name, figures)
@@ -494,15 +500,20 @@ def merge(parts: list[str], split: str = "test") -> None:
 
     name = result_name(split)
     figures: dict = {}
-    scores: dict[str, dict[str, list[float]]] = {}
+    scores: Scores = {}
     commands = []
     for part in parts:
         record = json.loads((RESULTS / f"{name}_{part}.json").read_text(encoding="utf-8"))
         commands.append(record.pop("command"))
         record.pop("date"), record.pop("machine")
+        part_seeds = [str(s) for s in _part_seeds(name, part)]
         for method, by_key in record.pop("scores").items():
             for key, values in by_key.items():
-                scores.setdefault(method, {}).setdefault(key, []).extend(values)
+                by_seed = scores.setdefault(method, {}).setdefault(key, {})
+                for seed, value in _by_seed(values, part_seeds, f"{part}: {method} {key}"):
+                    if seed in by_seed:
+                        sys.exit(f"--merge: {method} {key} seed {seed} is in two parts.")
+                    by_seed[seed] = value
         figures.update({k: v for k, v in record.items() if not k.startswith(METHODS)})
         figures.update({k: v for k, v in record.items() if "_seed" in k})
     figures["part_commands"] = commands
@@ -512,11 +523,25 @@ def merge(parts: list[str], split: str = "test") -> None:
         figures["trained_by"] = earlier.get("trained_by") or earlier["part_commands"]
     seeds = {s for part in parts for s in _part_seeds(name, part)}
     figures["seeds"] = ",".join(str(s) for s in sorted(seeds))
+    figures["seeds_note"] = (
+        "each arm's means are over the seeds it ran; its gains over plain over the seeds both "
+        "ran (<arm>_seeds_vs_plain)"
+    )
     figures.update(_summary(scores))
     figures["scores"] = scores
     if split == "validation":
         figures.update(choose(figures, scores))
     write_result(name, figures)
+
+
+def _by_seed(values, part_seeds: list[str], what: str) -> list[tuple[str, float]]:
+    """A part's scores by seed: parts written before scores carried their seeds hold one
+    value per seed of the part, in the part's seed order."""
+    if isinstance(values, dict):
+        return list(values.items())
+    if len(values) != len(part_seeds):
+        sys.exit(f"--merge: {what} has {len(values)} scores for seeds {part_seeds}.")
+    return list(zip(part_seeds, values, strict=True))
 
 
 def choose(summary: dict, scores: dict) -> dict:
@@ -545,27 +570,39 @@ def choose(summary: dict, scores: dict) -> dict:
     }
 
 
-def _summary(scores: dict[str, dict[str, list[float]]]) -> dict:
-    """Means over seeds, the mean over attacks, and each method against plain."""
+def _summary(scores: Scores) -> dict:
+    """Means over each arm's seeds, the mean over attacks, and each arm against plain on the
+    seeds both ran (paired: the same training data and seed, only the method differs)."""
     out: dict = {}
     for method, by_key in scores.items():
-        for key, values in by_key.items():
-            out[f"{method}_{key}_accuracy_mean"] = round(statistics.fmean(values), 4)
-        attacked = [statistics.fmean(v) for k, v in by_key.items() if k != "clean"]
+        for key, by_seed in by_key.items():
+            out[f"{method}_{key}_accuracy_mean"] = round(statistics.fmean(by_seed.values()), 4)
+        attacked = [statistics.fmean(v.values()) for k, v in by_key.items() if k != "clean"]
         if attacked:
             out[f"{method}_attacked_accuracy_mean"] = round(statistics.fmean(attacked), 4)
     plain = scores.get("plain")
-    if not plain:
+    if not plain or "clean" not in plain:
         return out
     for method, by_key in scores.items():
-        if method == "plain" or len(by_key["clean"]) != len(plain["clean"]):
+        if method == "plain" or "clean" not in by_key:
             continue
-        clean_delta = statistics.fmean(by_key["clean"]) - statistics.fmean(plain["clean"])
+        seeds = sorted(by_key["clean"].keys() & plain["clean"].keys())
+        if not seeds:
+            continue
+
+        def paired(key: str, seeds: list[str] = seeds, by_key: dict = by_key) -> float:
+            ours = statistics.fmean(by_key[key][s] for s in seeds)
+            return ours - statistics.fmean(plain[key][s] for s in seeds)
+
+        clean_delta = paired("clean")
         gains = {
-            key: statistics.fmean(values) - statistics.fmean(plain[key])
-            for key, values in by_key.items()
-            if key != "clean" and key in plain
+            key: paired(key)
+            for key, by_seed in by_key.items()
+            if key != "clean"
+            and key in plain
+            and all(s in by_seed and s in plain[key] for s in seeds)
         }
+        out[f"{method}_seeds_vs_plain"] = ",".join(seeds)
         out[f"{method}_clean_delta_vs_plain"] = round(clean_delta, 4)
         for key, gain in gains.items():
             out[f"{method}_{key}_gain_vs_plain"] = round(gain, 4)

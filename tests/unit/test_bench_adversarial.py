@@ -3,6 +3,7 @@ validation split (the choice must follow the rule, never the test split)."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -39,13 +40,54 @@ def test_an_arm_that_is_not_a_method_with_sizes_is_refused(arm, message):
         bench.method_sizes(arm, 0.3, 2)
 
 
-def _scores(arms: dict[str, tuple[float, float]]) -> dict:
+def _scores(arms: dict[str, tuple[float, float]], seed: str = "42") -> dict:
     """Per-arm scores from (clean, every attack's accuracy), one seed."""
     attacks = ("typo3", "swap3")
     return {
-        arm: {"clean": [clean], **{a: [attacked] for a in attacks}}
+        arm: {"clean": {seed: clean}, **{a: {seed: attacked} for a in attacks}}
         for arm, (clean, attacked) in arms.items()
     }
+
+
+def test_an_arm_run_on_fewer_seeds_is_compared_with_plain_on_the_same_seeds():
+    scores = _scores({"plain": (0.80, 0.70), "freelb": (0.82, 0.74)})
+    seed43 = _scores({"plain": (0.90, 0.90)}, seed="43")  # plain alone on a lucky seed
+    for key, by_seed in seed43["plain"].items():
+        scores["plain"][key].update(by_seed)
+    summary = bench._summary(scores)
+    assert summary["plain_clean_accuracy_mean"] == pytest.approx(0.85)  # over its 2 seeds
+    assert summary["freelb_seeds_vs_plain"] == "42"
+    # Paired on seed 42: +0.04 under attack, not 0.74 - 0.80 against plain's 2-seed mean.
+    assert summary["freelb_attacked_gain_vs_plain"] == pytest.approx(0.04)
+    assert summary["freelb_clean_delta_vs_plain"] == pytest.approx(0.02)
+    assert summary["freelb_target_met_on_mean_of_attacks"] is True
+
+
+def _part(tmp_path, part: str, seeds: str, scores: dict) -> None:
+    record = {"seeds": seeds, "command": part, "date": "-", "machine": "-", "scores": scores}
+    (tmp_path / f"adversarial_robustness_{part}.json").write_text(json.dumps(record))
+
+
+def test_merge_joins_parts_by_seed_old_list_parts_included(tmp_path, monkeypatch):
+    import common
+
+    monkeypatch.setattr(common, "RESULTS", tmp_path)
+    written = {}
+    monkeypatch.setattr(bench, "write_result", lambda name, figures: written.update(figures))
+    # An older part: one value per seed of the part, in its seed order.
+    _part(tmp_path, "a", "42,43", {"plain": {"clean": [0.8, 0.9], "typo3": [0.7, 0.8]}})
+    _part(tmp_path, "b", "43", {"freelb": {"clean": {"43": 0.9}, "typo3": {"43": 0.85}}})
+    bench.merge(["a", "b"])
+    assert written["scores"]["plain"]["typo3"] == {"42": 0.7, "43": 0.8}
+    assert written["seeds"] == "42,43" and written["freelb_seeds_vs_plain"] == "43"
+    assert written["freelb_typo3_gain_vs_plain"] == pytest.approx(0.05)
+    # The same seed in two parts, or a list that does not match its part's seeds: refused.
+    _part(tmp_path, "c", "43", {"freelb": {"clean": {"43": 0.7}, "typo3": {"43": 0.7}}})
+    with pytest.raises(SystemExit, match="seed 43 is in two parts"):
+        bench.merge(["a", "b", "c"])
+    _part(tmp_path, "d", "44", {"plain": {"clean": [0.8, 0.9]}})
+    with pytest.raises(SystemExit, match="2 scores for seeds"):
+        bench.merge(["d"])
 
 
 def test_validation_chooses_the_best_corrected_arm_within_the_clean_budget():
