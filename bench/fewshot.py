@@ -91,6 +91,42 @@ def _subset_accuracy(predictions: list[str], records: list[dict], subset_ids: se
     return sum(p == g for p, g in pairs) / len(pairs)
 
 
+#: The table's columns in docs/prompt-learning.md, and its datasets' names there.
+TABLE_COLUMNS = ("zero-shot", "label-similarity", "in-context", "setfit", "soft-prompt", "lora")
+TABLE_NAMES = {"banking77": "BANKING77", "fpb": "Financial PhraseBank"}
+
+
+def markdown_table(table: dict) -> str:
+    """The summary table (``summarise()["table"]``) as docs/prompt-learning.md shows it:
+    mean +- std over seeds (seed count in brackets), then points against LoRA."""
+    header = [
+        "| dataset, shots | zero-shot (LLM) | label-similarity | in-context (LLM) | setfit "
+        "| soft-prompt | lora (baseline) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    rows = []
+    for dataset, name in TABLE_NAMES.items():
+        for shots in sorted(table.get(dataset, {}), key=int):
+            row = table[dataset][shots]
+            cells = []
+            for method in TABLE_COLUMNS:
+                cell = row.get(method)
+                if not cell:
+                    cells.append("not run")
+                    continue
+                seeds = cell.get("seeds")
+                text = f"{cell['accuracy_mean']:.3f}"
+                if method not in ZERO and seeds and seeds > 1:
+                    text += f" +- {cell['accuracy_std']:.3f} ({seeds})"
+                elif method not in ZERO:
+                    text += f" ({seeds})"
+                if "vs_lora_points" in cell:
+                    text += f", {cell['vs_lora_points']:+.1f}".replace("+-", "-")
+                cells.append(text)
+            rows.append(f"| {name}, {shots} per class | " + " | ".join(cells) + " |")
+    return "\n".join(header + rows)
+
+
 def summarise(cells: list[dict]) -> dict:
     """Per dataset, shots and method: mean and spread over seeds; the change against lora on
     the same seeds; the BANKING77 10-shot target."""
@@ -207,6 +243,11 @@ def main() -> None:
         help="combine fewshot.json and fewshot_<PART>.json files into fewshot.json (runs nothing)",
     )
     parser.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print fewshot.json's table as the markdown of docs/prompt-learning.md (runs nothing)",
+    )
+    parser.add_argument(
         "--summarise-only",
         action="store_true",
         help="recompute the table of the cells already in the JSON (runs nothing)",
@@ -236,6 +277,11 @@ def main() -> None:
         ]
         record.update(summarise(record["cells"]))
         (RESULTS / f"{NAME}.json").write_text(json.dumps(record, indent=2) + "\n")
+        return
+    if args.markdown:
+        import json
+
+        print(markdown_table(json.loads((RESULTS / f"{NAME}.json").read_text())["table"]))
         return
     if args.summarise_only:
         import json
