@@ -98,6 +98,11 @@ def _arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         "--merge", nargs="+", metavar="PART", help="combine the parts' figures into <name>.json"
     )
     parser.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print <name>.json (--split) as the tables of docs/adversarial.md (runs nothing)",
+    )
+    parser.add_argument(
         "--spelling",
         action="store_true",
         help="also score each model behind spelling correction (settings chosen on "
@@ -172,6 +177,14 @@ def main(argv: list[str]) -> None:
     )
 
     args, extra = _arguments(argv)
+    if args.markdown:
+        import json
+
+        from common import RESULTS
+
+        path = RESULTS / f"{result_name(args.split)}.json"
+        print(markdown_table(json.loads(path.read_text(encoding="utf-8"))))
+        return
     if args.merge:
         merge(args.merge, args.split)
         return
@@ -568,6 +581,34 @@ def choose(summary: dict, scores: dict) -> dict:
         "chosen": allowed[0][3] if allowed else None,
         "candidates": [c[3] for c in sorted(candidates, reverse=True)],
     }
+
+
+def markdown_table(figures: dict) -> str:
+    """A merged result as docs/adversarial.md shows it: per arm, accuracy clean and under
+    each attack (means over the arm's seeds), the mean under attack, and the paired change
+    against plain (points: clean / mean attacked, on the seeds both ran)."""
+    scores: Scores = figures["scores"]
+    attacks = [k for k in scores["plain"] if k != "clean"]
+    header = ["arm", "seeds", "clean", *(a.rstrip("0123456789") for a in attacks)]
+    header += ["mean attacked", "against plain: clean / attacked (points)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for arm, by_key in scores.items():
+        row = [
+            arm,
+            ",".join(sorted(by_key["clean"])),
+            f"{figures[f'{arm}_clean_accuracy_mean']:.3f}",
+        ]
+        row += [f"{figures[f'{arm}_{a}_accuracy_mean']:.3f}" for a in attacks]
+        row.append(f"{figures[f'{arm}_attacked_accuracy_mean']:.3f}")
+        if arm == "plain":
+            row.append("-")
+        else:
+            clean = 100 * figures[f"{arm}_clean_delta_vs_plain"]
+            gain = 100 * figures[f"{arm}_attacked_gain_vs_plain"]
+            seeds = figures[f"{arm}_seeds_vs_plain"]
+            row.append(f"{clean:+.1f} / {gain:+.2f} (seeds {seeds})")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
 
 
 def _summary(scores: Scores) -> dict:

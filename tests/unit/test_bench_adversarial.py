@@ -118,3 +118,16 @@ def test_a_tie_goes_to_the_smaller_epsilon_and_nothing_within_budget_chooses_not
     worse = _scores({"plain": (0.8, 0.7), "freelb-e3.0+spelling": (0.7, 0.75)})
     summary = {"epsilon": 0.3, "steps": 2, **bench._summary(worse)}
     assert bench.choose(summary, worse)["chosen"] is None
+
+
+def test_the_docs_table_shows_each_arms_seeds_and_its_paired_change():
+    scores = _scores({"plain": (0.80, 0.70), "freelb+spelling": (0.82, 0.74)})
+    scores["plain"] = {k: {**v, "43": 0.9} for k, v in scores["plain"].items()}
+    figures = {"scores": scores, **bench._summary(scores)}
+    lines = bench.markdown_table(figures).splitlines()
+    assert lines[0].split("|")[3:6] == [" clean ", " typo ", " swap "]
+    plain, freelb = lines[2], lines[3]
+    assert plain.startswith("| plain | 42,43 | 0.850 | 0.800 | 0.800 | 0.800 | - |")
+    assert freelb == (
+        "| freelb+spelling | 42 | 0.820 | 0.740 | 0.740 | 0.740 | +2.0 / +4.00 (seeds 42) |"
+    )
