@@ -100,7 +100,8 @@ def _arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument(
         "--markdown",
         action="store_true",
-        help="print <name>.json (--split) as the tables of docs/adversarial.md (runs nothing)",
+        help="print <name>.json (--split) as a markdown table, the one in docs/adversarial.md "
+        "(runs nothing)",
     )
     parser.add_argument(
         "--spelling",
@@ -586,18 +587,16 @@ def choose(summary: dict, scores: dict) -> dict:
 def markdown_table(figures: dict) -> str:
     """A merged result as docs/adversarial.md shows it: per arm, accuracy clean and under
     each attack (means over the arm's seeds), the mean under attack, and the paired change
-    against plain (points: clean / mean attacked, on the seeds both ran)."""
+    against plain (points: clean / mean attacked, on the seeds both ran, named when they are
+    not all of the arm's)."""
     scores: Scores = figures["scores"]
     attacks = [k for k in scores["plain"] if k != "clean"]
     header = ["arm", "seeds", "clean", *(a.rstrip("0123456789") for a in attacks)]
     header += ["mean attacked", "against plain: clean / attacked (points)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for arm, by_key in scores.items():
-        row = [
-            arm,
-            ",".join(sorted(by_key["clean"])),
-            f"{figures[f'{arm}_clean_accuracy_mean']:.3f}",
-        ]
+        seeds = ",".join(sorted(by_key["clean"]))
+        row = [arm, seeds, f"{figures[f'{arm}_clean_accuracy_mean']:.3f}"]
         row += [f"{figures[f'{arm}_{a}_accuracy_mean']:.3f}" for a in attacks]
         row.append(f"{figures[f'{arm}_attacked_accuracy_mean']:.3f}")
         if arm == "plain":
@@ -605,10 +604,16 @@ def markdown_table(figures: dict) -> str:
         else:
             clean = 100 * figures[f"{arm}_clean_delta_vs_plain"]
             gain = 100 * figures[f"{arm}_attacked_gain_vs_plain"]
-            seeds = figures[f"{arm}_seeds_vs_plain"]
-            row.append(f"{clean:+.1f} / {gain:+.2f} (seeds {seeds})")
+            paired = figures[f"{arm}_seeds_vs_plain"]
+            on = "" if paired == seeds else f" (on seeds {paired})"
+            row.append(f"{clean:+.1f} / {gain:+.2f}{on}")
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+def _paired_delta(ours: dict[str, float], base: dict[str, float], seeds: list[str]) -> float:
+    """Mean over ``seeds`` of ours minus the same of base (the same seeds on both sides)."""
+    return statistics.fmean(ours[s] for s in seeds) - statistics.fmean(base[s] for s in seeds)
 
 
 def _summary(scores: Scores) -> dict:
@@ -630,14 +635,9 @@ def _summary(scores: Scores) -> dict:
         seeds = sorted(by_key["clean"].keys() & plain["clean"].keys())
         if not seeds:
             continue
-
-        def paired(key: str, seeds: list[str] = seeds, by_key: dict = by_key) -> float:
-            ours = statistics.fmean(by_key[key][s] for s in seeds)
-            return ours - statistics.fmean(plain[key][s] for s in seeds)
-
-        clean_delta = paired("clean")
+        clean_delta = _paired_delta(by_key["clean"], plain["clean"], seeds)
         gains = {
-            key: paired(key)
+            key: _paired_delta(by_seed, plain[key], seeds)
             for key, by_seed in by_key.items()
             if key != "clean"
             and key in plain

@@ -121,7 +121,7 @@ def markdown_table(table: dict) -> str:
                 elif method not in ZERO:
                     text += f" ({seeds})"
                 if "vs_lora_points" in cell:
-                    text += f", {cell['vs_lora_points']:+.1f}".replace("+-", "-")
+                    text += f", {cell['vs_lora_points']:+.1f}"
                 cells.append(text)
             rows.append(f"| {name}, {shots} per class | " + " | ".join(cells) + " |")
     return "\n".join(header + rows)

@@ -123,11 +123,12 @@ def test_a_tie_goes_to_the_smaller_epsilon_and_nothing_within_budget_chooses_not
 def test_the_docs_table_shows_each_arms_seeds_and_its_paired_change():
     scores = _scores({"plain": (0.80, 0.70), "freelb+spelling": (0.82, 0.74)})
     scores["plain"] = {k: {**v, "43": 0.9} for k, v in scores["plain"].items()}
+    # An arm on seeds 42 and 44: compared with plain on seed 42 alone, and the row says so.
+    scores["fgm"] = {k: {"42": 0.81, "44": 0.99} for k in ("clean", "typo3", "swap3")}
     figures = {"scores": scores, **bench._summary(scores)}
     lines = bench.markdown_table(figures).splitlines()
     assert lines[0].split("|")[3:6] == [" clean ", " typo ", " swap "]
-    plain, freelb = lines[2], lines[3]
+    plain, freelb, fgm = lines[2:5]
     assert plain.startswith("| plain | 42,43 | 0.850 | 0.800 | 0.800 | 0.800 | - |")
-    assert freelb == (
-        "| freelb+spelling | 42 | 0.820 | 0.740 | 0.740 | 0.740 | +2.0 / +4.00 (seeds 42) |"
-    )
+    assert freelb == "| freelb+spelling | 42 | 0.820 | 0.740 | 0.740 | 0.740 | +2.0 / +4.00 |"
+    assert fgm == ("| fgm | 42,44 | 0.900 | 0.900 | 0.900 | 0.900 | +1.0 / +11.00 (on seeds 42) |")
