@@ -6,8 +6,11 @@
 1. **FAQ**: the question is embedded (MiniLM through :class:`lepton_nlp.embeddings.SentenceEmbedder`,
    or the FAQ encoder tuned on the FAQ by ``lepton-support tune-faq``,
    :mod:`apps.support.faq_tuning`) and searched in a flat
-   :class:`lepton_nlp.retrieval.VectorIndex` of the FAQ questions and answers. The best entry
-   answers when its cosine similarity reaches the FAQ threshold.
+   :class:`lepton_nlp.retrieval.VectorIndex` of the FAQ questions and answers. When the caller
+   passes the intent the bot understood (``find(question, intent=...)``, as the dialogue does)
+   and FAQ entries carry that intent, the most similar of them answers when its cosine reaches
+   the (lower) intent threshold; otherwise the best entry overall answers when its cosine
+   reaches the FAQ threshold.
 2. **Policies**: otherwise the policy sections (``policies/*.md``, split at ``## `` headings)
    most similar to the question are read by the extractive QA model
    (``Predictor.from_artifact(policy_qa)``); the best span answers when its score reaches the
@@ -15,8 +18,10 @@
 3. Otherwise None: the bot declines or hands over.
 
 The thresholds are chosen on validation data by :func:`fit_thresholds` (FAQ paraphrases must
-match their own entry, ``out_of_scope.txt`` must not match) and kept, with how they were
-chosen, in ``thresholds.json`` beside the FAQ (``python -m apps.support.answers fit``).
+match their own entry, ``out_of_scope.txt`` must not match; for the intent threshold, the
+paraphrases the intent model understands as their entry's intent must be answered and the
+out-of-scope lines it lets through must not) and kept, with how they were chosen, in
+``thresholds.json`` beside the FAQ (``python -m apps.support.answers fit``).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -103,6 +108,9 @@ class Answer:
     """The FAQ question matched (None for a policy answer)."""
     span: str | None = None
     """Policy answers: the span the QA model extracted (``text`` is its sentence)."""
+    matched_by: str | None = None
+    """FAQ answers: ``intent`` (the best entry of the intent the bot understood) or
+    ``similarity`` (the best entry overall, at or above the FAQ threshold)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -133,22 +141,33 @@ class PolicySection:
 
 @dataclass
 class Thresholds:
-    """The FAQ and QA score thresholds and how they were chosen (``thresholds.json``)."""
+    """The FAQ, intent and QA score thresholds and how they were chosen (``thresholds.json``)."""
 
     faq: float
     qa: float | None = None
     """None until chosen for a policy QA model: the policy step then answers nothing."""
     details: dict[str, Any] = field(default_factory=dict)
+    intent: float = 0.0
+    """The cosine an entry of the understood intent needs to answer (``find(question,
+    intent=...)``); 0.0 until fitted with an intent model: any entry of the intent answers."""
 
     def save(self, path: str | Path) -> None:
-        record = {"faq_threshold": self.faq, "qa_threshold": self.qa, **self.details}
+        record = {
+            "faq_threshold": self.faq,
+            "intent_threshold": self.intent,
+            "qa_threshold": self.qa,
+            **self.details,
+        }
         Path(path).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path) -> Thresholds:
         record = json.loads(Path(path).read_text(encoding="utf-8"))
         faq, qa = record.pop("faq_threshold"), record.pop("qa_threshold", None)
-        return cls(faq=float(faq), qa=None if qa is None else float(qa), details=record)
+        intent = float(record.pop("intent_threshold", 0.0))
+        return cls(
+            faq=float(faq), qa=None if qa is None else float(qa), details=record, intent=intent
+        )
 
 
 # --- the knowledge base -------------------------------------------------------------------
@@ -283,8 +302,11 @@ def fit_thresholds(
     finder: AnswerFinder,
     out_of_scope: Sequence[str],
     policy_questions: Sequence[tuple[str, str]] | None = None,
+    understand: Callable[[list[str]], list[Any]] | None = None,
+    intent_model: str | None = None,
 ) -> Thresholds:
-    """Choose the FAQ (and, with a policy model and questions, the QA) threshold.
+    """Choose the FAQ (and, with a policy model and questions, the QA; with an intent model,
+    the intent) threshold.
 
     Args:
         finder: an :class:`AnswerFinder` whose FAQ entries carry ``paraphrases``: each must
@@ -293,6 +315,14 @@ def fit_thresholds(
         policy_questions: ``(question, reference answer)`` pairs over the policies, held out
             from the QA model's training; None or no policy model: the QA threshold stays
             pending (None).
+        understand: the bot's understanding of a batch of messages (``SupportNLU.
+            understand_many``); each result has ``intent``, ``out_of_scope`` and
+            ``ambiguous``. With it the intent threshold is chosen on the messages the bot
+            would answer by intent (in scope, not ambiguous, an intent with entries): a
+            paraphrase understood as its own entry's intent should be answered, any other
+            (a wrong intent, an out-of-scope line let through) declined. None: the intent
+            threshold stays 0.0 (not fitted).
+        intent_model: the intent model's name, recorded with the intent threshold.
 
     Raises:
         ValueError: no FAQ entry has paraphrases, or no out-of-scope queries.
@@ -346,7 +376,32 @@ def fit_thresholds(
             "model": finder.policy_model,
             **{k: v for k, v in qa.items() if k != "threshold"},
         }
-    return Thresholds(faq=faq["threshold"], qa=qa_threshold, details=details)
+    intent_threshold = 0.0
+    if understand is not None:
+        gold = [finder.by_id[own].intent for _, own in queries] + [None] * len(out_of_scope)
+        vectors = finder._faq_vectors(texts)
+        routed, scores_i, ok_i = [], [], []
+        for n, understood in enumerate(understand(texts)):
+            intent = getattr(understood, "intent", None)
+            if understood.out_of_scope or understood.ambiguous or intent not in finder.by_intent:
+                continue
+            routed.append(n)
+            scores_i.append(finder._best_of_intent(vectors[n], intent)[1])
+            ok_i.append(gold[n] is not None and intent == gold[n])
+        details["intent"] = {
+            "model": intent_model,
+            "routed_queries": len(routed),
+            "routed_out_of_scope": sum(n >= len(queries) for n in routed),
+            "routed_right_intent": sum(ok_i),
+            "status": "fitted",
+        }
+        if routed:
+            chosen = choose_threshold(scores_i, ok_i)
+            intent_threshold = chosen["threshold"]
+            details["intent"].update({k: v for k, v in chosen.items() if k != "threshold"})
+    return Thresholds(
+        faq=faq["threshold"], qa=qa_threshold, details=details, intent=intent_threshold
+    )
 
 
 def _name(embedder: Any) -> str:
@@ -425,6 +480,14 @@ class AnswerFinder:
         self.faq_index = VectorIndex.build(
             keys, vectors, IndexConfig(kind="flat"), model=self.model_name
         )
+        #: Each entry's question and answer vectors (rows in ``faq`` order), for the entries of
+        #: one intent.
+        self._entry_vectors = vectors.reshape(2, len(self.faq), -1)
+        #: Row numbers of the entries answering each intent (entries with an ``intent``).
+        self.by_intent: dict[str, list[int]] = {}
+        for row, entry in enumerate(self.faq):
+            if entry.intent:
+                self.by_intent.setdefault(entry.intent, []).append(row)
         self.reader = reader
         self.policy_model = policy_model
         self.sections = list(sections) if reader is not None else []
@@ -518,7 +581,8 @@ class AnswerFinder:
             else:
                 log.warning(
                     "%s was fitted on another faq.jsonl or FAQ encoder: refitting the FAQ "
-                    "threshold on this folder's paraphrases and out_of_scope.txt.",
+                    "threshold on this folder's paraphrases and out_of_scope.txt (the intent "
+                    "threshold stays 0.0 until `python -m apps.support.answers fit` chooses it).",
                     saved,
                 )
                 # The QA threshold depends on the section search and the QA model only.
@@ -562,7 +626,12 @@ class AnswerFinder:
         """Each question's ``k`` best FAQ entries (id, cosine similarity), best first."""
         if not questions:
             return []
-        vectors = np.asarray(self.faq_embedder.encode(list(questions), normalize=True))
+        return self._ranking(self._faq_vectors(questions), k)
+
+    def _faq_vectors(self, questions: Sequence[str]) -> np.ndarray:
+        return np.asarray(self.faq_embedder.encode(list(questions), normalize=True))
+
+    def _ranking(self, vectors: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
         ids, scores = self.faq_index.search(vectors, k=min(2 * k, len(self.faq_index)))
         out = []
         for row_ids, row_scores in zip(ids, scores, strict=True):
@@ -608,15 +677,31 @@ class AnswerFinder:
                     )
         return [best.get(i) for i in range(len(questions))]
 
-    def find(self, question: str) -> Answer | None:
-        """The answer to one question, or None when nothing passes its threshold."""
-        return self.find_many([question])[0]
+    def find(self, question: str, intent: str | None = None) -> Answer | None:
+        """The answer to one question, or None when nothing passes its threshold.
 
-    def find_many(self, questions: Sequence[str]) -> list[Answer | None]:
+        ``intent``: the intent the bot understood the question as (see :meth:`find_many`).
+        """
+        return self.find_many([question], None if intent is None else [intent])[0]
+
+    def find_many(
+        self, questions: Sequence[str], intents: Sequence[str | None] | None = None
+    ) -> list[Answer | None]:
         """Answers to several questions (same as one at a time, in fewer model calls).
 
+        Args:
+            questions: the customers' messages.
+            intents: for each question, the intent the bot understood it as, or None. A
+                question whose intent has FAQ entries (``FaqEntry.intent``) is answered by the
+                most similar of them when its cosine reaches the intent threshold
+                (``matched_by`` ``intent``): pass only intents the intent model vouched for
+                (the dialogue passes confident, unambiguous, in-scope ones). The others, and
+                those under that threshold, go through the similarity search and its
+                threshold, then the policies. None: no intents known.
+
         Raises:
-            ValueError: a question is not a string or is empty (which one).
+            ValueError: a question is not a string or is empty (which one); ``intents`` is
+                not one per question.
         """
         questions = list(questions)
         for i, q in enumerate(questions):
@@ -624,20 +709,31 @@ class AnswerFinder:
                 raise ValueError(
                     f"Question {i + 1} of {len(questions)} is {q!r}: give non-empty text."
                 )
+        intents = [None] * len(questions) if intents is None else list(intents)
+        if len(intents) != len(questions):
+            raise ValueError(
+                f"{len(intents)} intents for {len(questions)} questions: give one intent (or "
+                "None) per question."
+            )
         out: list[Answer | None] = [None] * len(questions)
-        rest = []
-        for i, (entry_id, score) in enumerate(self.faq_matches(questions)):
-            if score >= self.thresholds.faq:
-                entry = self.by_id[entry_id]
-                out[i] = Answer(
-                    text=entry.answer,
-                    source=f"{self.faq_source}#{entry.id}",
-                    score=round(score, 6),
-                    kind="faq",
-                    question=entry.question,
-                )
+        if not questions:
+            return out
+        vectors = self._faq_vectors(questions)
+        searched: list[int] = []
+        for i, intent in enumerate(intents):
+            match = self._best_of_intent(vectors[i], intent)
+            if match is not None and match[1] >= self.thresholds.intent:
+                out[i] = self._faq_answer(*match, "intent")
             else:
-                rest.append(i)
+                searched.append(i)
+        rest = []
+        if searched:
+            ranking = self._ranking(vectors[searched], k=1)
+            for i, [(entry_id, score)] in zip(searched, ranking, strict=True):
+                if score >= self.thresholds.faq:
+                    out[i] = self._faq_answer(self.by_id[entry_id], score, "similarity")
+                else:
+                    rest.append(i)
         if rest and self.policy_available and self.thresholds.qa is not None:
             for i, answer in zip(
                 rest, self.policy_candidates([questions[i] for i in rest]), strict=True
@@ -645,6 +741,28 @@ class AnswerFinder:
                 if answer is not None and answer.score >= self.thresholds.qa:
                     out[i] = answer
         return out
+
+    def _best_of_intent(
+        self, vector: np.ndarray, intent: str | None
+    ) -> tuple[FaqEntry, float] | None:
+        """The entry of ``intent`` most similar to a question's ``vector``, and its cosine;
+        None when no entry answers that intent."""
+        rows = self.by_intent.get(intent) if intent else None
+        if not rows:
+            return None
+        similarity = (self._entry_vectors[:, rows] @ vector).max(axis=0)
+        best = int(np.argmax(similarity))
+        return self.faq[rows[best]], float(similarity[best])
+
+    def _faq_answer(self, entry: FaqEntry, score: float, matched_by: str) -> Answer:
+        return Answer(
+            text=entry.answer,
+            source=f"{self.faq_source}#{entry.id}",
+            score=round(score, 6),
+            kind="faq",
+            question=entry.question,
+            matched_by=matched_by,
+        )
 
 
 def _sentence(text: str, start: int | None, end: int | None, span: str) -> str:
@@ -679,6 +797,8 @@ def _policy_validation(folder: Path, documents: Sequence[str]) -> list[tuple[str
 
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m apps.support.answers fit`` writes ``thresholds.json``; ``ask`` answers."""
+    from apps.support.dialogue import INTENT_MODEL
+
     parser = argparse.ArgumentParser(prog="python -m apps.support.answers", description=__doc__)
     parser.add_argument("command", choices=["fit", "ask"])
     parser.add_argument("questions", nargs="*", help="ask: the questions")
@@ -688,6 +808,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--encoder",
         help=f"FAQ encoder (a `lepton-support tune-faq` folder or a model name; default "
         f"{ENCODER_ENV} or the packaged MiniLM)",
+    )
+    parser.add_argument(
+        "--intent-model",
+        default=INTENT_MODEL,
+        help="fit: the intent artifact whose understanding chooses the intent threshold "
+        f"(default {INTENT_MODEL}; 'none': leave it at 0.0)",
     )
     parser.add_argument(
         "--qa-validation-documents",
@@ -711,19 +837,40 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.qa_validation_documents
         else None
     )
-    thresholds = fit_thresholds(finder, _lines(folder / "out_of_scope.txt"), policy)
+    understand, intent_model = None, None
+    if args.intent_model.lower() != "none":
+        from apps.support.understanding import SupportNLU
+
+        if not Path(args.intent_model).is_dir():
+            raise SystemExit(
+                f"No intent model at {args.intent_model}: give --intent-model PATH (an intent "
+                "artifact with calibration.json), or --intent-model none to leave the intent "
+                "threshold unfitted."
+            )
+        nlu = SupportNLU.from_artifact(args.intent_model, spacy_model=None, sentiment=None)
+        understand = nlu.understand_many
+        intent_model = str(args.intent_model)
+    thresholds = fit_thresholds(
+        finder, _lines(folder / "out_of_scope.txt"), policy, understand, intent_model
+    )
     thresholds.details["faq_sha256"] = _sha256(folder / "faq.jsonl")
     if policy:
         thresholds.details["qa"]["validation_documents"] = list(args.qa_validation_documents)
     thresholds.details["command"] = " ".join(
         ["python -m apps.support.answers fit"]
         + (["--encoder", args.encoder] if args.encoder else [])
+        + (["--intent-model", args.intent_model] if args.intent_model != INTENT_MODEL else [])
         + (["--qa-validation-documents", *args.qa_validation_documents] if policy else [])
     )
     thresholds.save(folder / THRESHOLDS_FILE)
     print(
         json.dumps(
-            {"faq_threshold": thresholds.faq, "qa_threshold": thresholds.qa, **thresholds.details},
+            {
+                "faq_threshold": thresholds.faq,
+                "intent_threshold": thresholds.intent,
+                "qa_threshold": thresholds.qa,
+                **thresholds.details,
+            },
             indent=2,
         )
     )

@@ -49,6 +49,7 @@ __all__ = [
     "MemoryStore",
     "Slot",
     "SupportBot",
+    "answer_caption",
     "build_support_bot",
     "flow_caption",
     "is_handoff_request",
@@ -89,11 +90,12 @@ NO_SUMMARY = (
 class Answers(Protocol):
     """What the bot needs of an answer source (``apps.support.answers.AnswerFinder``).
 
-    ``find`` returns an object with ``text``, ``source``, ``score``, ``kind`` (and
-    ``to_dict()``), or None when nothing answers the question.
+    ``find(question, intent=...)`` returns an object with ``text``, ``source``, ``score``,
+    ``kind`` (and ``to_dict()``), or None when nothing answers the question; ``intent`` is the
+    intent the bot understood, which an answer source may use to pick the entry.
     """
 
-    def find(self, question: str) -> Any: ...
+    def find(self, question: str, intent: str | None = None) -> Any: ...
 
 
 @runtime_checkable
@@ -652,7 +654,9 @@ class SupportBot:
         info: dict,
         understanding: Understanding | None,
     ) -> list[BotMessage]:
-        answer = self.answers.find(question)
+        # The FAQ entries of the understood intent come first (confident, unambiguous, in
+        # scope, or confirmed by the customer: the only ways here).
+        answer = self.answers.find(question, intent=state.intent)
         if answer is None:
             intent = state.intent and readable_intent(state.intent).lower()
             message = BotMessage(
@@ -754,6 +758,15 @@ def build_support_bot(
     if batching and answers.faq_embedder is not answers.embedder:
         answers.faq_embedder = BatchedEmbedder(answers.faq_embedder)
     return SupportBot(nlu, answers, store=store, summarizer=load_summarizer(summary_model))
+
+
+def answer_caption(answer: dict[str, Any]) -> str:
+    """One line on where an answer came from: source, score and how the FAQ entry was chosen."""
+    line = f"Answer: {answer['source']} (score {answer['score']:.2f}"
+    how = {"intent": "the understood intent's entry", "similarity": "the most similar entry"}
+    if answer.get("matched_by") in how:
+        line += f"; {how[answer['matched_by']]}"
+    return line + ")"
 
 
 def flow_caption(flow: str | None, slots: dict[str, Any]) -> str:

@@ -38,3 +38,20 @@ def test_paraphrased_questions_hit_their_entries(finder):
 
 def test_out_of_scope_question_is_declined(finder):
     assert finder.find("What's the weather going to be like in Manchester tomorrow?") is None
+
+
+def test_the_understood_intent_finds_its_entry_the_search_misses(finder):
+    assert finder.thresholds.intent == pytest.approx(0.296276)
+    assert finder.thresholds.details["intent"]["model"] == "data/models/banking77-intent"
+    question = "why is there an extra pound on my statement"
+    assert finder.find(question) is None  # under the FAQ threshold by similarity alone
+    answer = finder.find(question, intent="extra_charge_on_statement")
+    assert answer.matched_by == "intent" and answer.source == "faq.jsonl#faq-034"
+    assert finder.thresholds.intent <= answer.score < finder.thresholds.faq
+    assert finder.by_id["faq-034"].intent == "extra_charge_on_statement"
+
+
+def test_an_out_of_scope_message_the_intent_model_lets_through_is_still_declined(finder):
+    # the intent model reads this as getting_spare_card (0.92); its entries are far from it
+    question = "Book me a table for two at an Italian restaurant"
+    assert finder.find(question, intent="getting_spare_card") is None

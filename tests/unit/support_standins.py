@@ -67,11 +67,14 @@ class StandInAnswers:
 
     def __init__(self, embedder=None) -> None:
         self.asked: list[str] = []
+        #: The intent the bot passed with each question.
+        self.intents: list[str | None] = []
         if embedder is not None:
             self.embedder = embedder
 
-    def find(self, question: str) -> StandInAnswer | None:
+    def find(self, question: str, intent: str | None = None) -> StandInAnswer | None:
         self.asked.append(question)
+        self.intents.append(intent)
         if "unanswerable" in question:
             return None
         return StandInAnswer(

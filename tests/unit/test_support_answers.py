@@ -12,6 +12,7 @@ import logging
 import re
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -104,6 +105,7 @@ def test_faq_hit_returns_its_source_and_score():
         score=pytest.approx(1.0, abs=1e-5),
         kind="faq",
         question="How do I activate my new card",
+        matched_by="similarity",
     )
     assert answer.to_dict()["source"] == "faq.jsonl#faq-001"
     assert json.dumps(answer.to_dict())
@@ -140,6 +142,122 @@ def test_policy_step_waits_for_a_qa_threshold():
     assert pending.policy_available
     assert pending.find("replacement card arrive") is None
     assert not reader.calls
+
+
+INTENT_FAQ = [
+    FaqEntry("faq-010", "When will my card arrive", "Cards arrive in 5 days.", intent="card_arrival"),
+    FaqEntry("faq-011", "My card has still not arrived after two weeks",
+             "Order a new one in the app.", intent="card_arrival"),
+    FaqEntry("faq-012", "How long does a bank transfer take", "Within two hours.",
+             intent="transfer_timing"),
+]  # fmt: skip
+
+
+def test_the_understood_intents_entries_answer_whatever_their_score():
+    bot = AnswerFinder(INTENT_FAQ, HashedBagOfWords(), Thresholds(faq=0.8))
+    question = "still waiting two weeks, how long does it take"
+    # Searched alone, the words match the transfer entry best, and not well enough.
+    assert bot.faq_ranking([question], k=1)[0][0][0] == "faq-012"
+    assert bot.find(question) is None
+    answer = bot.find(question, intent="card_arrival")
+    assert answer.source == "faq.jsonl#faq-011" and answer.matched_by == "intent"
+    assert answer.text == "Order a new one in the app."
+    # its score is the chosen entry's own cosine, as the page shows it
+    expected = max(
+        float(np.dot(*HashedBagOfWords().encode([question, text]))) for text in
+        (INTENT_FAQ[1].question, INTENT_FAQ[1].answer)
+    )  # fmt: skip
+    assert answer.score == pytest.approx(expected, abs=1e-5) and answer.score < 0.8
+
+
+def test_an_intent_without_entries_is_searched_as_before():
+    bot = AnswerFinder(INTENT_FAQ, HashedBagOfWords(), Thresholds(faq=0.8))
+    asked = ["How long does a bank transfer take?", "what is the weather"]
+    by_search = bot.find_many(asked)
+    with_intents = bot.find_many(asked, ["exchange_rate", None])
+    assert with_intents == by_search
+    assert with_intents[0].matched_by == "similarity" and with_intents[1] is None
+
+
+def test_one_intent_per_question_or_a_clear_error():
+    bot = AnswerFinder(INTENT_FAQ, HashedBagOfWords(), Thresholds(faq=0.8))
+    with pytest.raises(ValueError, match="1 intents for 2 questions"):
+        bot.find_many(["card", "transfer"], ["card_arrival"])
+    assert bot.find_many([], []) == []
+
+
+def test_an_intent_entry_under_the_intent_threshold_goes_on_to_the_search():
+    question = "still waiting two weeks, how long does it take"
+    strict = AnswerFinder(INTENT_FAQ, HashedBagOfWords(), Thresholds(faq=0.8, intent=0.9))
+    assert strict.find(question, intent="card_arrival") is None  # and the search finds nothing
+    asked = "How long does a bank transfer take"
+    # under the intent threshold, the search's own (better) match still answers
+    answer = strict.find(asked, intent="card_arrival")
+    assert answer.source == "faq.jsonl#faq-012" and answer.matched_by == "similarity"
+    lenient = AnswerFinder(INTENT_FAQ, HashedBagOfWords(), Thresholds(faq=0.8, intent=0.1))
+    assert lenient.find(question, intent="card_arrival").matched_by == "intent"
+
+
+def understood_as(mapping: dict[str, tuple[str | None, bool]]):
+    """An ``understand_many`` stand-in: text -> (intent, out of scope)."""
+
+    def understand(texts):
+        return [
+            SimpleNamespace(
+                intent=mapping[t][0], out_of_scope=mapping[t][1], ambiguous=False, text=t
+            )
+            for t in texts
+        ]
+
+    return understand
+
+
+def test_fit_chooses_the_intent_threshold_on_what_the_bot_would_route():
+    faq = [
+        FaqEntry("c1", "When will my card arrive", "Cards arrive in 5 days.",
+                 intent="card_arrival", paraphrases=("when does my card arrive",)),
+        FaqEntry("t1", "How long does a bank transfer take", "Within two hours.",
+                 intent="transfer_timing", paraphrases=("bank transfer take how long",)),
+    ]  # fmt: skip
+    outside = ["book a table for two", "what is the weather"]
+    understand = understood_as(
+        {
+            "when does my card arrive": ("card_arrival", False),
+            # understood as the wrong intent: answering it by intent would be wrong
+            "bank transfer take how long": ("card_arrival", False),
+            # let through by the intent model: should be declined
+            "book a table for two": ("card_arrival", False),
+            # flagged out of scope: the bot never answers it by intent, so it is not counted
+            "what is the weather": (None, True),
+        }
+    )
+    bot = AnswerFinder(faq, HashedBagOfWords(), Thresholds(faq=0.5))
+    thresholds = fit_thresholds(bot, outside, understand=understand, intent_model="m")
+    details = thresholds.details["intent"]
+    assert details["model"] == "m" and details["routed_queries"] == 3
+    assert details["routed_out_of_scope"] == 1 and details["routed_right_intent"] == 1
+    vectors = HashedBagOfWords().encode(["when does my card arrive", "book a table for two"])
+    right = bot._best_of_intent(vectors[0], "card_arrival")[1]
+    wrong = bot._best_of_intent(vectors[1], "card_arrival")[1]
+    assert wrong < thresholds.intent < right
+    # without an intent model the intent threshold is not fitted
+    assert fit_thresholds(bot, outside).intent == 0.0
+
+
+def test_thresholds_keep_the_intent_threshold(tmp_path):
+    path = tmp_path / "thresholds.json"
+    Thresholds(faq=0.6, qa=0.9, intent=0.31, details={"model": "x"}).save(path)
+    assert json.loads(path.read_text())["intent_threshold"] == 0.31
+    loaded = Thresholds.load(path)
+    assert (loaded.faq, loaded.intent, loaded.qa, loaded.details) == (
+        0.6,
+        0.31,
+        0.9,
+        {"model": "x"},
+    )
+    # a file from before the intent threshold loads as not fitted
+    path.write_text(json.dumps({"faq_threshold": 0.6, "qa_threshold": None}))
+    assert Thresholds.load(path).intent == 0.0
 
 
 def test_empty_question_is_a_clear_error():

@@ -114,7 +114,7 @@ def test_the_wrapped_understanding_shows_through_and_a_bot_takes_it(tiny_nlu):
         assert batched.understand_many([]) == []
 
         class NoAnswers:
-            def find(self, question):
+            def find(self, question, intent=None):
                 return None
 
         bot = SupportBot(batched, NoAnswers(), handoff_phrases=[])

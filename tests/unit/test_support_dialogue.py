@@ -48,6 +48,8 @@ def test_answer_carries_source_and_score():
     assert message.custom["answer"]["source"] == "policies/cards.md#x"
     assert message.custom["answer"]["score"] == 0.8
     assert message.custom["understanding"]["intent"] == "activate_my_card"
+    # the answer source is told what the bot understood, to pick that intent's entry
+    assert bot.answers.intents == ["activate_my_card"]
     rasa = message.to_rasa("u1")
     assert rasa["recipient_id"] == "u1" and "buttons" not in rasa
 
@@ -96,8 +98,10 @@ def test_ambiguous_offers_top_two_as_buttons_and_button_confirms():
     ]
     assert message.to_rasa("u1")["buttons"][0]["title"] == "Top up failed"
     [answer] = bot.reply("u1", "/top_up_failed")
-    # The answer is looked up with the customer's words, not the button's payload.
+    # The answer is looked up with the customer's words, not the button's payload, and with
+    # the intent the customer confirmed.
     assert answer.text == "Answer to: my topup failed"
+    assert bot.answers.intents == ["top_up_failed"]
     assert bot.state("u1").failures == 0
 
 
@@ -117,6 +121,7 @@ def test_lost_card_slots_filled_across_turns():
     done = bot.reply("u1", "yesterday")
     assert "card: 4321" in done[0].text and "when: 2026-12-02" in done[0].text
     assert done[1].text == "Answer to: I lost my card"
+    assert bot.answers.intents == ["lost_or_stolen_card"]
     assert bot.state("u1").asking is None
 
 
@@ -377,3 +382,16 @@ def test_flow_caption_says_what_is_known_and_what_is_still_needed():
     assert flow_caption("lost_or_stolen_card", {"card": "4821", "when": "yesterday"}) == (
         "Details for lost_or_stolen_card; known: card 4821, when yesterday; complete"
     )
+
+
+def test_answer_caption_says_how_the_faq_entry_was_chosen():
+    from apps.support.dialogue import answer_caption
+
+    answer = {"source": "faq.jsonl#faq-011", "score": 0.4321, "matched_by": "intent"}
+    assert answer_caption(answer) == (
+        "Answer: faq.jsonl#faq-011 (score 0.43; the understood intent's entry)"
+    )
+    answer = {"source": "faq.jsonl#faq-001", "score": 0.9, "matched_by": "similarity"}
+    assert answer_caption(answer).endswith("(score 0.90; the most similar entry)")
+    policy = {"source": "policies/cards.md#x", "score": 0.95, "matched_by": None}
+    assert answer_caption(policy) == "Answer: policies/cards.md#x (score 0.95)"

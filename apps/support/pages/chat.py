@@ -14,7 +14,7 @@ import streamlit as st
 
 from apps.common.database import StoreError, database_url
 from apps.support.analytics import hourly_traffic, intent_table, traffic_summary
-from apps.support.dialogue import SupportBot, flow_caption
+from apps.support.dialogue import SupportBot, answer_caption, flow_caption
 from lepton_nlp.security import escape_markdown
 
 __all__ = ["BOT_FACTORY_ENV", "render"]
@@ -66,7 +66,7 @@ def _understanding_panel(custom: dict[str, Any]) -> None:
                 f"Sentiment: {sentiment['label']} (negative {sentiment['negative_strength']:.2f})"
             )
     if "answer" in custom:
-        st.caption(f"Answer: {custom['answer']['source']} (score {custom['answer']['score']:.2f})")
+        st.caption(answer_caption(custom["answer"]))
     if "slots" in custom:
         st.caption(flow_caption(custom.get("flow"), custom["slots"]))
     if custom.get("handoff", {}).get("reason"):
