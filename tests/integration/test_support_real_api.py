@@ -158,7 +158,6 @@ def refused(response, status: int, *words: str) -> str:
     [
         # card-payments is one of the QA model's two test documents: never trained on.
         ("What is the longest a dispute can take?", "card-payments.md#disputes", "90 days"),
-        ("How many digits does the app passcode have?", "app-and-devices.md#your-passcode", "6"),
     ],
 )
 def test_a_policy_question_no_faq_covers_is_answered_from_its_document(
@@ -175,6 +174,22 @@ def test_a_policy_question_no_faq_covers_is_answered_from_its_document(
     assert answer["kind"] == "policy" and answer["source"] == f"policies/{source}"
     assert answer["score"] >= finder.thresholds.qa
     assert fact in answer["span"] and answer["span"] in reply["text"]
+    assert_consistent(bot.store, sender)
+
+
+def test_a_question_its_intents_faq_entry_covers_is_answered_from_the_faq(client, bot):
+    question = "How many digits does the app passcode have?"
+    # asked without an intent, only the policy document answers it
+    plain = bot.answers.find(question)
+    assert plain.kind == "policy" and plain.source == "policies/app-and-devices.md#your-passcode"
+    # the bot understands it as passcode_forgotten and answers with that intent's entry,
+    # which holds the fact too
+    sender = "policy-passcode"
+    [reply] = client.post(WEBHOOK, json={"sender": sender, "message": question}).json()
+    assert reply["custom"]["understanding"]["intent"] == "passcode_forgotten"
+    answer = reply["custom"]["answer"]
+    assert (answer["kind"], answer["matched_by"]) == ("faq", "intent")
+    assert answer["source"] == "faq.jsonl#faq-020" and "6-digit passcode" in reply["text"]
     assert_consistent(bot.store, sender)
 
 
