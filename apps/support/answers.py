@@ -149,7 +149,8 @@ class Thresholds:
     details: dict[str, Any] = field(default_factory=dict)
     intent: float = 0.0
     """The cosine an entry of the understood intent needs to answer (``find(question,
-    intent=...)``); 0.0 until fitted with an intent model: any entry of the intent answers."""
+    intent=...)``); 0.0 until fitted with an intent model (any entry of the intent with a
+    non-negative cosine answers)."""
 
     def save(self, path: str | Path) -> None:
         record = {
@@ -830,13 +831,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         for question, answer in zip(args.questions, finder.find_many(args.questions), strict=True):
             print(json.dumps({"question": question, "answer": answer and answer.to_dict()}))
         return
-    (folder / THRESHOLDS_FILE).unlink(missing_ok=True)
-    finder = AnswerFinder.from_folder(folder, policy_qa=args.policy_qa, encoder=args.encoder)
-    policy = (
-        _policy_validation(folder, args.qa_validation_documents)
-        if args.qa_validation_documents
-        else None
-    )
     understand, intent_model = None, None
     if args.intent_model.lower() != "none":
         from apps.support.understanding import SupportNLU
@@ -850,6 +844,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         nlu = SupportNLU.from_artifact(args.intent_model, spacy_model=None, sentiment=None)
         understand = nlu.understand_many
         intent_model = str(args.intent_model)
+    (folder / THRESHOLDS_FILE).unlink(missing_ok=True)
+    finder = AnswerFinder.from_folder(folder, policy_qa=args.policy_qa, encoder=args.encoder)
+    policy = (
+        _policy_validation(folder, args.qa_validation_documents)
+        if args.qa_validation_documents
+        else None
+    )
     thresholds = fit_thresholds(
         finder, _lines(folder / "out_of_scope.txt"), policy, understand, intent_model
     )

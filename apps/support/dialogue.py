@@ -19,6 +19,7 @@ No Streamlit here: the CLI, the HTTP API and the page share this module.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -29,6 +30,8 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from apps.support.understanding import IntentScore, Understanding
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DUPLICATE_SECONDS",
@@ -56,6 +59,7 @@ __all__ = [
     "load_handoff_phrases",
     "load_summarizer",
     "readable_intent",
+    "warn_unknown_faq_intents",
 ]
 
 #: Intents confirmed (buttons) rather than acted on when the top one is below this.
@@ -755,9 +759,25 @@ def build_support_bot(
     else:
         nlu = SupportNLU.from_artifact(intent_model)
     answers = AnswerFinder.from_folder(faq_folder, **answer_options)
+    warn_unknown_faq_intents(answers, getattr(nlu, "labels", None), str(intent_model))
     if batching and answers.faq_embedder is not answers.embedder:
         answers.faq_embedder = BatchedEmbedder(answers.faq_embedder)
     return SupportBot(nlu, answers, store=store, summarizer=load_summarizer(summary_model))
+
+
+def warn_unknown_faq_intents(answers: Any, labels: list[str] | None, model: str) -> list[str]:
+    """Log (and return) the FAQ's intents the intent model does not have: their entries are
+    never answered by intent, only by similarity."""
+    unknown = sorted(set(getattr(answers, "by_intent", {})) - set(labels)) if labels else []
+    if unknown:
+        log.warning(
+            "%d FAQ intents are not intents of %s (%s): those entries are found by similarity "
+            "only. Use the model's intent names in faq.jsonl's `intent` fields.",
+            len(unknown),
+            model,
+            ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else ""),
+        )
+    return unknown
 
 
 def answer_caption(answer: dict[str, Any]) -> str:

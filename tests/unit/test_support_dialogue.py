@@ -395,3 +395,19 @@ def test_answer_caption_says_how_the_faq_entry_was_chosen():
     assert answer_caption(answer).endswith("(score 0.90; the most similar entry)")
     policy = {"source": "policies/cards.md#x", "score": 0.95, "matched_by": None}
     assert answer_caption(policy) == "Answer: policies/cards.md#x (score 0.95)"
+
+
+def test_faq_intents_the_model_does_not_know_are_named(caplog):
+    from types import SimpleNamespace
+
+    from apps.support.dialogue import warn_unknown_faq_intents
+
+    answers = SimpleNamespace(by_intent={"card_arrival": [0], "lost_card": [1, 2]})
+    with caplog.at_level("WARNING", logger="apps.support.dialogue"):
+        known = ["card_arrival", "lost_or_stolen_card"]
+        assert warn_unknown_faq_intents(answers, known, "m") == ["lost_card"]
+    assert "1 FAQ intents are not intents of m (lost_card)" in caplog.text
+    caplog.clear()
+    assert warn_unknown_faq_intents(answers, ["card_arrival", "lost_card"], "m") == []
+    assert warn_unknown_faq_intents(answers, None, "m") == []  # a model without labels
+    assert not caplog.text
