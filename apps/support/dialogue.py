@@ -54,6 +54,7 @@ __all__ = [
     "SupportBot",
     "answer_caption",
     "build_support_bot",
+    "entity_caption",
     "flow_caption",
     "is_handoff_request",
     "load_handoff_phrases",
@@ -778,6 +779,14 @@ def warn_unknown_faq_intents(answers: Any, labels: list[str] | None, model: str)
             ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else ""),
         )
     return unknown
+
+
+def entity_caption(entity: dict[str, Any]) -> str:
+    """An entity as the page lists it: ``AMOUNT=1.0 GBP``, ``CARD_LAST4=4821``."""
+    value = entity.get("value")
+    value = entity.get("text") if value is None else value
+    currency = entity.get("currency")
+    return f"{entity['label']}={value}" + (f" {currency}" if currency else "")
 
 
 def answer_caption(answer: dict[str, Any]) -> str:

@@ -49,7 +49,11 @@ def test_chat_shows_the_understanding_and_buttons(app):
     buttons = [b for b in app.button if b.key and b.key.startswith("support_btn_")]
     assert [b.label for b in buttons] == ["Top up failed", "Top up reverted card payment"]
     buttons[0].click().run()
-    assert "Answer to: topup broke" in _texts(app)
+    shown = _texts(app)
+    assert "Answer to: topup broke" in shown
+    # the customer's side shows the button they pressed, not its payload
+    said = [m.value for m in app.markdown]
+    assert "Top up failed" in said and not [m for m in said if m.startswith("/")], said
 
 
 def test_handoff_and_analytics_tabs(app):

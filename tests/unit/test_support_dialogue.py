@@ -411,3 +411,14 @@ def test_faq_intents_the_model_does_not_know_are_named(caplog):
     assert warn_unknown_faq_intents(answers, ["card_arrival", "lost_card"], "m") == []
     assert warn_unknown_faq_intents(answers, None, "m") == []  # a model without labels
     assert not caplog.text
+
+
+def test_entity_caption_shows_a_value_with_its_currency():
+    from apps.support.dialogue import entity_caption
+
+    amount = {"label": "AMOUNT", "text": "£1", "value": 1.0, "currency": "GBP"}
+    assert entity_caption(amount) == "AMOUNT=1.0 GBP"
+    assert entity_caption({"label": "CARD_LAST4", "text": "4821", "value": "4821"}) == (
+        "CARD_LAST4=4821"
+    )
+    assert entity_caption({"label": "ORG", "text": "Tesco", "value": None}) == "ORG=Tesco"

@@ -14,7 +14,7 @@ import streamlit as st
 
 from apps.common.database import StoreError, database_url
 from apps.support.analytics import hourly_traffic, intent_table, traffic_summary
-from apps.support.dialogue import SupportBot, answer_caption, flow_caption
+from apps.support.dialogue import SupportBot, answer_caption, entity_caption, flow_caption
 from lepton_nlp.security import escape_markdown
 
 __all__ = ["BOT_FACTORY_ENV", "render"]
@@ -56,10 +56,7 @@ def _understanding_panel(custom: dict[str, Any]) -> None:
             f"**{understood['intent'] or '-'}** · {understood['confidence']:.2f} · {scope}{unsure}"
         )
         if understood["entities"]:
-            st.caption(
-                "Entities: "
-                + ", ".join(f"{e['label']}={e['value']}" for e in understood["entities"])
-            )
+            st.caption("Entities: " + ", ".join(map(entity_caption, understood["entities"])))
         sentiment = understood.get("sentiment")
         if sentiment:
             st.caption(
@@ -75,10 +72,13 @@ def _understanding_panel(custom: dict[str, Any]) -> None:
         st.caption(f"Heard: {escape_markdown(custom['transcript'])}")
 
 
-def _send(bot: SupportBot, text: str, transcript: str | None = None) -> None:
+def _send(
+    bot: SupportBot, text: str, transcript: str | None = None, shown: str | None = None
+) -> None:
+    """Send ``text`` to the bot; the chat shows ``shown`` (a pressed button's title) instead."""
     sender = st.session_state[SENDER]
     history = st.session_state[HISTORY]
-    history.append({"role": "user", "text": text, "custom": {}})
+    history.append({"role": "user", "text": shown or text, "custom": {}})
     try:
         messages = bot.reply(sender, text)
     except ValueError as error:
@@ -128,7 +128,7 @@ def _chat(bot: SupportBot) -> None:
             if n == len(history) - 1:
                 for i, button in enumerate(turn.get("buttons") or []):
                     if st.button(button["title"], key=f"support_btn_{n}_{i}"):
-                        pending = button["payload"]
+                        pending = button
     with st.expander("Speak instead"):
         recorded = st.audio_input("Record a message", key="support_audio")
         uploaded = st.file_uploader(
@@ -143,8 +143,11 @@ def _chat(bot: SupportBot) -> None:
                 _send(bot, text, transcript=text)
                 st.rerun()
     typed = st.chat_input("Ask about your card, payments, transfers...", key="support_input")
-    if pending or typed:
-        _send(bot, pending or typed)
+    if pending:
+        _send(bot, pending["payload"], shown=pending["title"])
+        st.rerun()
+    if typed:
+        _send(bot, typed)
         st.rerun()
     if st.button("New conversation", key="support_new"):
         st.session_state[SENDER] = f"web-{uuid.uuid4().hex[:8]}"
@@ -222,7 +225,12 @@ def _analytics(bot: SupportBot) -> None:
     st.altair_chart(
         alt.Chart(table)
         .mark_bar()
-        .encode(x="hour:T", y="count():Q", color="intent:N", tooltip=["intent", "count()"]),
+        .encode(
+            x="hour:T",
+            y=alt.Y("count():Q", title="messages"),
+            color="intent:N",
+            tooltip=["intent", alt.Tooltip("count():Q", title="messages")],
+        ),
         use_container_width=True,
     )
     hourly = hourly_traffic(events)
