@@ -16,8 +16,8 @@ questions that differ only in a product name); those figures are kept as ``*_fir
 Systems, in the same run on the same index and queries:
 
 - ``embedding``: the bot's retrieval (:class:`apps.support.answers.AnswerFinder`, packaged
-  MiniLM, flat faiss index), which indexes each entry's question and answer text and ranks an
-  entry by the better of the two;
+  MiniLM, flat faiss index), which embeds each entry's question and answer text and ranks an
+  entry by the mean of the two cosines;
 - ``embedding_questions``: the same embeddings over the indexed questions only;
 - ``embedding_tuned`` / ``embedding_tuned_questions``: the same two after the bot's tune step
   (:func:`apps.support.faq_tuning.tune_faq_encoder`, ``lepton-support tune-faq``): MiniLM

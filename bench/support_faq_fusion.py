@@ -1,7 +1,7 @@
 """Would adding BM25 to the bot's FAQ retrieval help? Decided on validation only.
 
-The bot ranks FAQ entries by MiniLM cosine (question and answer indexed, an entry scores the
-better of the two). Dense + lexical fusion is the usual next step, and on bank_faqs BM25
+The bot ranks FAQ entries by MiniLM cosine (question and answer embedded, an entry scores the
+mean of the two; the better of the two until session 18). Dense + lexical fusion is the usual next step, and on bank_faqs BM25
 over questions is level with the bot. Whether to fuse, over which text and with what weight
 is chosen here on two validation sets, neither of which is bank_faqs (the test, not read):
 
@@ -110,7 +110,7 @@ def main() -> None:
     entry_intents = np.array([e.intent for e in entries])
     sets["banking77_train"] = (texts, np.array([entry_intents == i for i in intents]))
     embedder = SentenceEmbedder()
-    # The bot's own scores: every entry ranked, each by its better cosine (question or answer).
+    # The bot's own scores: every entry ranked (the mean of its question and answer cosines).
     finder = AnswerFinder(entries, embedder, Thresholds(faq=0.0))
     column = {e.id: n for n, e in enumerate(entries)}
     cosine: dict[str, np.ndarray] = {}

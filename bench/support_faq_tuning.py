@@ -3,7 +3,8 @@
 For each setting of a small grid, the packaged MiniLM is tuned (:mod:`apps.support.faq_tuning`)
 on ``data/support/faq.jsonl``'s question -> answer pairs (108 entries; paraphrases never used),
 then the bot's FAQ retrieval (:class:`apps.support.answers.AnswerFinder`, question and answer
-indexed, an entry scored by the better cosine) ranks the entries for the 324 held-out
+embedded; an entry scored by the better cosine when the committed settings were chosen, by
+the mean of the two since session 18) ranks the entries for the 324 held-out
 paraphrases (each must find its own entry). Top-1 picks the setting; a tie goes to the
 cheaper setting (fewer epochs, then no symmetric term, then the larger batch, then the lower
 learning rate). ``bench/support_faq.py`` then applies exactly that setting to bank_faqs.
@@ -62,7 +63,8 @@ def main() -> None:
         "its paraphrases (held out from tuning)",
         "entries": len(entries),
         "paraphrase_queries": sum(len(e.paraphrases) for e in entries),
-        "retrieval": "AnswerFinder: question and answer indexed, an entry scores the better cosine",
+        "retrieval": "AnswerFinder: question and answer embedded, an entry scores the mean of the two "
+        "cosines",
         "choice": "best top-1; ties: fewer epochs, no symmetric term, larger batch, lower "
         "learning rate",
     }
