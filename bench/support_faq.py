@@ -16,9 +16,11 @@ questions that differ only in a product name); those figures are kept as ``*_fir
 Systems, in the same run on the same index and queries:
 
 - ``embedding``: the bot's retrieval (:class:`apps.support.answers.AnswerFinder`, packaged
-  MiniLM, flat faiss index), which embeds each entry's question and answer text and ranks an
-  entry by the mean of the two cosines;
-- ``embedding_questions``: the same embeddings over the indexed questions only;
+  MiniLM, flat faiss index), which embeds each entry's question and answer text and scores an
+  entry by the mean of the two cosines plus a fifth of BM25 (``LEXICAL_WEIGHT``, chosen on
+  validation by ``bench/support_faq_fusion.py``);
+- ``embedding_dense``: the same without the lexical part (the mean cosine alone);
+- ``embedding_questions``: the embeddings of the indexed questions only (cosine alone);
 - ``embedding_tuned`` / ``embedding_tuned_questions``: the same two after the bot's tune step
   (:func:`apps.support.faq_tuning.tune_faq_encoder`, ``lepton-support tune-faq``): MiniLM
   fine-tuned on the INDEXED questions and their answers only (the query questions are never
@@ -38,7 +40,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 import shutil
 import sys
 import tempfile
@@ -50,16 +51,12 @@ from common import RESULTS, ROOT, datasets_root, write_result
 
 sys.path.insert(0, str(ROOT))
 
-TOKEN = re.compile(r"[a-z0-9]+")
+from apps.support.answers import tokenize  # the bot's own BM25 tokenisation
+
 #: Scores within this distance of the right entry's count as tied with it.
 TIE = 1e-6
 #: Candidates each system returns per query (enough to see the ties around rank 5).
 DEPTH = 20
-
-
-def tokenize(text: str) -> list[str]:
-    """Lower-cased runs of letters and digits (the BM25 tokenisation)."""
-    return TOKEN.findall(text.lower())
 
 
 def split(rows: list[dict]) -> tuple[list[tuple[str, str]], list[tuple[str, int]]]:
@@ -161,8 +158,16 @@ def main() -> None:
         "embedding": [[(int(i), s) for i, s in row] for row in finder.faq_ranking(texts, k=DEPTH)]
     }
     figures["embedding_seconds"] = round(time.perf_counter() - started, 1)
+    figures["embedding_scoring"] = finder.scoring
+    dense = AnswerFinder(entries, embedder, Thresholds(faq=0.0), lexical_weight=0.0)
+    systems["embedding_dense"] = [
+        [(int(i), s) for i, s in row] for row in dense.faq_ranking(texts, k=DEPTH)
+    ]
     questions_only = AnswerFinder(
-        [FaqEntry(e.id, e.question, e.question) for e in entries], embedder, Thresholds(faq=0.0)
+        [FaqEntry(e.id, e.question, e.question) for e in entries],
+        embedder,
+        Thresholds(faq=0.0),
+        lexical_weight=0.0,
     )
     systems["embedding_questions"] = [
         [(int(i), s) for i, s in row] for row in questions_only.faq_ranking(texts, k=DEPTH)
@@ -196,6 +201,7 @@ def main() -> None:
             [FaqEntry(e.id, e.question, e.question) for e in entries],
             tuned_embedder,
             Thresholds(faq=0.0),
+            lexical_weight=0.0,
         )
         systems["embedding_tuned_questions"] = [
             [(int(i), s) for i, s in row] for row in questions_only.faq_ranking(texts, k=DEPTH)

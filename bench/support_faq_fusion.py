@@ -39,7 +39,6 @@ from common import ROOT, datasets_root, write_result
 sys.path.insert(0, str(ROOT))
 
 WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
-K1, B = 1.5, 0.75
 #: The smallest gain in mean validation top-1 over cosine that would justify the extra signal.
 MIN_GAIN = 0.01
 #: The most top-1 a setting may lose on either validation set and still be chosen.
@@ -47,18 +46,12 @@ MAX_LOSS = 0.01
 
 
 def lexical_scores(documents: list[str], queries: list[str]) -> np.ndarray:
-    """BM25 of every query against every document, divided by the query's ceiling."""
-    from rank_bm25 import BM25Okapi
-    from support_faq import tokenize
+    """BM25 of every query against every document, divided by the query's ceiling (the bot's
+    :class:`apps.support.answers.LexicalScorer`)."""
+    from apps.support.answers import LexicalScorer
 
-    bm25 = BM25Okapi([tokenize(d) for d in documents], k1=K1, b=B)
-    rows = []
-    for query in queries:
-        terms = tokenize(query)
-        ceiling = (K1 + 1) * sum(bm25.idf.get(t, 0.0) for t in set(terms))
-        scores = bm25.get_scores(terms)
-        rows.append(scores / ceiling if ceiling > 0 else np.zeros_like(scores))
-    return np.asarray(rows)
+    scorer = LexicalScorer(documents)
+    return np.asarray([scorer.scores(query) for query in queries])
 
 
 def top_k(scores: np.ndarray, right: np.ndarray, k: int) -> float:
@@ -111,7 +104,7 @@ def main() -> None:
     sets["banking77_train"] = (texts, np.array([entry_intents == i for i in intents]))
     embedder = SentenceEmbedder()
     # The bot's own scores: every entry ranked (the mean of its question and answer cosines).
-    finder = AnswerFinder(entries, embedder, Thresholds(faq=0.0))
+    finder = AnswerFinder(entries, embedder, Thresholds(faq=0.0), lexical_weight=0.0)
     column = {e.id: n for n, e in enumerate(entries)}
     cosine: dict[str, np.ndarray] = {}
     for name, (queries, _) in sets.items():
@@ -130,7 +123,7 @@ def main() -> None:
         "entries": len(entries),
         "queries": {name: len(queries) for name, (queries, _) in sets.items()},
         "embedding_model": embedder.model_name,
-        "bm25": f"rank_bm25.BM25Okapi k1={K1} b={B}; bench/support_faq.py tokenize",
+        "bm25": "rank_bm25.BM25Okapi k1=1.5 b=0.75 (apps.support.answers.LexicalScorer)",
         "cosine_top1": {n: top_k(cosine[n], right, 1) for n, (_, right) in sets.items()},
         "cosine_top5": {n: top_k(cosine[n], right, 5) for n, (_, right) in sets.items()},
         "bm25_top1": {},

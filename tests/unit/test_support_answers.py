@@ -91,9 +91,15 @@ SECTIONS = [
 ]
 
 
-def finder(reader=None, faq=0.45, qa=0.5):
+def finder(reader=None, faq=0.45, qa=0.5, lexical_weight=0.0):
+    """The finder of most tests here: cosine scores alone (the lexical part is tested apart)."""
     return AnswerFinder(
-        FAQ, HashedBagOfWords(), Thresholds(faq=faq, qa=qa), sections=SECTIONS, reader=reader
+        FAQ,
+        HashedBagOfWords(),
+        Thresholds(faq=faq, qa=qa),
+        sections=SECTIONS,
+        reader=reader,
+        lexical_weight=lexical_weight,
     )
 
 
@@ -122,12 +128,47 @@ def test_faq_hit_returns_its_source_and_score():
 def test_an_entry_scores_the_mean_of_its_question_and_answer_not_the_better():
     exact = FaqEntry("a", "card fee abroad", "Nothing here.")
     both = FaqEntry("b", "what is the card fee when abroad", "The card fee abroad is zero.")
-    bot = AnswerFinder([exact, both], HashedBagOfWords(), Thresholds(faq=0.45))
+    bot = AnswerFinder([exact, both], HashedBagOfWords(), Thresholds(faq=0.45), lexical_weight=0.0)
     # by the better cosine "a" would win (its question is the query word for word: 1.0)
     [[first, second]] = bot.faq_ranking(["card fee abroad"], k=2)
     assert [first[0], second[0]] == ["b", "a"]
     assert first[1] == pytest.approx(mean_cosine("card fee abroad", both), abs=1e-5)
     assert second[1] == pytest.approx(0.5, abs=1e-5)
+
+
+def test_an_entry_scores_a_fifth_bm25_over_its_ceiling_by_default():
+    from rank_bm25 import BM25Okapi
+
+    from apps.support.answers import LEXICAL_WEIGHT, tokenize
+
+    bot = AnswerFinder(FAQ, HashedBagOfWords(), Thresholds(faq=0.0))
+    assert bot.lexical_weight == LEXICAL_WEIGHT == 0.2 and "BM25" in bot.scoring
+    query = "atm withdrawal fee abroad"
+    bm25 = BM25Okapi([tokenize(f"{e.question} {e.answer}") for e in FAQ], k1=1.5, b=0.75)
+    terms = tokenize(query)
+    ceiling = 2.5 * sum(bm25.idf[t] for t in set(terms) if t in bm25.idf)
+    lexical = bm25.get_scores(terms) / ceiling
+    assert 0 < lexical.max() <= 1
+    ranked = dict(bot.faq_ranking([query], k=3)[0])
+    for n, entry in enumerate(FAQ):
+        expected = 0.8 * mean_cosine(query, entry) + 0.2 * lexical[n]
+        assert ranked[entry.id] == pytest.approx(expected, abs=1e-5), entry.id
+    # the thresholds fitted on these scores say how they were scored
+    assert fit_thresholds(bot, ["weather in paris"]).details["scoring"] == bot.scoring
+
+
+def test_the_lexical_score_is_zero_without_a_shared_word_and_the_weight_is_checked():
+    from apps.support.answers import LexicalScorer
+
+    scorer = LexicalScorer(
+        ["card fee abroad", "bank transfer time", "lost my phone", "change my pin"]
+    )
+    assert scorer.scores("the weather in paris").tolist() == [0.0] * 4
+    assert scorer.scores("").tolist() == [0.0] * 4
+    fee = scorer.scores("card fee")
+    assert 0 < fee[0] <= 1 and fee[1:].tolist() == [0.0] * 3
+    with pytest.raises(ValueError, match="lexical_weight is 1.0"):
+        AnswerFinder(FAQ, HashedBagOfWords(), Thresholds(faq=0.5), lexical_weight=1.0)
 
 
 def test_below_faq_threshold_falls_to_policy_qa():
@@ -173,7 +214,7 @@ INTENT_FAQ = [
 
 
 def test_the_understood_intents_entries_answer_whatever_their_score():
-    bot = AnswerFinder(INTENT_FAQ, HashedBagOfWords(), Thresholds(faq=0.45))
+    bot = AnswerFinder(INTENT_FAQ, HashedBagOfWords(), Thresholds(faq=0.45), lexical_weight=0.0)
     question = "still waiting two weeks, how long does it take"
     # Searched alone, the words match the transfer entry best, and not well enough.
     assert bot.faq_ranking([question], k=1)[0][0][0] == "faq-012"
@@ -187,7 +228,7 @@ def test_the_understood_intents_entries_answer_whatever_their_score():
 
 
 def test_an_intent_without_entries_is_searched_as_before():
-    bot = AnswerFinder(INTENT_FAQ, HashedBagOfWords(), Thresholds(faq=0.45))
+    bot = AnswerFinder(INTENT_FAQ, HashedBagOfWords(), Thresholds(faq=0.45), lexical_weight=0.0)
     asked = ["How long does a bank transfer take?", "what is the weather"]
     by_search = bot.find_many(asked)
     with_intents = bot.find_many(asked, ["exchange_rate", None])
@@ -196,7 +237,7 @@ def test_an_intent_without_entries_is_searched_as_before():
 
 
 def test_one_intent_per_question_or_a_clear_error():
-    bot = AnswerFinder(INTENT_FAQ, HashedBagOfWords(), Thresholds(faq=0.45))
+    bot = AnswerFinder(INTENT_FAQ, HashedBagOfWords(), Thresholds(faq=0.45), lexical_weight=0.0)
     with pytest.raises(ValueError, match="1 intents for 2 questions"):
         bot.find_many(["card", "transfer"], ["card_arrival"])
     assert bot.find_many([], []) == []
@@ -204,13 +245,17 @@ def test_one_intent_per_question_or_a_clear_error():
 
 def test_an_intent_entry_under_the_intent_threshold_goes_on_to_the_search():
     question = "still waiting two weeks, how long does it take"
-    strict = AnswerFinder(INTENT_FAQ, HashedBagOfWords(), Thresholds(faq=0.45, intent=0.9))
+    strict = AnswerFinder(
+        INTENT_FAQ, HashedBagOfWords(), Thresholds(faq=0.45, intent=0.9), lexical_weight=0.0
+    )
     assert strict.find(question, intent="card_arrival") is None  # and the search finds nothing
     asked = "How long does a bank transfer take"
     # under the intent threshold, the search's own (better) match still answers
     answer = strict.find(asked, intent="card_arrival")
     assert answer.source == "faq.jsonl#faq-012" and answer.matched_by == "similarity"
-    lenient = AnswerFinder(INTENT_FAQ, HashedBagOfWords(), Thresholds(faq=0.45, intent=0.1))
+    lenient = AnswerFinder(
+        INTENT_FAQ, HashedBagOfWords(), Thresholds(faq=0.45, intent=0.1), lexical_weight=0.0
+    )
     assert lenient.find(question, intent="card_arrival").matched_by == "intent"
 
 
@@ -247,14 +292,14 @@ def test_fit_chooses_the_intent_threshold_on_what_the_bot_would_route():
             "what is the weather": (None, True),
         }
     )
-    bot = AnswerFinder(faq, HashedBagOfWords(), Thresholds(faq=0.5))
+    bot = AnswerFinder(faq, HashedBagOfWords(), Thresholds(faq=0.5), lexical_weight=0.0)
     thresholds = fit_thresholds(bot, outside, understand=understand, intent_model="m")
     details = thresholds.details["intent"]
     assert details["model"] == "m" and details["routed_queries"] == 3
     assert details["routed_out_of_scope"] == 1 and details["routed_right_intent"] == 1
     vectors = HashedBagOfWords().encode(["when does my card arrive", "book a table for two"])
-    right = bot._best_of_intent(vectors[0], "card_arrival")[1]
-    wrong = bot._best_of_intent(vectors[1], "card_arrival")[1]
+    right = bot._best_of_intent(vectors[0], "card_arrival", None)[1]
+    wrong = bot._best_of_intent(vectors[1], "card_arrival", None)[1]
     assert wrong < thresholds.intent < right
     # without an intent model the intent threshold is not fitted
     assert fit_thresholds(bot, outside).intent == 0.0
