@@ -20,7 +20,7 @@ def finder() -> AnswerFinder:
 
 def test_shipped_thresholds_are_used(finder):
     assert finder.thresholds.details.get("faq_sha256"), "thresholds.json was refitted on load"
-    assert finder.thresholds.faq == pytest.approx(0.584327)
+    assert finder.thresholds.faq == pytest.approx(0.450041)
 
 
 def test_paraphrased_questions_hit_their_entries(finder):
@@ -41,14 +41,15 @@ def test_out_of_scope_question_is_declined(finder):
 
 
 def test_the_understood_intent_finds_its_entry_the_search_misses(finder):
-    assert finder.thresholds.intent == pytest.approx(0.296276)
+    assert finder.thresholds.intent == pytest.approx(0.21216)
     assert finder.thresholds.details["intent"]["model"] == "data/models/banking77-intent"
     question = "why is there an extra pound on my statement"
     assert finder.find(question) is None  # under the FAQ threshold by similarity alone
     answer = finder.find(question, intent="extra_charge_on_statement")
-    assert answer.matched_by == "intent" and answer.source == "faq.jsonl#faq-034"
+    entry = answer.source.removeprefix("faq.jsonl#")
+    assert answer.matched_by == "intent" and entry in {"faq-034", "faq-035"}  # its two entries
+    assert finder.by_id[entry].intent == "extra_charge_on_statement"
     assert finder.thresholds.intent <= answer.score < finder.thresholds.faq
-    assert finder.by_id["faq-034"].intent == "extra_charge_on_statement"
 
 
 def test_an_out_of_scope_message_the_intent_model_lets_through_is_still_declined(finder):
