@@ -156,7 +156,9 @@ def _title(driver, title: str) -> None:
     _idle(driver)
 
 
-def _nav(driver, label: str) -> None:
+def _nav(driver, label: str, title: str | None = None) -> None:
+    """Open the sidebar link ``label`` and wait for its page (titled ``title``, default the
+    label)."""
     link = _wait(driver).until(
         EC.element_to_be_clickable(
             (
@@ -166,7 +168,18 @@ def _nav(driver, label: str) -> None:
         )
     )
     link.click()
-    _title(driver, "lepton-nlp suite" if label == "Home" else label)
+    _title(driver, title or ("lepton-nlp suite" if label == "Home" else label))
+
+
+def _tab(driver, label: str) -> None:
+    """Select the page's tab ``label``."""
+    tab = _wait(driver).until(
+        EC.element_to_be_clickable(
+            (By.XPATH, f"//*[@data-testid='stTab'][normalize-space(.)={label!r}]")
+        )
+    )
+    tab.click()
+    _wait(driver).until(lambda d: tab.get_attribute("aria-selected") == "true")
 
 
 def _settled(driver, check, seconds: float = WAIT) -> None:

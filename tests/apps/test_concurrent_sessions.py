@@ -82,15 +82,7 @@ def _finance(driver) -> list[str]:
 
 
 def _support(driver) -> list[str]:
-    _wait(driver).until(
-        EC.element_to_be_clickable(
-            (
-                By.XPATH,
-                "//a[@data-testid='stSidebarNavLink'][.//span[normalize-space()='Support chat']]",
-            )
-        )
-    ).click()
-    _title(driver, "Support")
+    _nav(driver, "Support chat", title="Support")
     box = _wait(driver).until(
         EC.element_to_be_clickable((By.CSS_SELECTOR, "[data-testid='stChatInputTextArea']"))
     )

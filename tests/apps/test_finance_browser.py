@@ -22,6 +22,7 @@ from tests.apps.test_browser import (  # noqa: F401 - suite and browser are fixt
     _idle,
     _nav,
     _shot,
+    _tab,
     _text_visible,
     _wait,
     browser,
@@ -58,16 +59,6 @@ def finance_scorer():
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-
-
-def _tab(driver, label: str) -> None:
-    tab = _wait(driver).until(
-        EC.element_to_be_clickable(
-            (By.XPATH, f"//*[@data-testid='stTab'][normalize-space(.)={label!r}]")
-        )
-    )
-    tab.click()
-    _wait(driver).until(lambda d: tab.get_attribute("aria-selected") == "true")
 
 
 def _visible_panel(driver):

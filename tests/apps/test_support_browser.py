@@ -18,9 +18,10 @@ from tests.apps.test_browser import (  # noqa: F401 - suite and browser are fixt
     SCREENSHOTS,
     WAIT,
     _idle,
+    _nav,
     _shot,
+    _tab,
     _text_visible,
-    _title,
     _wait,
     browser,
     suite,
@@ -76,27 +77,9 @@ def _messages(driver) -> list[str]:
     return [m.text for m in driver.find_elements(By.CSS_SELECTOR, "[data-testid='stChatMessage']")]
 
 
-def _tab(driver, label: str) -> None:
-    tab = _wait(driver).until(
-        EC.element_to_be_clickable(
-            (By.XPATH, f"//*[@data-testid='stTab'][normalize-space(.)={label!r}]")
-        )
-    )
-    tab.click()
-    _wait(driver).until(lambda d: tab.get_attribute("aria-selected") == "true")
-
-
 def _walkthrough(driver, url: str) -> None:
     driver.get(url)
-    _wait(driver).until(
-        EC.element_to_be_clickable(
-            (
-                By.XPATH,
-                "//a[@data-testid='stSidebarNavLink'][.//span[normalize-space()='Support chat']]",
-            )
-        )
-    ).click()
-    _title(driver, "Support")
+    _nav(driver, "Support chat", title="Support")
     question, unsure = (
         ("Why is there an extra £1 on my statement?", "How long will it take?")
         if SCREENSHOTS
