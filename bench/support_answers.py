@@ -10,10 +10,11 @@ to confirm (ambiguous or unsure); out of scope; declined (understood, no answer)
 a person. The understanding is computed once and shared, so the two strategies differ only in
 how the FAQ entry is chosen:
 
-- ``similarity``: the best entry by cosine over the whole FAQ, answered at or above the FAQ
-  threshold (the bot before session 18);
-- ``intent``: the most similar entry of the intent the bot understood (``AnswerFinder.find(
-  question, intent=...)``), the similarity search only for intents without entries.
+- ``similarity``: the best entry of the whole FAQ by its score, answered at or above the FAQ
+  threshold (how the bot chose an entry before session 18);
+- ``intent``: the best entry of the intent the bot understood, at or above the intent
+  threshold (``AnswerFinder.find(question, intent=...)``); the similarity search for intents
+  without entries and entries under that threshold.
 
 Decision, on validation only (the shipped model's own validation split: the config's seeded
 10% of BANKING77's TRAIN.csv, 1,000 messages it never trained on; and the FAQ's 324
