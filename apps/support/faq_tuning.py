@@ -71,11 +71,11 @@ class FaqTuneSettings:
     pairs: str = "question-answer"
     """``question-answer``, or ``question-answer+question-question`` (adds pairs of questions
     that share an answer)."""
-    symmetric: bool = False
+    symmetric: bool = True
     """Also rank each answer's question above the batch's other questions."""
-    epochs: int = 1
+    epochs: int = 3
     """Passes over the pairs."""
-    learning_rate: float = 2.0e-4
+    learning_rate: float = 1.0e-4
     """Peak learning rate (linear warm-up, then linear decay)."""
     batch_size: int = 32
     """Pairs per step; the batch's other answers are each pair's negatives."""
