@@ -79,10 +79,6 @@ FAQ_FIELDS = ("id", "question", "answer")
 #: 0.601 at 0.2, against 0.466 / 0.595 without).
 LEXICAL_WEIGHT = 0.2
 BM25_K1, BM25_B = 1.5, 0.75
-#: Up to this many FAQ entries every entry is scored; above it the lexical score reranks the
-#: best FUSION_CANDIDATES by cosine.
-EXACT_FUSION_MAX = 10_000
-FUSION_CANDIDATES = 200
 _TOKEN = re.compile(r"[a-z0-9]+")
 
 #: How thresholds are chosen, in words (stored in ``thresholds.json``).
@@ -710,11 +706,8 @@ class AnswerFinder:
         self, questions: Sequence[str], vectors: np.ndarray, k: int
     ) -> list[list[tuple[str, float]]]:
         n = len(self.faq_index)
-        if self.lexical is None:
-            depth = min(k, n)
-        else:
-            depth = n if n <= EXACT_FUSION_MAX else min(n, max(k, FUSION_CANDIDATES))
-        ids, scores = self.faq_index.search(vectors, k=depth)
+        # BM25 scores every entry anyway, so with it every entry's cosine is fetched too.
+        ids, scores = self.faq_index.search(vectors, k=min(k, n) if self.lexical is None else n)
         out = []
         for question, row_ids, row_scores in zip(questions, ids, scores, strict=True):
             ranked = [(str(key), float(s)) for key, s in zip(row_ids, row_scores, strict=True)]
